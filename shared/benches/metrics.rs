@@ -1,0 +1,55 @@
+//! All metrics of one CSF on 1M samples, and each expensive piece on its own.
+//! Run: `cargo bench -p failscope-shared --bench metrics`.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use failscope_shared::analysis::{calibration, metrics, rc::RiskCoverageStats, roc, Compat, EvalConfig, TieOrder};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const N: usize = 1_000_000;
+
+/// A realistic mix: 85 % accuracy, successes more confident on average, many ties (4 decimals).
+fn data() -> (Vec<f64>, Vec<bool>, Vec<i64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let correct: Vec<bool> = (0..N).map(|_| rng.random_bool(0.85)).collect();
+    let confids = correct
+        .iter()
+        .map(|&c| {
+            let base: f64 = rng.random();
+            let v = if c { 0.5 + 0.5 * base.sqrt() } else { 0.5 + 0.5 * base };
+            (v * 1e4).round() / 1e4
+        })
+        .collect();
+    let labels = (0..N).map(|_| rng.random_range(0..7)).collect();
+    (confids, correct, labels)
+}
+
+fn bench(c: &mut Criterion) {
+    let (confids, correct, labels) = data();
+    let mut g = c.benchmark_group("1M samples");
+    g.sample_size(10);
+    for compat in [Compat::Current, Compat::FdShifts011] {
+        let cfg = EvalConfig { compat, ..EvalConfig::default() };
+        g.bench_function(format!("all confid metrics ({})", compat.name()), |b| {
+            b.iter(|| metrics::confid_metrics(&confids, &correct, &labels, &cfg))
+        });
+    }
+    g.bench_function("sort (RiskCoverageStats::new)", |b| {
+        b.iter(|| RiskCoverageStats::new(&confids, &correct, Some(&labels), TieOrder::Input))
+    });
+    let stats = RiskCoverageStats::new(&confids, &correct, Some(&labels), TieOrder::Input);
+    g.bench_function("aurc (current)", |b| b.iter(|| stats.aurc()));
+    g.bench_function("aurc (legacy)", |b| b.iter(|| stats.aurc_legacy()));
+    g.bench_function("failauc", |b| b.iter(|| roc::failauc(&correct, &confids)));
+    g.bench_function("ece", |b| {
+        b.iter_batched(
+            || (),
+            |_| calibration::reliability_bins(&correct, &confids, 20, calibration::Binarize::Correct),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,266 @@
+//! The metrics of one test set: classifier performance and the failure-detection quality of one CSF,
+//! under FD-Shifts' names and scales (AURC-type ×1000, `risk@…cov` ×100).
+
+use indexmap::IndexMap;
+
+use super::calibration::{self, Binarize};
+use super::csf::{argmax, Matrix};
+use super::rc::{RiskCoverageStats, TieOrder};
+use super::roc;
+
+/// Metric name → value; `None` where FD-Shifts gives NaN or nothing (undefined).
+pub type MetricRow = IndexMap<String, Option<f64>>;
+
+/// Which FD-Shifts definitions to reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compat {
+    /// FD-Shifts HEAD definitions (trapezoid AURC, AUGRC, …), with two FD-Shifts bugs fixed:
+    /// MCD-WAIC reads each row's own std, and ECE binarises correctness even when all are correct.
+    #[default]
+    Current,
+    /// FD-Shifts v0.1.1 (the MICCAI-2023 paper code): legacy AURC, the MCD-WAIC row-0 quirk and the
+    /// ECE quirk; no AUGRC-family metrics.
+    FdShifts011,
+}
+
+impl Compat {
+    /// The CLI spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compat::Current => "current",
+            Compat::FdShifts011 => "fd-shifts-0.1.1",
+        }
+    }
+}
+
+/// Settings of an evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalConfig {
+    /// Which definitions.
+    pub compat: Compat,
+    /// Order of tied confidences for the legacy, tie-order dependent metrics.
+    pub ties: TieOrder,
+    /// Calibration bins (FD-Shifts: 20).
+    pub n_bins: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self { compat: Compat::Current, ties: TieOrder::Input, n_bins: 20 }
+    }
+}
+
+/// Coverages (in %) at which `risk@XXcov` is reported.
+pub const RISK_COVERAGES: [u32; 6] = [100, 95, 90, 85, 80, 75];
+
+fn set(row: &mut MetricRow, name: &str, v: Option<f64>) {
+    row.insert(name.to_string(), v.filter(|x| x.is_finite()));
+}
+
+/// Accuracy, balanced accuracy, NLL and Brier score of the classifier on one test set
+/// (`Analysis._compute_performance_metrics`). `open_set` (new-class studies) leaves NLL and Brier
+/// undefined, as FD-Shifts does. Labels outside `0..C` may only occur in open-set studies (−99).
+///
+/// NLL is FD-Shifts' `mean(−log(p + 1e-7) · onehot)`: a mean over all `n · C` entries, i.e. the usual
+/// NLL divided by `C`.
+pub fn performance_metrics(probs: &Matrix<'_>, labels: &[i64], correct: &[bool], open_set: bool) -> MetricRow {
+    let n = correct.len();
+    let mut row = MetricRow::new();
+    let acc = (n > 0).then(|| correct.iter().filter(|&&c| c).count() as f64 / n as f64);
+    set(&mut row, "accuracy", acc);
+    let mut classes: Vec<i64> = labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let per_class: Vec<f64> = classes
+        .iter()
+        .map(|cl| {
+            let (hit, total) = labels
+                .iter()
+                .zip(correct)
+                .filter(|(l, _)| *l == cl)
+                .fold((0usize, 0usize), |(h, t), (_, &c)| (h + usize::from(c), t + 1));
+            hit as f64 / total as f64
+        })
+        .collect();
+    let bacc = (!per_class.is_empty()).then(|| per_class.iter().sum::<f64>() / per_class.len() as f64);
+    set(&mut row, "b-accuracy", bacc);
+    let (nll, brier) = if open_set || n == 0 {
+        (None, None)
+    } else {
+        let c = probs.cols();
+        let mut nll = 0.0;
+        let mut brier = 0.0;
+        for (i, &l) in labels.iter().enumerate() {
+            let p = probs.row(i);
+            nll += -(p[l as usize] + 1e-7).ln();
+            brier += p
+                .iter()
+                .enumerate()
+                .map(|(k, pk)| {
+                    let y = if k as i64 == l { 1.0 } else { 0.0 };
+                    (pk - y) * (pk - y)
+                })
+                .sum::<f64>();
+        }
+        (Some(nll / (n * c) as f64), Some(brier / n as f64))
+    };
+    set(&mut row, "nll", nll);
+    set(&mut row, "brier_score", brier);
+    row
+}
+
+/// `correct[i]`: whether the arg-max of row `i` equals its label (`np.argmax`, first class on ties).
+pub fn correctness(probs: &Matrix<'_>, labels: &[i64]) -> Vec<bool> {
+    (0..probs.rows()).map(|i| argmax(probs.row(i)) as i64 == labels[i]).collect()
+}
+
+/// The failure-detection metrics of one CSF on one test set (`ConfidEvaluator`). Rows whose
+/// confidence is NaN are dropped first, as FD-Shifts does. Labels feed the balanced metrics.
+pub fn confid_metrics(confids: &[f64], correct: &[bool], labels: &[i64], cfg: &EvalConfig) -> MetricRow {
+    let keep: Vec<usize> = (0..confids.len()).filter(|&i| !confids[i].is_nan()).collect();
+    let conf: Vec<f64> = keep.iter().map(|&i| confids[i]).collect();
+    let corr: Vec<bool> = keep.iter().map(|&i| correct[i]).collect();
+    let lab: Vec<i64> = keep.iter().map(|&i| labels[i]).collect();
+    let legacy = cfg.compat == Compat::FdShifts011;
+    let mut row = MetricRow::new();
+    let names = metric_names(cfg.compat);
+    if conf.is_empty() {
+        for name in names {
+            row.insert(name, None);
+        }
+        return row;
+    }
+    set(&mut row, "failauc", roc::failauc(&corr, &conf));
+    set(&mut row, "failap_suc", roc::failap_suc(&corr, &conf));
+    set(&mut row, "failap_err", roc::failap_err(&corr, &conf));
+    set(&mut row, "fpr@95tpr", roc::fpr_at_95_tpr(&corr, &conf));
+
+    let stats = RiskCoverageStats::new(&conf, &corr, Some(&lab), cfg.ties);
+    let risk_at: Box<dyn Fn(f64) -> Option<f64>> = if legacy {
+        let curve = stats.legacy_curve();
+        set(&mut row, "aurc", Some(curve.weighted_area() * 1000.0));
+        set(&mut row, "e-aurc", Some(curve.weighted_area() * 1000.0 - stats.aurc_optimal()));
+        Box::new(move |cov| {
+            curve.coverages.iter().zip(&curve.risks).filter(|(c, _)| **c >= cov).map(|(_, r)| *r).reduce(f64::min)
+        })
+    } else {
+        let aurc = stats.aurc();
+        let augrc = stats.augrc();
+        set(&mut row, "aurc", Some(aurc));
+        set(&mut row, "e-aurc", Some(aurc - stats.aurc_optimal()));
+        set(&mut row, "augrc", Some(augrc));
+        set(&mut row, "e-augrc", Some(augrc - stats.augrc_optimal()));
+        set(&mut row, "aurc-ba", stats.selective_ba_curve().map(|c| c.trapezoid_area() * 1000.0));
+        set(&mut row, "augrc-ba", stats.generalized_ba_curve().map(|c| c.trapezoid_area() * 1000.0));
+        let curve = stats.selective_curve();
+        Box::new(move |cov| curve.min_risk_at_coverage(cov))
+    };
+    set(&mut row, "b-aurc", stats.b_aurc_legacy());
+    for pct in RISK_COVERAGES {
+        set(&mut row, &format!("risk@{pct}cov"), risk_at(f64::from(pct) / 100.0).map(|r| r * 100.0));
+    }
+
+    let binarize = if legacy { Binarize::LegacyLabelBinarize } else { Binarize::Correct };
+    let bins = calibration::reliability_bins(&corr, &conf, cfg.n_bins, binarize);
+    set(&mut row, "mce", bins.as_deref().and_then(calibration::mce));
+    set(&mut row, "ece", bins.as_deref().map(calibration::ece));
+    let fail_nll = -conf
+        .iter()
+        .zip(&corr)
+        .map(|(p, &c)| if c { (p + 1e-7).ln() } else { (1.0 - p + 1e-7).ln() })
+        .sum::<f64>()
+        / conf.len() as f64;
+    set(&mut row, "fail-NLL", Some(fail_nll));
+    row
+}
+
+/// The metric names [`confid_metrics`] reports, in order.
+pub fn metric_names(compat: Compat) -> Vec<String> {
+    let mut names: Vec<String> = ["failauc", "failap_suc", "failap_err", "fpr@95tpr", "aurc", "e-aurc"]
+        .map(String::from)
+        .to_vec();
+    if compat == Compat::Current {
+        names.extend(["augrc", "e-augrc", "aurc-ba", "augrc-ba"].map(String::from));
+    }
+    names.push("b-aurc".into());
+    names.extend(RISK_COVERAGES.iter().map(|p| format!("risk@{p}cov")));
+    names.extend(["mce", "ece", "fail-NLL"].map(String::from));
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn performance_metrics_by_hand() {
+        // Three rows, two classes.
+        let probs = [0.9, 0.1, 0.2, 0.8, 0.6, 0.4];
+        let m = Matrix::new(&probs, 2);
+        let labels = [0, 1, 1];
+        let correct = correctness(&m, &labels);
+        assert_eq!(correct, vec![true, true, false]);
+        let row = performance_metrics(&m, &labels, &correct, false);
+        assert_eq!(row["accuracy"], Some(2.0 / 3.0));
+        assert_eq!(row["b-accuracy"], Some((1.0 + 0.5) / 2.0));
+        let nll = (-(0.9f64 + 1e-7).ln() - (0.8f64 + 1e-7).ln() - (0.4f64 + 1e-7).ln()) / 6.0;
+        assert!((row["nll"].unwrap() - nll).abs() < 1e-15);
+        let brier = (0.01 + 0.01 + 0.04 + 0.04 + 0.36 + 0.36) / 3.0;
+        assert!((row["brier_score"].unwrap() - brier).abs() < 1e-15);
+        let open = performance_metrics(&m, &labels, &correct, true);
+        assert_eq!(open["nll"], None);
+        assert_eq!(open["brier_score"], None);
+    }
+
+    #[test]
+    fn fail_nll_matches_fd_shifts_test_vectors() {
+        let some_correct: Vec<bool> = (0..100).map(|i| i % 2 == 1).collect();
+        let labels = vec![0; 100];
+        let legacy = EvalConfig { compat: Compat::FdShifts011, ..EvalConfig::default() };
+        let some: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
+        let med: Vec<f64> = (0..100).map(|i| (i / 10) as f64 * 0.1).collect();
+        let cases = [
+            (&some_correct, &vec![1.0; 100], 8.059047775479163),
+            (&some_correct, &some, 0.0),
+            (&some_correct, &med, 1.5980483303376622),
+        ];
+        for (correct, confids, expected) in cases {
+            let row = confid_metrics(confids, correct, &labels, &legacy);
+            assert!((row["fail-NLL"].unwrap() - expected).abs() < 1e-7, "{:?}", row["fail-NLL"]);
+        }
+        let all_correct = [true; 100];
+        let row = confid_metrics(&med, &all_correct, &labels, &legacy);
+        assert!((row["fail-NLL"].unwrap() - 2.4039531178855778).abs() < 1e-7);
+        // Unnormalised confidences make fail-NLL undefined.
+        let unnorm: Vec<f64> = (-50..50).map(f64::from).collect();
+        assert_eq!(confid_metrics(&unnorm, &some_correct, &labels, &legacy)["fail-NLL"], None);
+    }
+
+    #[test]
+    fn nan_confidences_are_dropped_and_all_nan_gives_nothing() {
+        let correct = [true, false, true, false];
+        let labels = [0, 0, 1, 1];
+        let cfg = EvalConfig::default();
+        let with_nan = confid_metrics(&[0.9, 0.1, f64::NAN, 0.2], &correct, &labels, &cfg);
+        let without = confid_metrics(&[0.9, 0.1, 0.2], &[true, false, false], &[0, 0, 1], &cfg);
+        assert_eq!(with_nan, without);
+        let none = confid_metrics(&[f64::NAN; 4], &correct, &labels, &cfg);
+        assert!(none.values().all(Option::is_none));
+        assert_eq!(none.len(), metric_names(Compat::Current).len());
+    }
+
+    #[test]
+    fn names_and_scales() {
+        let correct: Vec<bool> = (0..100).map(|i| i >= 10).collect();
+        let labels = vec![0; 100];
+        let conf: Vec<f64> = (0..100).map(f64::from).collect();
+        let row = confid_metrics(&conf, &correct, &labels, &EvalConfig::default());
+        assert_eq!(row.keys().cloned().collect::<Vec<_>>(), metric_names(Compat::Current));
+        assert_eq!(row["risk@100cov"], Some(10.0));
+        assert_eq!(row["risk@90cov"], Some(0.0));
+        assert!((row["augrc"].unwrap() - 5.0).abs() < 1e-9);
+        assert!((row["e-augrc"].unwrap()).abs() < 1e-9, "perfect ranking: no excess");
+        let legacy = confid_metrics(&conf, &correct, &labels, &EvalConfig { compat: Compat::FdShifts011, ..EvalConfig::default() });
+        assert!(!legacy.contains_key("augrc"));
+    }
+}

@@ -1,0 +1,14 @@
+//! The pure analysis: confidence scoring functions, FD-Shifts' metrics and risk–coverage curves.
+//! Functions of slices in, numbers out: no I/O, no allocation beyond what the result needs.
+
+pub mod bootstrap;
+pub mod calibration;
+pub mod csf;
+pub mod experiment;
+pub mod metrics;
+pub mod platt;
+pub mod rc;
+pub mod roc;
+
+pub use metrics::{Compat, EvalConfig, MetricRow};
+pub use rc::TieOrder;

@@ -1,0 +1,531 @@
+//! Risk–coverage analysis: one [`RiskCoverageStats`] per (confidences, correctness) pair, every
+//! AURC-type metric a method of it (FD-Shifts' `StatsCache` / `RiskCoverageStatsMixin`).
+//!
+//! Two families of curves live here:
+//! - the **current** curves of FD-Shifts HEAD (`rc_stats_utils.py`): one point per distinct confidence
+//!   threshold, integrated with the trapezoid rule, independent of the order of tied rows;
+//! - the **legacy** curve of FD-Shifts v0.1.1 (`metrics.py: rc_curve_stats`), whose AURC depends on the
+//!   order in which `np.argsort` puts tied rows and omits the last `1/n` of coverage. It is reproduced
+//!   exactly, with the tie order chosen by the caller ([`TieOrder`]).
+
+/// How rows with equal confidence are ordered before the legacy (tie-order dependent) algorithms run.
+///
+/// FD-Shifts uses `np.argsort` (introsort), whose order of ties depends on the numpy version and CPU.
+/// `Input` (a stable sort) is what numpy does for small arrays; the two others bracket every possible
+/// outcome: errors-first gives the lowest legacy AURC, corrects-first the highest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TieOrder {
+    /// Stable: tied rows keep their input order.
+    #[default]
+    Input,
+    /// Tied rows that are failures come first (are rejected first).
+    ErrorsFirst,
+    /// Tied rows that are successes come first.
+    CorrectsFirst,
+}
+
+/// A risk–coverage curve: `coverages` descending from 1 to 0, `risks` aligned with them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Curve {
+    /// Coverage of each point, descending, in `[0, 1]`.
+    pub coverages: Vec<f64>,
+    /// Risk at each point.
+    pub risks: Vec<f64>,
+    /// Confidence threshold of each point but the final `coverage = 0` one: rows with confidence
+    /// `>= threshold` are kept.
+    pub thresholds: Vec<f64>,
+}
+
+impl Curve {
+    /// Area under the curve by the trapezoid rule over coverage (`-np.trapz(risks, coverages)`).
+    pub fn trapezoid_area(&self) -> f64 {
+        self.coverages
+            .windows(2)
+            .zip(self.risks.windows(2))
+            .map(|(c, r)| (c[0] - c[1]) * (r[0] + r[1]) * 0.5)
+            .sum()
+    }
+
+    /// Lowest risk among the points whose coverage is at least `coverage` (`None` when there is none).
+    pub fn min_risk_at_coverage(&self, coverage: f64) -> Option<f64> {
+        self.coverages
+            .iter()
+            .zip(&self.risks)
+            .filter(|(c, _)| **c >= coverage)
+            .map(|(_, r)| *r)
+            .reduce(f64::min)
+    }
+}
+
+/// The legacy v0.1.1 curve with the weight (coverage removed, as a fraction) of each segment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LegacyCurve {
+    /// Coverage of each recorded point.
+    pub coverages: Vec<f64>,
+    /// Selective risk of each recorded point.
+    pub risks: Vec<f64>,
+    /// Weight of the segment after each point (one fewer than points).
+    pub weights: Vec<f64>,
+}
+
+impl LegacyCurve {
+    /// `Σ (r_j + r_{j+1}) / 2 · w_j`, unscaled.
+    pub fn weighted_area(&self) -> f64 {
+        self.weights
+            .iter()
+            .enumerate()
+            .map(|(j, w)| (self.risks[j] + self.risks[j + 1]) * 0.5 * w)
+            .sum()
+    }
+}
+
+/// Confidences, residuals (1 = failure) and optional class labels of one CSF on one test set,
+/// with the ascending-confidence order computed once.
+#[derive(Debug, Clone)]
+pub struct RiskCoverageStats {
+    confids: Vec<f64>,
+    residuals: Vec<f64>,
+    labels: Option<Vec<i64>>,
+    /// Row indices in ascending confidence (ties ordered by `TieOrder`).
+    order: Vec<usize>,
+}
+
+impl RiskCoverageStats {
+    /// Builds the stats. `confids` must be free of NaN (FD-Shifts drops NaN rows before this point:
+    /// see `metrics::evaluate_csf`). Panics if the slices differ in length (a programming error).
+    pub fn new(confids: &[f64], correct: &[bool], labels: Option<&[i64]>, ties: TieOrder) -> Self {
+        assert_eq!(confids.len(), correct.len(), "confids and correct differ in length");
+        if let Some(l) = labels {
+            assert_eq!(l.len(), confids.len(), "labels and confids differ in length");
+        }
+        let mut order: Vec<usize> = (0..confids.len()).collect();
+        // `sort_by` is stable, so TieOrder::Input keeps the input order of ties.
+        order.sort_by(|&a, &b| {
+            let by_conf = confids[a].total_cmp(&confids[b]);
+            let tie = match ties {
+                TieOrder::Input => std::cmp::Ordering::Equal,
+                TieOrder::ErrorsFirst => correct[a].cmp(&correct[b]),
+                TieOrder::CorrectsFirst => correct[b].cmp(&correct[a]),
+            };
+            by_conf.then(tie)
+        });
+        Self {
+            confids: confids.to_vec(),
+            residuals: correct.iter().map(|&c| if c { 0.0 } else { 1.0 }).collect(),
+            labels: labels.map(<[i64]>::to_vec),
+            order,
+        }
+    }
+
+    /// Number of rows.
+    pub fn n(&self) -> usize {
+        self.confids.len()
+    }
+
+    /// Fraction of failures.
+    pub fn error_rate(&self) -> f64 {
+        self.residuals.iter().sum::<f64>() / self.n() as f64
+    }
+
+    fn sorted_confid(&self, i: usize) -> f64 {
+        self.confids[self.order[i]]
+    }
+
+    /// `true` where sorted row `i` is the last of its tie group (FD-Shifts HEAD:
+    /// `confidence[i] != confidence[i + 1]`).
+    fn ends_tie_group(&self, i: usize) -> bool {
+        self.sorted_confid(i) != self.sorted_confid(i + 1)
+    }
+
+    /// The legacy v0.1.1 selective-risk curve (`StatsCache.rc_curve_stats`), point for point:
+    /// after removing sorted row `i` the risk is `errors_left / (n - 1 - i)`; a point is recorded when
+    /// `i == 0` or the confidence differs from the previous row's; a final `(0, last risk)` point is
+    /// added only when rows were removed after the last recorded point.
+    pub fn legacy_curve(&self) -> LegacyCurve {
+        let n = self.n();
+        let nf = n as f64;
+        let mut error_sum: f64 = self.order.iter().map(|&i| self.residuals[i]).sum();
+        let mut curve = LegacyCurve {
+            coverages: vec![1.0],
+            risks: vec![error_sum / nf],
+            weights: Vec::new(),
+        };
+        let mut coverage = n;
+        let mut tmp_weight = 0usize;
+        for i in 0..n.saturating_sub(1) {
+            coverage -= 1;
+            error_sum -= self.residuals[self.order[i]];
+            let selective_risk = error_sum / (n - 1 - i) as f64;
+            tmp_weight += 1;
+            if i == 0 || self.sorted_confid(i) != self.sorted_confid(i - 1) {
+                curve.coverages.push(coverage as f64 / nf);
+                curve.risks.push(selective_risk);
+                curve.weights.push(tmp_weight as f64 / nf);
+                tmp_weight = 0;
+            }
+        }
+        if tmp_weight > 0 {
+            curve.coverages.push(0.0);
+            curve.risks.push(*curve.risks.last().expect("curve has a first point"));
+            curve.weights.push(tmp_weight as f64 / nf);
+        }
+        curve
+    }
+
+    /// Legacy AURC ×1000 (v0.1.1 `aurc`).
+    pub fn aurc_legacy(&self) -> f64 {
+        self.legacy_curve().weighted_area() * 1000.0
+    }
+
+    /// Optimal AURC for this error rate, ×1000: `err + (1 − err)·ln(1 − err + eps)`.
+    pub fn aurc_optimal(&self) -> f64 {
+        let err = self.error_rate();
+        1000.0 * (err + (1.0 - err) * (1.0 - err + f64::EPSILON).ln())
+    }
+
+    /// Current (HEAD) selective-risk curve (`selective_risk_stats`).
+    pub fn selective_curve(&self) -> Curve {
+        self.curve_with(|errors, kept, _n| errors / kept, true)
+    }
+
+    /// Current (HEAD) generalised-risk curve (`generalized_risk_stats`): errors kept / n, ending at (0, 0).
+    pub fn generalized_curve(&self) -> Curve {
+        self.curve_with(|errors, _kept, n| errors / n, false)
+    }
+
+    fn curve_with(&self, risk: impl Fn(f64, f64, f64) -> f64, hold_last: bool) -> Curve {
+        let n = self.n();
+        let nf = n as f64;
+        let mut error_sum: f64 = self.residuals.iter().sum();
+        let mut curve = Curve {
+            coverages: vec![1.0],
+            risks: vec![risk(error_sum, nf, nf)],
+            thresholds: vec![self.sorted_confid(0)],
+        };
+        let mut kept = n;
+        for i in 0..n - 1 {
+            kept -= 1;
+            error_sum -= self.residuals[self.order[i]];
+            if self.ends_tie_group(i) {
+                curve.coverages.push(kept as f64 / nf);
+                curve.risks.push(risk(error_sum, kept as f64, nf));
+                curve.thresholds.push(self.sorted_confid(i + 1));
+            }
+        }
+        curve.coverages.push(0.0);
+        let last = if hold_last { *curve.risks.last().expect("first point") } else { 0.0 };
+        curve.risks.push(last);
+        curve
+    }
+
+    /// Current AURC ×1000: trapezoid over the selective-risk curve.
+    pub fn aurc(&self) -> f64 {
+        self.selective_curve().trapezoid_area() * 1000.0
+    }
+
+    /// Current AUGRC ×1000: trapezoid over the generalised-risk curve.
+    pub fn augrc(&self) -> f64 {
+        self.generalized_curve().trapezoid_area() * 1000.0
+    }
+
+    /// Optimal AUGRC ×1000 for binary residuals: `err² / 2`.
+    pub fn augrc_optimal(&self) -> f64 {
+        0.5 * self.error_rate().powi(2) * 1000.0
+    }
+
+    fn class_index(&self) -> Option<(Vec<i64>, Vec<usize>)> {
+        let labels = self.labels.as_ref()?;
+        let mut classes = labels.clone();
+        classes.sort_unstable();
+        classes.dedup();
+        let idx = labels
+            .iter()
+            .map(|l| classes.binary_search(l).expect("label is among the classes"))
+            .collect();
+        Some((classes, idx))
+    }
+
+    /// Selective risk with balanced accuracy (`selective_risk_ba_stats`, `drop_empty_classes=False`):
+    /// the mean over classes of each class's selective error rate, a class with no rows left counting 0.
+    /// `None` without labels.
+    pub fn selective_ba_curve(&self) -> Option<Curve> {
+        let (classes, class_of) = self.class_index()?;
+        let n = self.n();
+        let nf = n as f64;
+        let k = classes.len();
+        let mut count = vec![0usize; k];
+        let mut errors = vec![0f64; k];
+        for (i, &c) in class_of.iter().enumerate() {
+            count[c] += 1;
+            errors[c] += self.residuals[i];
+        }
+        let mean_rate = |errors: &[f64], count: &[usize]| {
+            errors
+                .iter()
+                .zip(count)
+                .map(|(e, &c)| if c == 0 { 0.0 } else { e / c as f64 })
+                .sum::<f64>()
+                / k as f64
+        };
+        let mut curve = Curve {
+            coverages: vec![1.0],
+            risks: vec![mean_rate(&errors, &count)],
+            thresholds: vec![self.sorted_confid(0)],
+        };
+        for i in 0..n - 1 {
+            let row = self.order[i];
+            count[class_of[row]] -= 1;
+            errors[class_of[row]] -= self.residuals[row];
+            if self.ends_tie_group(i) {
+                curve.coverages.push((n - 1 - i) as f64 / nf);
+                curve.risks.push(mean_rate(&errors, &count));
+                curve.thresholds.push(self.sorted_confid(i + 1));
+            }
+        }
+        curve.coverages.push(0.0);
+        curve.risks.push(*curve.risks.last().expect("first point"));
+        Some(curve)
+    }
+
+    /// Generalised risk with balanced-accuracy weights (`generalized_risk_ba_stats`): each residual is
+    /// weighted by `n / (K · n_class)`. `None` without labels.
+    pub fn generalized_ba_curve(&self) -> Option<Curve> {
+        let (classes, class_of) = self.class_index()?;
+        let k = classes.len() as f64;
+        let nf = self.n() as f64;
+        let mut count = vec![0usize; classes.len()];
+        for &c in &class_of {
+            count[c] += 1;
+        }
+        let weighted = Self {
+            residuals: self
+                .residuals
+                .iter()
+                .zip(&class_of)
+                .map(|(r, &c)| r * nf / (k * count[c] as f64))
+                .collect(),
+            ..self.clone()
+        };
+        Some(weighted.generalized_curve())
+    }
+
+    /// The legacy balanced AURC (`b-aurc`) of FD-Shifts, ×1000, quirks included so numbers match:
+    /// 1. the per-class error sums at the start index the *unsorted* residuals with positions taken
+    ///    from the *sorted* labels;
+    /// 2. inside the loop the per-class risk is updated for the last class of `np.unique(labels)`
+    ///    (a loop variable leaking out of the setup loop), not for the class of the removed row,
+    ///    and as `errors / (count − 1)`, or dropped when `count ≤ 1`;
+    /// 3. the mean over classes skips classes whose risk is exactly 0 (Python's `filter(None, …)`);
+    ///    an empty mean is NaN.
+    ///
+    /// Like the legacy AURC it depends on the order of tied rows. `None` without labels.
+    pub fn b_aurc_legacy(&self) -> Option<f64> {
+        let (classes, _) = self.class_index()?;
+        let labels = self.labels.as_ref()?;
+        let n = self.n();
+        let nf = n as f64;
+        let k = classes.len();
+        let mut errors = vec![0f64; k];
+        let mut count = vec![0usize; k];
+        let mut risk: Vec<Option<f64>> = vec![None; k];
+        for (c, class) in classes.iter().enumerate() {
+            // Quirk 1: positions of `class` in the sorted labels, used on the unsorted residuals.
+            for (pos, &row) in self.order.iter().enumerate() {
+                if labels[row] == *class {
+                    errors[c] += self.residuals[pos];
+                    count[c] += 1;
+                }
+            }
+            risk[c] = (count[c] > 0).then(|| errors[c] / count[c] as f64);
+        }
+        let mean_nonzero = |risk: &[Option<f64>]| {
+            let kept: Vec<f64> = risk.iter().flatten().copied().filter(|r| *r != 0.0).collect();
+            if kept.is_empty() {
+                f64::NAN
+            } else {
+                kept.iter().sum::<f64>() / kept.len() as f64
+            }
+        };
+        let last = k - 1; // Quirk 2: the leaked loop variable.
+        let mut risks = vec![mean_nonzero(&risk)];
+        let mut weights = Vec::new();
+        let mut tmp_weight = 0usize;
+        for i in 0..n.saturating_sub(1) {
+            let row = self.order[i];
+            let c = classes.binary_search(&labels[row]).expect("known class");
+            errors[c] -= self.residuals[row];
+            count[c] -= 1;
+            risk[last] = (count[last] > 1).then(|| errors[last] / (count[last] - 1) as f64);
+            tmp_weight += 1;
+            if i == 0 || self.sorted_confid(i) != self.sorted_confid(i - 1) {
+                risks.push(mean_nonzero(&risk));
+                weights.push(tmp_weight as f64 / nf);
+                tmp_weight = 0;
+            }
+        }
+        if tmp_weight > 0 {
+            risks.push(*risks.last().expect("first point"));
+            weights.push(tmp_weight as f64 / nf);
+        }
+        let curve = LegacyCurve { coverages: Vec::new(), risks, weights };
+        Some(curve.weighted_area() * 1000.0)
+    }
+
+    /// Risk–coverage curve points for plotting, thinned to at most `max_points` (first and last kept).
+    pub fn plot_points(curve: &Curve, max_points: usize) -> Vec<(f64, f64)> {
+        let len = curve.coverages.len();
+        if len <= max_points || max_points < 2 {
+            return curve.coverages.iter().copied().zip(curve.risks.iter().copied()).collect();
+        }
+        let step = (len - 1) as f64 / (max_points - 1) as f64;
+        (0..max_points)
+            .map(|j| {
+                let i = ((j as f64 * step).round() as usize).min(len - 1);
+                (curve.coverages[i], curve.risks[i])
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) {
+        assert!((a - b).abs() <= tol, "{a} != {b} (tol {tol})");
+    }
+
+    /// FD-Shifts' test vectors (`fd_shifts/tests/analysis/test_metrics.py`): N = 100,
+    /// `some_correct = arange(100) % 2` (the first row is a failure).
+    fn some_correct() -> Vec<bool> {
+        (0..100).map(|i| i % 2 == 1).collect()
+    }
+
+    #[test]
+    fn legacy_aurc_matches_fd_shifts_published_values() {
+        let correct = some_correct();
+        let all = vec![1.0; 100];
+        let some: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
+        let inv: Vec<f64> = (0..100).map(|i| ((i + 1) % 2) as f64).collect();
+        let med: Vec<f64> = (0..100).map(|i| (i / 10) as f64 * 0.1).collect();
+        let unnorm: Vec<f64> = (-50..50).map(f64::from).collect();
+        let cases = [
+            (&all, 490.02525252525254),
+            (&some, 128.71212121212122),
+            (&inv, 861.2878787878789),
+            (&unnorm, 482.81112575762546),
+        ];
+        for (confids, expected) in cases {
+            let s = RiskCoverageStats::new(confids, &correct, None, TieOrder::Input);
+            close(s.aurc_legacy(), expected, 1e-9);
+        }
+        // Ten tie groups of ten: FD-Shifts' value comes from numpy's introsort order of the ties, which
+        // no stable order reproduces; it lies within the errors-first / corrects-first bracket.
+        let lo = RiskCoverageStats::new(&med, &correct, None, TieOrder::ErrorsFirst).aurc_legacy();
+        let hi = RiskCoverageStats::new(&med, &correct, None, TieOrder::CorrectsFirst).aurc_legacy();
+        assert!(lo < 488.47515054956466 && 488.47515054956466 < hi, "{lo} {hi}");
+        // none correct: the last 1/n is omitted.
+        let s = RiskCoverageStats::new(&unnorm, &[false; 100], None, TieOrder::Input);
+        close(s.aurc_legacy(), 990.0, 1e-9);
+    }
+
+    #[test]
+    fn e_aurc_of_perfect_ranking_is_negative_as_published() {
+        let some: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
+        let s = RiskCoverageStats::new(&some, &some_correct(), None, TieOrder::Input);
+        close(s.aurc_legacy() - s.aurc_optimal(), -24.71428850790636, 1e-9);
+        let none = RiskCoverageStats::new(&some, &[false; 100], None, TieOrder::Input);
+        close(none.aurc_legacy() - none.aurc_optimal(), -10.0, 1e-9);
+    }
+
+    #[test]
+    fn current_definitions_on_all_equal_confidences_with_half_errors() {
+        let s = RiskCoverageStats::new(&[0.7; 100], &some_correct(), None, TieOrder::Input);
+        close(s.aurc() / 1000.0, 0.5, 1e-12);
+        close((s.aurc() - s.aurc_optimal()) / 1000.0, 0.34657, 1e-5);
+        close(s.augrc() / 1000.0, 0.25, 1e-12);
+    }
+
+    /// n = 100 with 10 % errors (the first ten rows fail).
+    fn ten_percent() -> Vec<bool> {
+        (0..100).map(|i| i >= 10).collect()
+    }
+
+    #[test]
+    fn ten_percent_errors_perfect_worst_and_tied() {
+        let correct = ten_percent();
+        let perfect: Vec<f64> = (0..100).map(f64::from).collect();
+        let worst: Vec<f64> = (0..100).map(|i| -f64::from(i)).collect();
+        let p = RiskCoverageStats::new(&perfect, &correct, None, TieOrder::Input);
+        close(p.aurc_legacy(), 5.1738, 1e-4);
+        close(p.aurc(), 5.1738, 1e-4);
+        close(p.augrc(), 5.0, 1e-9);
+        let w = RiskCoverageStats::new(&worst, &correct, None, TieOrder::Input);
+        close(w.aurc_legacy(), 320.34, 5e-3);
+        close(w.aurc(), 330.34, 5e-3);
+        close(w.augrc(), 95.0, 1e-9);
+        let t = RiskCoverageStats::new(&[0.5; 100], &correct, None, TieOrder::Input);
+        close(t.aurc_legacy(), 90.05, 5e-3);
+        close(t.aurc(), 100.0, 1e-9);
+        close(t.augrc(), 50.0, 1e-9);
+    }
+
+    #[test]
+    fn tie_order_brackets_the_legacy_aurc_and_leaves_current_unchanged() {
+        let correct = ten_percent();
+        let lo = RiskCoverageStats::new(&[0.5; 100], &correct, None, TieOrder::ErrorsFirst);
+        let hi = RiskCoverageStats::new(&[0.5; 100], &correct, None, TieOrder::CorrectsFirst);
+        assert!(lo.aurc_legacy() < hi.aurc_legacy());
+        close(hi.aurc_legacy(), 99.995, 5e-3);
+        close(lo.aurc(), hi.aurc(), 1e-12);
+    }
+
+    #[test]
+    fn balanced_curves_equal_plain_ones_for_balanced_classes_with_equal_accuracy() {
+        // Two classes of 50, each with 25 % errors spread alike.
+        let correct: Vec<bool> = (0..100).map(|i| (i / 2) % 4 != 0).collect();
+        let labels: Vec<i64> = (0..100).map(|i| i % 2).collect();
+        let confids: Vec<f64> = (0..100).map(|i| f64::from(i / 2)).collect();
+        let s = RiskCoverageStats::new(&confids, &correct, Some(&labels), TieOrder::Input);
+        close(
+            s.generalized_ba_curve().unwrap().trapezoid_area() * 1000.0,
+            s.augrc(),
+            1e-9,
+        );
+        close(
+            s.selective_ba_curve().unwrap().trapezoid_area() * 1000.0,
+            s.aurc(),
+            1e-9,
+        );
+    }
+
+    #[test]
+    fn b_aurc_reproduces_the_legacy_quirks() {
+        let confids: Vec<f64> = (0..1000).map(|i| f64::from((i * 7919) % 1000)).collect();
+        let labels: Vec<i64> = (0..1000).map(|i| (i * 31 % 7) % 2).collect();
+        // All correct: every class risk is 0, `filter(None, …)` leaves an empty mean → NaN.
+        let s = RiskCoverageStats::new(&confids, &[true; 1000], Some(&labels), TieOrder::Input);
+        assert!(s.b_aurc_legacy().unwrap().is_nan());
+        // All wrong: the leaked class's risk is errors / (count − 1) > 1, so b-aurc exceeds aurc.
+        let w = RiskCoverageStats::new(&confids, &[false; 1000], Some(&labels), TieOrder::Input);
+        let b = w.b_aurc_legacy().unwrap();
+        assert!(b.is_finite() && b > w.aurc_legacy(), "{b}");
+        assert!(RiskCoverageStats::new(&confids, &[true; 1000], None, TieOrder::Input)
+            .b_aurc_legacy()
+            .is_none());
+    }
+
+    #[test]
+    fn min_risk_at_coverage_and_plot_points() {
+        let correct = ten_percent();
+        let perfect: Vec<f64> = (0..100).map(f64::from).collect();
+        let s = RiskCoverageStats::new(&perfect, &correct, None, TieOrder::Input);
+        let c = s.selective_curve();
+        close(c.min_risk_at_coverage(1.0).unwrap(), 0.1, 1e-12);
+        close(c.min_risk_at_coverage(0.9).unwrap(), 0.0, 1e-12);
+        let pts = RiskCoverageStats::plot_points(&c, 11);
+        assert_eq!(pts.len(), 11);
+        assert_eq!(pts[0], (1.0, 0.1));
+        assert_eq!(*pts.last().unwrap(), (0.0, 0.0));
+    }
+}
