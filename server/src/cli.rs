@@ -1,0 +1,279 @@
+//! The `failscope` command line: raw flags (clap) → actions. `run` is the whole program minus the
+//! process exit, so tests call it in-process; exit code 2 means bad input, 1 anything else.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use failscope_shared::analysis::experiment::{self, Report};
+use failscope_shared::analysis::{Compat, EvalConfig, TieOrder};
+
+use crate::error::InputError;
+use crate::store::{NewStudy, Store};
+use crate::{csv_input, fdshifts, http, report};
+
+/// Find silent failures of medical image classifiers.
+#[derive(Debug, Parser)]
+#[command(name = "failscope", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Score an FD-Shifts experiment folder (or a CSV of per-sample outputs) with FD-Shifts' metrics.
+    Eval {
+        /// FD-Shifts experiment folder (holding `test_results/` and `hydra/`), or a `.csv` file.
+        path: PathBuf,
+        #[command(flatten)]
+        defs: Definitions,
+        /// Output: one JSON object, or tables (default: table on a terminal, JSON otherwise).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// Manage the study store.
+    Study {
+        #[command(subcommand)]
+        action: StudyAction,
+    },
+    /// Serve the web app and its API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "FAILSCOPE_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// The built frontend (`cargo xtask web` writes it).
+        #[arg(long, env = "FAILSCOPE_DIST", default_value = "dist")]
+        dist: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+        /// FD-Shifts experiment folders to import before serving (skipped if a study of that source exists).
+        #[arg(long = "import")]
+        imports: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StudyAction {
+    /// Evaluate an FD-Shifts experiment folder or CSV and store it as a study.
+    Import {
+        /// The folder or CSV file.
+        path: PathBuf,
+        /// Display name (default: the folder or file name).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        defs: Definitions,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List stored studies.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct DbArg {
+    /// The SQLite study store.
+    #[arg(long, env = "FAILSCOPE_DB", default_value = ".failscope/failscope.db")]
+    db: PathBuf,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct Definitions {
+    /// Metric definitions: FD-Shifts HEAD (`current`) or the paper code (`fd-shifts-0.1.1`).
+    #[arg(long, value_enum, default_value = "current")]
+    compat: CompatArg,
+    /// Order of tied confidences for tie-dependent legacy metrics.
+    #[arg(long, value_enum, default_value = "input")]
+    ties: TiesArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CompatArg {
+    Current,
+    #[value(name = "fd-shifts-0.1.1")]
+    FdShifts011,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TiesArg {
+    Input,
+    ErrorsFirst,
+    CorrectsFirst,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Json,
+    Table,
+}
+
+impl Definitions {
+    fn config(&self) -> EvalConfig {
+        EvalConfig {
+            compat: match self.compat {
+                CompatArg::Current => Compat::Current,
+                CompatArg::FdShifts011 => Compat::FdShifts011,
+            },
+            ties: match self.ties {
+                TiesArg::Input => TieOrder::Input,
+                TiesArg::ErrorsFirst => TieOrder::ErrorsFirst,
+                TiesArg::CorrectsFirst => TieOrder::CorrectsFirst,
+            },
+            ..EvalConfig::default()
+        }
+    }
+}
+
+/// A failure of a command: bad input (exit 2) or anything else (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The user's input is wrong.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// Something else failed.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CliError::Other(e.to_string())
+    }
+}
+
+/// An evaluated source: its report and what the store records about it.
+pub struct Evaluated {
+    /// The metrics.
+    pub report: Report,
+    /// `fd-shifts` or `csv`.
+    pub kind: &'static str,
+    /// Number of classes (0 when unknown, e.g. a confidence-only CSV).
+    pub n_classes: u32,
+    /// Number of rows.
+    pub n_samples: u64,
+}
+
+/// Evaluates an FD-Shifts folder or a CSV file.
+pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputError> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        let report = csv_input::evaluate(path, cfg)?;
+        let n_samples = report.values().filter_map(|c| c.values().next()).filter_map(|r| r.get("n_test").copied().flatten()).sum::<f64>() as u64;
+        return Ok(Evaluated { report, kind: "csv", n_classes: 0, n_samples });
+    }
+    let loaded = fdshifts::load(path)?;
+    let report = experiment::evaluate(&loaded.experiment, &loaded.plan, cfg)
+        .map_err(|e| InputError::file(&loaded.test_dir, e.to_string()))?;
+    Ok(Evaluated {
+        report,
+        kind: "fd-shifts",
+        n_classes: loaded.experiment.num_classes as u32,
+        n_samples: loaded.experiment.labels.len() as u64,
+    })
+}
+
+fn open_store(db: &Path) -> Result<Store, CliError> {
+    if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| InputError::file(parent, format!("cannot create the store's folder ({e})")))?;
+    }
+    Ok(Store::open(db)?)
+}
+
+fn import(store: &mut Store, path: &Path, name: Option<&str>, defs: &Definitions) -> Result<i64, CliError> {
+    let cfg = defs.config();
+    let ev = evaluate_path(path, &cfg)?;
+    let default_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+    let source = path.canonicalize().unwrap_or_else(|_| path.to_path_buf()).display().to_string();
+    Ok(store.insert(&NewStudy {
+        name: name.unwrap_or(&default_name),
+        kind: ev.kind,
+        source: &source,
+        n_classes: ev.n_classes,
+        n_samples: ev.n_samples,
+        compat: cfg.compat.name(),
+        report: &ev.report,
+    })?)
+}
+
+fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    let io = |e: std::io::Error| CliError::Other(format!("writing output: {e}"));
+    match cli.command {
+        Command::Eval { path, defs, format } => {
+            let ev = evaluate_path(&path, &defs.config())?;
+            let format = format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json });
+            match format {
+                Format::Json => writeln!(out, "{}", report::to_json(&ev.report)).map_err(io)?,
+                Format::Table => write!(out, "{}", report::to_table(&ev.report)).map_err(io)?,
+            }
+        }
+        Command::Study { action: StudyAction::Import { path, name, defs, db } } => {
+            let mut store = open_store(&db.db)?;
+            let id = import(&mut store, &path, name.as_deref(), &defs)?;
+            writeln!(out, "imported study {id} from {}", path.display()).map_err(io)?;
+        }
+        Command::Study { action: StudyAction::List { db } } => {
+            let store = open_store(&db.db)?;
+            for s in store.list()? {
+                writeln!(out, "{}\t{}\t{}\t{} samples\t{}", s.id, s.name, s.kind, s.n_samples, s.test_sets.join(",")).map_err(io)?;
+            }
+        }
+        Command::Serve { addr, dist, db, imports } => {
+            let mut store = open_store(&db.db)?;
+            let known: Vec<String> = store.list()?.into_iter().map(|s| s.source).collect();
+            for dir in &imports {
+                let source = dir.canonicalize().unwrap_or_else(|_| dir.clone()).display().to_string();
+                if !known.contains(&source) {
+                    import(&mut store, dir, None, &Definitions { compat: CompatArg::Current, ties: TiesArg::Input })?;
+                }
+            }
+            if !dist.join("index.html").is_file() {
+                return Err(InputError::file(&dist, "no index.html: build the frontend first (`cargo xtask web`)").into());
+            }
+            let state = http::AppState { store: Arc::new(Mutex::new(store)), dist };
+            let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Other(e.to_string()))?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
+                writeln!(out, "failscope serving on http://{addr}").map_err(io)?;
+                out.flush().map_err(io)?;
+                axum::serve(listener, http::app(state))
+                    .with_graceful_shutdown(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await
+                    .map_err(|e| CliError::Other(e.to_string()))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the program on `args` (including the program name); returns the exit code.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = if e.use_stderr() { write!(err, "{e}") } else { write!(out, "{e}") };
+            return e.exit_code();
+        }
+    };
+    match execute(cli, out) {
+        Ok(()) => 0,
+        Err(CliError::Input(e)) => {
+            let _ = writeln!(err, "error: {e}");
+            2
+        }
+        Err(CliError::Other(e)) => {
+            let _ = writeln!(err, "error: {e}");
+            1
+        }
+    }
+}

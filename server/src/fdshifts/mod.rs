@@ -1,0 +1,171 @@
+//! FD-Shifts experiment folders (v0.1.1 and HEAD formats, FDSHIFTS_FORMAT.md): find the files,
+//! read and validate every array, and hand the pure analysis an [`Experiment`] and its [`Plan`].
+
+pub mod config;
+pub mod npz;
+
+use std::path::{Path, PathBuf};
+
+use failscope_shared::analysis::csf;
+use failscope_shared::analysis::experiment::{Experiment, Plan};
+
+use crate::error::InputError;
+use npz::Array;
+
+/// A loaded experiment.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The arrays.
+    pub experiment: Experiment,
+    /// What to evaluate.
+    pub plan: Plan,
+    /// The folder holding the `.npz` files.
+    pub test_dir: PathBuf,
+}
+
+/// Finds `test_results/` and `hydra/config.yaml` for an experiment folder (or its `test_results/`).
+fn locate(dir: &Path) -> Result<(PathBuf, PathBuf), InputError> {
+    if !dir.is_dir() {
+        return Err(InputError::file(dir, "not a folder: expected an FD-Shifts experiment folder"));
+    }
+    let (exp_dir, test_dir) = if dir.join("test_results").is_dir() {
+        (dir.to_path_buf(), dir.join("test_results"))
+    } else {
+        (dir.parent().unwrap_or(dir).to_path_buf(), dir.to_path_buf())
+    };
+    let config = exp_dir.join("hydra").join("config.yaml");
+    if !config.is_file() {
+        return Err(InputError::file(&config, "missing file: FD-Shifts writes the experiment's config here"));
+    }
+    Ok((config, test_dir))
+}
+
+fn optional(path: &Path) -> Result<Option<Array>, InputError> {
+    path.is_file().then(|| npz::read(path, "arr_0")).transpose()
+}
+
+fn check_finite(path: &Path, what: &str, data: &[f64], width: usize) -> Result<(), InputError> {
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(InputError::file(path, format!("{what} of row {} is {} (NaN or Inf is not a valid model output)", i / width, data[i])));
+    }
+    Ok(())
+}
+
+/// Splits an `(n, c + 2)` raw array into outputs, labels and dataset indices, validating each.
+fn split_raw(path: &Path, raw: &Array, c: usize) -> Result<(Vec<f64>, Vec<i64>, Vec<i64>), InputError> {
+    raw.expect_ndim(path, 2, "(N, num_classes + 2): outputs, label, dataset_idx")?;
+    let (n, cols) = (raw.shape[0], raw.shape[1]);
+    if cols != c + 2 {
+        return Err(InputError::file(
+            path,
+            format!("array has {cols} columns, expected num_classes + 2 = {} (outputs, label, dataset_idx)", c + 2),
+        ));
+    }
+    let mut outputs = Vec::with_capacity(n * c);
+    let (mut labels, mut idx) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for (i, row) in raw.data.chunks(cols).enumerate() {
+        outputs.extend_from_slice(&row[..c]);
+        let (label, d) = (row[c], row[c + 1]);
+        if label.fract() != 0.0 || label < 0.0 || label >= c as f64 {
+            return Err(InputError::file(path, format!("row {i}: label {label} is not a class index in 0..{c}")));
+        }
+        if d.fract() != 0.0 || d < 0.0 {
+            return Err(InputError::file(path, format!("row {i}: dataset_idx {d} is not a non-negative integer")));
+        }
+        labels.push(label as i64);
+        idx.push(d as i64);
+    }
+    Ok((outputs, labels, idx))
+}
+
+fn softmax_rows(logits: &[f64], c: usize) -> Vec<f64> {
+    logits.chunks(c).flat_map(csf::softmax).collect()
+}
+
+/// Loads and validates an experiment folder.
+pub fn load(dir: &Path) -> Result<Loaded, InputError> {
+    let (config_path, test_dir) = locate(dir)?;
+    let cfg = config::load(&config_path)?;
+    let c = cfg.num_classes;
+    let wants_mcd = cfg.plan.csfs.iter().any(|n| n.contains("mcd"));
+    let logits_path = test_dir.join("raw_logits.npz");
+    let output_path = test_dir.join("raw_output.npz");
+    let mut exp = Experiment { num_classes: c, ..Experiment::default() };
+    let n;
+    if logits_path.is_file() {
+        // HEAD: logits; softmax = scipy.special.softmax(logits).
+        let raw = npz::read(&logits_path, "arr_0")?;
+        let (logits, labels, idx) = split_raw(&logits_path, &raw, c)?;
+        check_finite(&logits_path, "a logit", &logits, c)?;
+        n = labels.len();
+        exp.softmax = softmax_rows(&logits, c);
+        exp.logits = Some(logits);
+        exp.labels = labels;
+        exp.dataset_idx = idx;
+        let dist_path = test_dir.join("raw_logits_dist.npz");
+        if wants_mcd {
+            if let Some(dist) = optional(&dist_path)? {
+                let m = mc_shape(&dist_path, &dist, n, c)?;
+                check_finite(&dist_path, "an MC logit", &dist.data, c * m)?;
+                // softmax over axis 1 (classes) of the (n, c, m) array.
+                let mut probs = vec![0.0; dist.data.len()];
+                for i in 0..n {
+                    for s in 0..m {
+                        let z: Vec<f64> = (0..c).map(|k| dist.data[(i * c + k) * m + s]).collect();
+                        for (k, p) in csf::softmax(&z).into_iter().enumerate() {
+                            probs[(i * c + k) * m + s] = p;
+                        }
+                    }
+                }
+                exp.mc_samples = m;
+                exp.mcd_softmax = Some(probs);
+                exp.mcd_logits = Some(dist.data);
+            }
+        }
+    } else if output_path.is_file() {
+        let raw = npz::read(&output_path, "arr_0")?;
+        let (softmax, labels, idx) = split_raw(&output_path, &raw, c)?;
+        check_finite(&output_path, "a softmax value", &softmax, c)?;
+        n = labels.len();
+        exp.softmax = softmax;
+        exp.labels = labels;
+        exp.dataset_idx = idx;
+        let dist_path = test_dir.join("raw_output_dist.npz");
+        if let Some(dist) = optional(&dist_path)? {
+            let m = mc_shape(&dist_path, &dist, n, c)?;
+            check_finite(&dist_path, "an MC softmax value", &dist.data, c * m)?;
+            exp.mc_samples = m;
+            exp.mcd_softmax = Some(dist.data);
+        }
+    } else {
+        return Err(InputError::file(&output_path, "missing file: an FD-Shifts experiment needs raw_output.npz (or raw_logits.npz)"));
+    }
+    let ext_path = test_dir.join("external_confids.npz");
+    if let Some(ext) = optional(&ext_path)? {
+        ext.expect_ndim(&ext_path, 1, "(N,): one confidence per row")?;
+        ext.expect_rows(&ext_path, n, "(N,)")?;
+        exp.external = Some(ext.data);
+    }
+    let ext_dist_path = test_dir.join("external_confids_dist.npz");
+    if wants_mcd {
+        if let Some(d) = optional(&ext_dist_path)? {
+            d.expect_ndim(&ext_dist_path, 2, "(N, M): one confidence per row and MC pass")?;
+            d.expect_rows(&ext_dist_path, n, "(N, M)")?;
+            exp.external_samples = d.shape[1];
+            exp.external_dist = Some(d.data);
+        }
+    }
+    Ok(Loaded { experiment: exp, plan: cfg.plan, test_dir })
+}
+
+fn mc_shape(path: &Path, dist: &Array, n: usize, c: usize) -> Result<usize, InputError> {
+    dist.expect_ndim(path, 3, "(N, num_classes, M): MC-dropout outputs, classes before samples")?;
+    dist.expect_rows(path, n, "(N, num_classes, M)")?;
+    if dist.shape[1] != c || dist.shape[2] == 0 {
+        return Err(InputError::file(
+            path,
+            format!("array has shape {:?}, expected (N, num_classes = {c}, M ≥ 1)", dist.shape),
+        ));
+    }
+    Ok(dist.shape[2])
+}

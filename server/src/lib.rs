@@ -1,0 +1,14 @@
+//! failscope's server library: ingest (FD-Shifts folders, CSV), TorchScript inference through tch, the
+//! SQLite study store and the axum HTTP API. The `failscope` binary is a thin wrapper over [`cli::run`].
+//!
+//! **Invariant:** only this crate touches disk, SQLite and libtorch; the maths lives in
+//! `failscope_shared::analysis`.
+
+pub mod cli;
+pub mod csv_input;
+pub mod error;
+pub mod fdshifts;
+pub mod http;
+pub mod report;
+pub mod store;
+pub mod torch;

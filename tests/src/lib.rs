@@ -1,0 +1,49 @@
+//! Helpers for the end-to-end tests: fixture paths and running the `failscope` CLI in-process
+//! (the binary is a thin wrapper over `failscope::cli::run`).
+
+use std::path::PathBuf;
+
+/// `tests/fixtures/<rel>`.
+pub fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+}
+
+/// What a CLI run printed and returned.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs `failscope <args>` in-process.
+pub fn failscope<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+    let mut argv: Vec<std::ffi::OsString> = vec!["failscope".into()];
+    argv.extend(args.iter().map(|a| a.as_ref().to_os_string()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = failscope::cli::run(argv, &mut out, &mut err);
+    Run { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned() }
+}
+
+/// Copies a fixture folder to a temp dir so a test can break it.
+pub fn copy_fixture(rel: &str) -> tempfile::TempDir {
+    let dst = tempfile::tempdir().expect("temp dir");
+    copy_dir(&fixture(rel), dst.path());
+    dst
+}
+
+fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for entry in std::fs::read_dir(src).expect("read fixture dir") {
+        let entry = entry.expect("entry");
+        let to = dst.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).expect("copy");
+        }
+    }
+}
