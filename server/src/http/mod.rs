@@ -82,7 +82,7 @@ async fn api_not_found() -> AppError {
 
 /// The router: `/api/…` JSON endpoints, everything else the frontend (SPA fallback to `index.html`).
 pub fn app(state: AppState) -> Router {
-    let spa = ServeDir::new(&state.dist).not_found_service(ServeFile::new(state.dist.join("index.html")));
+    let spa = ServeDir::new(&state.dist).fallback(ServeFile::new(state.dist.join("index.html")));
     let api = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/studies", get(list_studies))
