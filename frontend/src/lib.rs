@@ -7,10 +7,15 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
-    let resp = gloo_net::http::Request::get(url).send().await.map_err(|e| e.to_string())?;
+    let resp = gloo_net::http::Request::get(url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     if !resp.ok() {
         let body: Result<failscope_shared::api::ApiError, _> = resp.json().await;
-        return Err(body.map(|b| b.error).unwrap_or_else(|_| format!("HTTP {}", resp.status())));
+        return Err(body
+            .map(|b| b.error)
+            .unwrap_or_else(|_| format!("HTTP {}", resp.status())));
     }
     resp.json().await.map_err(|e| e.to_string())
 }
@@ -19,7 +24,16 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, Stri
 const HEADLINE: [&str; 5] = ["accuracy", "aurc", "augrc", "failauc", "ece"];
 
 fn fmt(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".to_string(), |x| if x.abs() >= 100.0 { format!("{x:.1}") } else { format!("{x:.3}") })
+    v.map_or_else(
+        || "—".to_string(),
+        |x| {
+            if x.abs() >= 100.0 {
+                format!("{x:.1}")
+            } else {
+                format!("{x:.3}")
+            }
+        },
+    )
 }
 
 /// One study's benchmark: a table per test set, CSFs as rows, headline metrics as columns.
@@ -28,7 +42,8 @@ fn Benchmark(
     /// The study id to show.
     id: i64,
 ) -> impl IntoView {
-    let detail = LocalResource::new(move || async move { fetch_json::<StudyDetail>(&format!("/api/studies/{id}")).await });
+    let detail =
+        LocalResource::new(move || async move { fetch_json::<StudyDetail>(&format!("/api/studies/{id}")).await });
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading benchmark…"</p> }>
             {move || detail.get().map(|r| match r {

@@ -163,8 +163,17 @@ pub struct Evaluated {
 pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputError> {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
         let report = csv_input::evaluate(path, cfg)?;
-        let n_samples = report.values().filter_map(|c| c.values().next()).filter_map(|r| r.get("n_test").copied().flatten()).sum::<f64>() as u64;
-        return Ok(Evaluated { report, kind: "csv", n_classes: 0, n_samples });
+        let n_samples = report
+            .values()
+            .filter_map(|c| c.values().next())
+            .filter_map(|r| r.get("n_test").copied().flatten())
+            .sum::<f64>() as u64;
+        return Ok(Evaluated {
+            report,
+            kind: "csv",
+            n_classes: 0,
+            n_samples,
+        });
     }
     let loaded = fdshifts::load(path)?;
     let report = experiment::evaluate(&loaded.experiment, &loaded.plan, cfg)
@@ -179,7 +188,8 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
 
 fn open_store(db: &Path) -> Result<Store, CliError> {
     if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| InputError::file(parent, format!("cannot create the store's folder ({e})")))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| InputError::file(parent, format!("cannot create the store's folder ({e})")))?;
     }
     Ok(Store::open(db)?)
 }
@@ -187,8 +197,15 @@ fn open_store(db: &Path) -> Result<Store, CliError> {
 fn import(store: &mut Store, path: &Path, name: Option<&str>, defs: &Definitions) -> Result<i64, CliError> {
     let cfg = defs.config();
     let ev = evaluate_path(path, &cfg)?;
-    let default_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
-    let source = path.canonicalize().unwrap_or_else(|_| path.to_path_buf()).display().to_string();
+    let default_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let source = path
+        .canonicalize()
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string();
     Ok(store.insert(&NewStudy {
         name: name.unwrap_or(&default_name),
         kind: ev.kind,
@@ -205,39 +222,76 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Eval { path, defs, format } => {
             let ev = evaluate_path(&path, &defs.config())?;
-            let format = format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json });
+            let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+                Format::Table
+            } else {
+                Format::Json
+            });
             match format {
                 Format::Json => writeln!(out, "{}", report::to_json(&ev.report)).map_err(io)?,
                 Format::Table => write!(out, "{}", report::to_table(&ev.report)).map_err(io)?,
             }
         }
-        Command::Study { action: StudyAction::Import { path, name, defs, db } } => {
+        Command::Study {
+            action: StudyAction::Import { path, name, defs, db },
+        } => {
             let mut store = open_store(&db.db)?;
             let id = import(&mut store, &path, name.as_deref(), &defs)?;
             writeln!(out, "imported study {id} from {}", path.display()).map_err(io)?;
         }
-        Command::Study { action: StudyAction::List { db } } => {
+        Command::Study {
+            action: StudyAction::List { db },
+        } => {
             let store = open_store(&db.db)?;
             for s in store.list()? {
-                writeln!(out, "{}\t{}\t{}\t{} samples\t{}", s.id, s.name, s.kind, s.n_samples, s.test_sets.join(",")).map_err(io)?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{} samples\t{}",
+                    s.id,
+                    s.name,
+                    s.kind,
+                    s.n_samples,
+                    s.test_sets.join(",")
+                )
+                .map_err(io)?;
             }
         }
-        Command::Serve { addr, dist, db, imports } => {
+        Command::Serve {
+            addr,
+            dist,
+            db,
+            imports,
+        } => {
             let mut store = open_store(&db.db)?;
             let known: Vec<String> = store.list()?.into_iter().map(|s| s.source).collect();
             for dir in &imports {
                 let source = dir.canonicalize().unwrap_or_else(|_| dir.clone()).display().to_string();
                 if !known.contains(&source) {
-                    import(&mut store, dir, None, &Definitions { compat: CompatArg::Current, ties: TiesArg::Input })?;
+                    import(
+                        &mut store,
+                        dir,
+                        None,
+                        &Definitions {
+                            compat: CompatArg::Current,
+                            ties: TiesArg::Input,
+                        },
+                    )?;
                 }
             }
             if !dist.join("index.html").is_file() {
-                return Err(InputError::file(&dist, "no index.html: build the frontend first (`cargo xtask web`)").into());
+                return Err(
+                    InputError::file(&dist, "no index.html: build the frontend first (`cargo xtask web`)").into(),
+                );
             }
-            let state = http::AppState { store: Arc::new(Mutex::new(store)), dist };
+            let state = http::AppState {
+                store: Arc::new(Mutex::new(store)),
+                dist,
+            };
             let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Other(e.to_string()))?;
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
                 writeln!(out, "failscope serving on http://{addr}").map_err(io)?;
                 out.flush().map_err(io)?;
                 axum::serve(listener, http::app(state))
@@ -261,7 +315,11 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = if e.use_stderr() { write!(err, "{e}") } else { write!(out, "{e}") };
+            let _ = if e.use_stderr() {
+                write!(err, "{e}")
+            } else {
+                write!(out, "{e}")
+            };
             return e.exit_code();
         }
     };

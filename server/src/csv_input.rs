@@ -36,38 +36,63 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 fn read(path: &Path) -> Result<Rows, InputError> {
     let mut rdr = csv::Reader::from_path(path).map_err(|e| InputError::file(path, format!("cannot read CSV ({e})")))?;
-    let header: Vec<String> = rdr.headers().map_err(|e| InputError::file(path, format!("bad CSV header ({e})")))?.iter().map(|h| h.trim().to_string()).collect();
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| InputError::file(path, format!("bad CSV header ({e})")))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
     let col = |name: &str| header.iter().position(|h| h == name);
     let prob_cols: Vec<usize> = (0..).map_while(|k| col(&format!("p{k}"))).collect();
-    let (conf_col, correct_col, label_col, set_col) = (col("confidence"), col("correct"), col("label"), col("test_set"));
+    let (conf_col, correct_col, label_col, set_col) =
+        (col("confidence"), col("correct"), col("label"), col("test_set"));
     if conf_col.is_none() && prob_cols.len() < 2 {
-        return Err(InputError::file(path, format!(
-            "columns {header:?}: expected `confidence,correct` or softmax columns `p0,p1,…` with `label`"
-        )));
+        return Err(InputError::file(
+            path,
+            format!("columns {header:?}: expected `confidence,correct` or softmax columns `p0,p1,…` with `label`"),
+        ));
     }
     if conf_col.is_some() && correct_col.is_none() {
-        return Err(InputError::file(path, "column `confidence` needs a `correct` column (0/1)"));
+        return Err(InputError::file(
+            path,
+            "column `confidence` needs a `correct` column (0/1)",
+        ));
     }
     if conf_col.is_none() && label_col.is_none() {
         return Err(InputError::file(path, "softmax columns need a `label` column"));
     }
     let c = prob_cols.len();
-    let mut rows = Rows { sets: IndexMap::new(), labels: Vec::new(), correct: Vec::new(), confidence: conf_col.map(|_| Vec::new()), probs: (conf_col.is_none()).then(|| (Vec::new(), c)) };
+    let mut rows = Rows {
+        sets: IndexMap::new(),
+        labels: Vec::new(),
+        correct: Vec::new(),
+        confidence: conf_col.map(|_| Vec::new()),
+        probs: (conf_col.is_none()).then(|| (Vec::new(), c)),
+    };
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
         let rec = rec.map_err(|e| InputError::file(path, format!("line {line}: {e}")))?;
         let get = |j: usize, what: &str| -> Result<&str, InputError> {
-            rec.get(j).ok_or_else(|| InputError::file(path, format!("line {line}: missing `{what}`")))
+            rec.get(j)
+                .ok_or_else(|| InputError::file(path, format!("line {line}: missing `{what}`")))
         };
         let num = |j: usize, what: &str| -> Result<f64, InputError> {
             let s = get(j, what)?;
-            s.trim().parse::<f64>().map_err(|_| InputError::file(path, format!("line {line}: `{what}` = {s:?} is not a number")))
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| InputError::file(path, format!("line {line}: `{what}` = {s:?} is not a number")))
         };
         let label = match label_col {
             Some(j) => {
                 let l = num(j, "label")?;
                 if l.fract() != 0.0 || l < 0.0 || (c > 0 && l >= c as f64) {
-                    return Err(InputError::file(path, format!("line {line}: label {l} is not a class index{}", if c > 0 { format!(" in 0..{c}") } else { String::new() })));
+                    return Err(InputError::file(
+                        path,
+                        format!(
+                            "line {line}: label {l} is not a class index{}",
+                            if c > 0 { format!(" in 0..{c}") } else { String::new() }
+                        ),
+                    ));
                 }
                 l as i64
             }
@@ -76,7 +101,12 @@ fn read(path: &Path) -> Result<Rows, InputError> {
         if let (Some(cc), Some(conf)) = (conf_col, rows.confidence.as_mut()) {
             conf.push(num(cc, "confidence")?);
             let s = get(correct_col.unwrap_or(0), "correct")?;
-            rows.correct.push(parse_bool(s).ok_or_else(|| InputError::file(path, format!("line {line}: `correct` = {s:?}, expected 0/1 or true/false")))?);
+            rows.correct.push(parse_bool(s).ok_or_else(|| {
+                InputError::file(
+                    path,
+                    format!("line {line}: `correct` = {s:?}, expected 0/1 or true/false"),
+                )
+            })?);
         } else if let Some((probs, _)) = rows.probs.as_mut() {
             let start = probs.len();
             for (k, &j) in prob_cols.iter().enumerate() {
@@ -89,7 +119,10 @@ fn read(path: &Path) -> Result<Rows, InputError> {
             rows.correct.push(csf::argmax(&probs[start..]) as i64 == label);
         }
         rows.labels.push(label);
-        let set = set_col.map(|j| get(j, "test_set").map(str::to_string)).transpose()?.unwrap_or_else(|| "test".into());
+        let set = set_col
+            .map(|j| get(j, "test_set").map(str::to_string))
+            .transpose()?
+            .unwrap_or_else(|| "test".into());
         rows.sets.entry(set).or_default().push(i);
     }
     if rows.labels.is_empty() {
@@ -101,7 +134,11 @@ fn read(path: &Path) -> Result<Rows, InputError> {
 /// Evaluates a CSV file: test set → CSF → metrics.
 pub fn evaluate(path: &Path, cfg: &EvalConfig) -> Result<Report, InputError> {
     let rows = read(path)?;
-    let pick = |v: &[f64], idx: &[usize], w: usize| -> Vec<f64> { idx.iter().flat_map(|&i| v[i * w..(i + 1) * w].iter().copied()).collect() };
+    let pick = |v: &[f64], idx: &[usize], w: usize| -> Vec<f64> {
+        idx.iter()
+            .flat_map(|&i| v[i * w..(i + 1) * w].iter().copied())
+            .collect()
+    };
     let mut report = Report::new();
     let platt = match (&rows.probs, rows.sets.get("val_tuning")) {
         (Some((p, c)), Some(val)) => {
@@ -134,7 +171,11 @@ pub fn evaluate(path: &Path, cfg: &EvalConfig) -> Result<Report, InputError> {
                 let perf = metrics::performance_metrics(&m, &labels, &correct, false);
                 add("det_mcp", probs.chunks(*c).map(csf::max).collect(), perf.clone());
                 if let Some(pl) = platt {
-                    add("det_pe", probs.chunks(*c).map(|r| pl.apply(csf::entropy(r))).collect(), perf);
+                    add(
+                        "det_pe",
+                        probs.chunks(*c).map(|r| pl.apply(csf::entropy(r))).collect(),
+                        perf,
+                    );
                 }
             }
             (None, None) => unreachable!("read() guarantees one of the layouts"),

@@ -16,12 +16,18 @@ pub struct InputError {
 impl InputError {
     /// An error about `path`.
     pub fn file(path: &Path, problem: impl Into<String>) -> Self {
-        Self { item: path.display().to_string(), problem: problem.into() }
+        Self {
+            item: path.display().to_string(),
+            problem: problem.into(),
+        }
     }
 
     /// An error about a named item that is not a file (a CLI flag, a request field).
     pub fn item(item: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self { item: item.into(), problem: problem.into() }
+        Self {
+            item: item.into(),
+            problem: problem.into(),
+        }
     }
 }
 

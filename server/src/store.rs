@@ -92,7 +92,11 @@ impl Store {
             n_samples: row.get::<_, i64>("n_samples")? as u64,
             n_classes: row.get("n_classes")?,
             test_sets: report.keys().cloned().collect(),
-            csfs: report.values().next().map(|c| c.keys().cloned().collect()).unwrap_or_default(),
+            csfs: report
+                .values()
+                .next()
+                .map(|c| c.keys().cloned().collect())
+                .unwrap_or_default(),
         })
     }
 
@@ -123,8 +127,16 @@ impl Store {
             .optional()?;
         let Some((json, compat)) = found else { return Ok(None) };
         let report = Self::decode(id, &json)?;
-        let summary = self.conn.query_row("SELECT * FROM studies WHERE id = ?1", [id], |row| Self::summary(id, row, &report))?;
-        Ok(Some(StudyDetail { summary, compat, report }))
+        let summary = self
+            .conn
+            .query_row("SELECT * FROM studies WHERE id = ?1", [id], |row| {
+                Self::summary(id, row, &report)
+            })?;
+        Ok(Some(StudyDetail {
+            summary,
+            compat,
+            report,
+        }))
     }
 }
 
@@ -142,7 +154,15 @@ mod tests {
         let row = MetricRow::from([("aurc".to_string(), Some(12.5)), ("ece".to_string(), None)]);
         report.insert("iid_study".into(), IndexMap::from([("det_mcp".to_string(), row)]));
         let id = store
-            .insert(&NewStudy { name: "demo", kind: "fd-shifts", source: "/x", n_classes: 2, n_samples: 10, compat: "current", report: &report })
+            .insert(&NewStudy {
+                name: "demo",
+                kind: "fd-shifts",
+                source: "/x",
+                n_classes: 2,
+                n_samples: 10,
+                compat: "current",
+                report: &report,
+            })
             .unwrap();
         let list = store.list().unwrap();
         assert_eq!(list.len(), 1);

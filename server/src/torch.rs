@@ -23,8 +23,12 @@ pub struct Outputs {
 impl TorchModel {
     /// Loads `path` on the CPU; a file that is not TorchScript is an input error naming it.
     pub fn load(path: &Path) -> Result<Self, InputError> {
-        let mut module = CModule::load_on_device(path, Device::Cpu)
-            .map_err(|e| InputError::file(path, format!("not a TorchScript model ({})", first_line(&e.to_string()))))?;
+        let mut module = CModule::load_on_device(path, Device::Cpu).map_err(|e| {
+            InputError::file(
+                path,
+                format!("not a TorchScript model ({})", first_line(&e.to_string())),
+            )
+        })?;
         module.set_eval();
         Ok(Self { module })
     }
@@ -38,11 +42,20 @@ impl TorchModel {
             IValue::Tuple(mut items) if items.len() == 2 => {
                 let (f, l) = (items.pop(), items.pop());
                 match (l, f) {
-                    (Some(IValue::Tensor(logits)), Some(IValue::Tensor(features))) => Ok(Outputs { logits, features: Some(features) }),
-                    _ => Err(InputError::item("model forward", "expected a tuple of two tensors (logits, features)")),
+                    (Some(IValue::Tensor(logits)), Some(IValue::Tensor(features))) => Ok(Outputs {
+                        logits,
+                        features: Some(features),
+                    }),
+                    _ => Err(InputError::item(
+                        "model forward",
+                        "expected a tuple of two tensors (logits, features)",
+                    )),
                 }
             }
-            _ => Err(InputError::item("model forward", "expected a tensor of logits or a tuple (logits, features)")),
+            _ => Err(InputError::item(
+                "model forward",
+                "expected a tensor of logits or a tuple (logits, features)",
+            )),
         }
     }
 }

@@ -29,7 +29,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("1M samples");
     g.sample_size(10);
     for compat in [Compat::Current, Compat::FdShifts011] {
-        let cfg = EvalConfig { compat, ..EvalConfig::default() };
+        let cfg = EvalConfig {
+            compat,
+            ..EvalConfig::default()
+        };
         g.bench_function(format!("all confid metrics ({})", compat.name()), |b| {
             b.iter(|| metrics::confid_metrics(&confids, &correct, &labels, &cfg))
         });

@@ -25,7 +25,11 @@ pub fn failscope<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
     argv.extend(args.iter().map(|a| a.as_ref().to_os_string()));
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = failscope::cli::run(argv, &mut out, &mut err);
-    Run { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned() }
+    Run {
+        code,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
 }
 
 /// Copies a fixture folder to a temp dir so a test can break it.

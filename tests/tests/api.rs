@@ -14,17 +14,31 @@ fn state_with_fixture() -> (tempfile::TempDir, AppState) {
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("s.db");
     let dir = fixture("fdshifts/v011_basic");
-    let r = failscope(&["study".as_ref(), "import".as_ref(), dir.as_os_str(), "--db".as_ref(), db.as_os_str(), "--name".as_ref(), "derm".as_ref()]);
+    let r = failscope(&[
+        "study".as_ref(),
+        "import".as_ref(),
+        dir.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--name".as_ref(),
+        "derm".as_ref(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let dist = d.path().join("dist");
     std::fs::create_dir(&dist).unwrap();
     std::fs::write(dist.join("index.html"), "<!doctype html><title>failscope</title>").unwrap();
-    let state = AppState { store: Arc::new(Mutex::new(Store::open(&db).unwrap())), dist };
+    let state = AppState {
+        store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
+        dist,
+    };
     (d, state)
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, Vec<u8>) {
-    let resp = app(state.clone()).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let resp = app(state.clone())
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = resp.status();
     let body = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
     (status, body.to_vec())
@@ -66,8 +80,22 @@ fn import_is_listed_by_the_cli() {
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("s.db");
     let dir = fixture("fdshifts/head_logits_f16_ties");
-    assert_eq!(failscope(&["study".as_ref(), "import".as_ref(), dir.as_os_str(), "--db".as_ref(), db.as_os_str()]).code, 0);
+    assert_eq!(
+        failscope(&[
+            "study".as_ref(),
+            "import".as_ref(),
+            dir.as_os_str(),
+            "--db".as_ref(),
+            db.as_os_str()
+        ])
+        .code,
+        0
+    );
     let r = failscope(&["study".as_ref(), "list".as_ref(), "--db".as_ref(), db.as_os_str()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("head_logits_f16_ties") && r.stdout.contains("fd-shifts"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("head_logits_f16_ties") && r.stdout.contains("fd-shifts"),
+        "{}",
+        r.stdout
+    );
 }

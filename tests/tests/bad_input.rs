@@ -31,7 +31,11 @@ fn raw_output(dir: &Path) -> std::path::PathBuf {
 /// A valid 2-class raw output with val_tuning and iid rows, then mutated by `edit`.
 fn with_raw(edit: impl Fn(&mut Vec<f64>)) -> tempfile::TempDir {
     let d = copy_fixture("fdshifts/v011_basic");
-    for f in ["raw_output_dist.npz", "external_confids.npz", "external_confids_dist.npz"] {
+    for f in [
+        "raw_output_dist.npz",
+        "external_confids.npz",
+        "external_confids_dist.npz",
+    ] {
         std::fs::remove_file(d.path().join("test_results").join(f)).unwrap();
     }
     let mut data = Vec::new();
@@ -62,7 +66,11 @@ fn missing_file() {
     let d = copy_fixture("fdshifts/v011_basic");
     std::fs::remove_file(d.path().join("hydra/config.yaml")).unwrap();
     assert_input_error(&eval(d.path()), "config.yaml", "missing file");
-    assert_input_error(&eval(Path::new("/nonexistent/experiment")), "/nonexistent/experiment", "not a folder");
+    assert_input_error(
+        &eval(Path::new("/nonexistent/experiment")),
+        "/nonexistent/experiment",
+        "not a folder",
+    );
 }
 
 #[test]
@@ -83,11 +91,21 @@ fn wrong_key() {
     let d = copy_fixture("fdshifts/v011_basic");
     let file = std::fs::File::create(raw_output(d.path())).unwrap();
     let mut npz = npyz::npz::NpzWriter::new(file);
-    let mut w = npz.array::<f64>("softmax", Default::default()).unwrap().default_dtype().shape(&[1, 5]).begin_nd().unwrap();
+    let mut w = npz
+        .array::<f64>("softmax", Default::default())
+        .unwrap()
+        .default_dtype()
+        .shape(&[1, 5])
+        .begin_nd()
+        .unwrap();
     w.extend([0.5, 0.5, 0.0, 0.0, 0.0]).unwrap();
     w.finish().unwrap();
     drop(npz);
-    assert_input_error(&eval(d.path()), "raw_output.npz", "no array 'arr_0' in the archive (found: softmax)");
+    assert_input_error(
+        &eval(d.path()),
+        "raw_output.npz",
+        "no array 'arr_0' in the archive (found: softmax)",
+    );
 }
 
 #[test]
@@ -101,7 +119,11 @@ fn nan_or_inf_softmax() {
 #[test]
 fn label_out_of_range() {
     let d = with_raw(|v| v[5 * 6 + 3] = 7.0);
-    assert_input_error(&eval(d.path()), "raw_output.npz", "row 6: label 7 is not a class index in 0..3");
+    assert_input_error(
+        &eval(d.path()),
+        "raw_output.npz",
+        "row 6: label 7 is not a class index in 0..3",
+    );
     let d = with_raw(|v| v[5 * 2 + 3] = 0.5);
     assert_input_error(&eval(d.path()), "raw_output.npz", "row 2: label 0.5");
 }
@@ -124,18 +146,30 @@ fn corrupt_npz() {
 fn unknown_study_in_config() {
     let d = copy_fixture("fdshifts/v011_basic");
     let cfg = d.path().join("hydra/config.yaml");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("in_class_study:", "sideways_study:");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("in_class_study:", "sideways_study:");
     std::fs::write(&cfg, text).unwrap();
-    assert_input_error(&eval(d.path()), "config.yaml", "unknown study 'sideways_study' in eval.query_studies");
+    assert_input_error(
+        &eval(d.path()),
+        "config.yaml",
+        "unknown study 'sideways_study' in eval.query_studies",
+    );
 }
 
 #[test]
 fn unknown_csf_and_empty_study() {
     let d = copy_fixture("fdshifts/v011_basic");
     let cfg = d.path().join("hydra/config.yaml");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("- det_mcp", "- det_magic");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("- det_mcp", "- det_magic");
     std::fs::write(&cfg, text).unwrap();
-    assert_input_error(&eval(d.path()), "test_results", "unknown confidence scoring function 'det_magic'");
+    assert_input_error(
+        &eval(d.path()),
+        "test_results",
+        "unknown confidence scoring function 'det_magic'",
+    );
     // Only val_tuning and iid rows: the configured noise set is empty.
     let d = with_raw(|_| {});
     assert_input_error(&eval(d.path()), "test_results", "no row has dataset_idx 2");
@@ -149,7 +183,11 @@ fn csv_missing_columns() {
     let r = failscope(&["eval".as_ref(), p.as_os_str()]);
     assert_input_error(&r, "scores.csv", "expected `confidence,correct` or softmax columns");
     std::fs::write(&p, "confidence,correct\n0.9,1\n0.2,maybe\n").unwrap();
-    assert_input_error(&failscope(&["eval".as_ref(), p.as_os_str()]), "scores.csv", "line 3: `correct` = \"maybe\"");
+    assert_input_error(
+        &failscope(&["eval".as_ref(), p.as_os_str()]),
+        "scores.csv",
+        "line 3: `correct` = \"maybe\"",
+    );
 }
 
 #[test]

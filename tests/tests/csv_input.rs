@@ -10,7 +10,12 @@ fn confidence_and_correct_columns() {
     // Ten rows; the two failures (rows 0 and 2, set a) are the least confident: a perfect ranking.
     let mut s = String::from("confidence,correct,test_set\n");
     for i in 0..10 {
-        s.push_str(&format!("{},{},{}\n", f64::from(i) / 10.0, u8::from(i != 0 && i != 2), if i % 2 == 0 { "a" } else { "b" }));
+        s.push_str(&format!(
+            "{},{},{}\n",
+            f64::from(i) / 10.0,
+            u8::from(i != 0 && i != 2),
+            if i % 2 == 0 { "a" } else { "b" }
+        ));
     }
     std::fs::write(&p, s).unwrap();
     let r = failscope(&["eval".as_ref(), p.as_os_str(), "--format".as_ref(), "json".as_ref()]);

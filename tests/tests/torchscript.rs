@@ -9,7 +9,8 @@ use tch::{Kind, Tensor};
 #[test]
 fn tiny_cnn_matches_pytorch() {
     let model = TorchModel::load(&fixture("tiny_cnn.pt")).expect("fixture loads");
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture("tiny_cnn_expected.json")).unwrap()).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("tiny_cnn_expected.json")).unwrap()).unwrap();
     let x = Tensor::linspace(-1.0, 1.0, 2 * 3 * 8 * 8, (Kind::Float, tch::Device::Cpu)).reshape([2, 3, 8, 8]);
     let out = model.forward(&x).unwrap();
     assert_eq!(out.logits.size(), vec![2, 3]);

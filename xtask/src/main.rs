@@ -1,1 +1,262 @@
-fn main() {}
+//! Build orchestration: `cargo xtask <setup|web|test|demo|bench>`.
+//!
+//! Every step that installs something first checks whether it is already there, so a second run is
+//! quick. What gets installed (see `../shared/TOOLCHAIN.md`): libtorch 2.13.0 from PyPI into `.torch/`
+//! (CPU use only, no CUDA stack), the `wasm32-unknown-unknown` target, and Debian's chromium +
+//! chromedriver for the browser tests.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+const TORCH: &str = "torch==2.13.0";
+const TORCH_RUNTIME_DEPS: [&str; 3] = [
+    "nvidia-cuda-runtime==13.0.96.*",
+    "nvidia-cuda-cupti==13.0.85.*",
+    "typing-extensions",
+];
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The study `cargo xtask demo` serves until a recipe-built one exists: a committed FD-Shifts experiment.
+const DEMO_EXPERIMENT: &str = "tests/fixtures/fdshifts/v011_basic";
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+  setup [--no-browser]   install libtorch (.torch/), the wasm32 target, chromium + chromedriver
+  web [--release]        build the Leptos frontend to WebAssembly into dist/
+  test                   setup, fmt check, clippy -D warnings, all tests, wasm checks, browser tests
+  demo [--addr A]        setup, build, and serve the app on a default study (http://127.0.0.1:8080)
+  bench                  run the criterion benchmarks";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn on_path(program: &str) -> bool {
+    env::var_os("PATH").is_some_and(|paths| env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+fn setup_libtorch() -> Result<()> {
+    let root = root();
+    let link = root.join(".torch/libtorch");
+    if link.join("lib/libtorch_cpu.so").is_file() {
+        eprintln!("xtask: libtorch present at {}", link.display());
+        return Ok(());
+    }
+    if !on_path("python3") {
+        bail!("python3 is not on PATH: it is needed to fetch libtorch ({TORCH}) from PyPI");
+    }
+    let venv = root.join(".torch/venv");
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--no-deps", TORCH])
+        .args(TORCH_RUNTIME_DEPS))?;
+    let site = std::fs::read_dir(venv.join("lib"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("site-packages/torch"))
+        .find(|p| p.join("lib/libtorch_cpu.so").is_file())
+        .context("the torch wheel installed no lib/libtorch_cpu.so")?;
+    let target = site
+        .strip_prefix(root.join(".torch"))
+        .context("torch outside .torch/")?;
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(target, &link).context("linking .torch/libtorch")?;
+    eprintln!("xtask: libtorch installed at {}", link.display());
+    Ok(())
+}
+
+fn setup_wasm() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed")?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+fn setup_browser() -> Result<()> {
+    if on_path("chromedriver") && (on_path("chromium") || on_path("chromium-browser")) {
+        return Ok(());
+    }
+    // Debian's packages; as root (CI) directly, else through sudo.
+    let sudo = |args: &[&str]| -> Command {
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0"))
+            .unwrap_or(false);
+        let mut c = if is_root {
+            Command::new(args[0])
+        } else {
+            Command::new("sudo")
+        };
+        if !is_root {
+            c.arg(args[0]);
+        }
+        c.args(&args[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run(&mut sudo(&["apt-get", "update", "-qq"]))?;
+    run(&mut sudo(&[
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "chromium",
+        "chromium-driver",
+    ]))
+}
+
+fn setup(browser: bool) -> Result<()> {
+    setup_libtorch()?;
+    setup_wasm()?;
+    if browser {
+        setup_browser()?;
+    }
+    Ok(())
+}
+
+fn web(release: bool) -> Result<PathBuf> {
+    let root = root();
+    let profile = if release { "wasm-release" } else { "dev" };
+    run(cargo().args([
+        "build",
+        "-p",
+        "failscope-frontend",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        profile,
+    ]))?;
+    let dir = if release { "wasm-release" } else { "debug" };
+    let wasm = root
+        .join("target")
+        .join(WASM_TARGET)
+        .join(dir)
+        .join("failscope_frontend.wasm");
+    let dist = root.join("dist");
+    std::fs::create_dir_all(&dist)?;
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)?
+        .out_name("failscope")
+        .typescript(false)
+        .remove_name_section(release)
+        .remove_producers_section(release)
+        .generate(&dist)
+        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    for entry in std::fs::read_dir(root.join("assets"))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), dist.join(entry.file_name()))?;
+    }
+    let size = std::fs::metadata(dist.join("failscope_bg.wasm"))?.len();
+    eprintln!(
+        "xtask: frontend built into {} ({} KiB wasm)",
+        dist.display(),
+        size / 1024
+    );
+    Ok(dist)
+}
+
+fn test() -> Result<()> {
+    setup(true)?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "failscope-frontend",
+        "--target",
+        WASM_TARGET,
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // `shared` is also the browser's analysis core: it must build for wasm32.
+    run(cargo().args(["check", "-p", "failscope-shared", "--target", WASM_TARGET]))?;
+    run(cargo().args(["test", "--workspace"]))?;
+    let dist = web(false)?;
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "failscope-e2e",
+            "--test",
+            "browser",
+            "--",
+            "--include-ignored",
+        ])
+        .env("FAILSCOPE_DIST", dist))?;
+    eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    setup(false)?;
+    let dist = web(true)?;
+    let root = root();
+    let addr = args
+        .windows(2)
+        .find(|w| w[0] == "--addr")
+        .map_or("127.0.0.1:8080", |w| w[1].as_str());
+    let experiment: &Path = Path::new(DEMO_EXPERIMENT);
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "-p",
+            "failscope-server",
+            "--bin",
+            "failscope",
+            "--",
+            "serve",
+            "--addr",
+            addr,
+        ])
+        .arg("--dist")
+        .arg(&dist)
+        .arg("--db")
+        .arg(root.join(".failscope/demo.db"))
+        .arg("--import")
+        .arg(root.join(experiment)))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let rest = &args[args.len().min(1)..];
+    match args.first().map(String::as_str) {
+        Some("setup") => setup(!rest.iter().any(|a| a == "--no-browser")),
+        Some("web") => web(rest.iter().any(|a| a == "--release")).map(|_| ()),
+        Some("test") => test(),
+        Some("demo") => demo(rest),
+        Some("bench") => run(cargo().args(["bench", "-p", "failscope-shared", "--bench", "metrics"])),
+        _ => {
+            eprintln!("{USAGE}");
+            bail!("unknown or missing command")
+        }
+    }
+}

@@ -26,11 +26,16 @@ fn lookup<'a>(root: &'a Value, dotted: &str) -> Option<&'a Value> {
 /// Resolves `${a.b}` references (whole-string or embedded) against the root, up to a depth of 16.
 fn resolve(root: &Value, v: &Value, path: &Path, depth: usize) -> Result<Value, InputError> {
     let Value::String(s) = v else { return Ok(v.clone()) };
-    let Some(start) = s.find("${") else { return Ok(v.clone()) };
+    let Some(start) = s.find("${") else {
+        return Ok(v.clone());
+    };
     if depth > 16 {
         return Err(InputError::file(path, format!("interpolation '{s}' is circular")));
     }
-    let end = s[start..].find('}').map(|e| start + e).ok_or_else(|| InputError::file(path, format!("unterminated interpolation in '{s}'")))?;
+    let end = s[start..]
+        .find('}')
+        .map(|e| start + e)
+        .ok_or_else(|| InputError::file(path, format!("unterminated interpolation in '{s}'")))?;
     let key = &s[start + 2..end];
     let target = lookup(root, key)
         .ok_or_else(|| InputError::file(path, format!("interpolation '${{{key}}}' refers to a missing field")))?;
@@ -42,7 +47,12 @@ fn resolve(root: &Value, v: &Value, path: &Path, depth: usize) -> Result<Value, 
         Value::String(t) => t.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        _ => return Err(InputError::file(path, format!("interpolation '${{{key}}}' is not a scalar"))),
+        _ => {
+            return Err(InputError::file(
+                path,
+                format!("interpolation '${{{key}}}' is not a scalar"),
+            ))
+        }
     };
     let replaced = Value::String(format!("{}{}{}", &s[..start], text, &s[end + 1..]));
     resolve(root, &replaced, path, depth + 1)
@@ -62,9 +72,15 @@ fn dataset_name(root: &Value, v: &Value, path: &Path, at: &str) -> Result<String
         Value::String(s) => Ok(s.clone()),
         Value::Mapping(_) => match v.get("dataset").map(|d| resolve(root, d, path, 0)).transpose()? {
             Some(Value::String(s)) => Ok(s),
-            _ => Err(InputError::file(path, format!("{at}: a dataset mapping needs a string 'dataset' field"))),
+            _ => Err(InputError::file(
+                path,
+                format!("{at}: a dataset mapping needs a string 'dataset' field"),
+            )),
         },
-        other => Err(InputError::file(path, format!("{at}: expected a dataset name, found {other:?}"))),
+        other => Err(InputError::file(
+            path,
+            format!("{at}: expected a dataset name, found {other:?}"),
+        )),
     }
 }
 
@@ -84,20 +100,33 @@ fn dataset_list(root: &Value, key: &str, path: &Path) -> Result<Vec<String>, Inp
 
 /// Parses `hydra/config.yaml`.
 pub fn load(path: &Path) -> Result<ExperimentConfig, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|e| InputError::file(path, format!("cannot read the config ({e})")))?;
-    let root: Value = serde_yaml::from_str(&text).map_err(|e| InputError::file(path, format!("not valid YAML ({e})")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| InputError::file(path, format!("cannot read the config ({e})")))?;
+    let root: Value =
+        serde_yaml::from_str(&text).map_err(|e| InputError::file(path, format!("not valid YAML ({e})")))?;
     let num_classes = match field(&root, "data.num_classes", path)? {
         Some(Value::Number(n)) if n.as_u64().is_some_and(|c| c >= 2) => n.as_u64().unwrap_or(0) as usize,
-        Some(other) => return Err(InputError::file(path, format!("data.num_classes is {other:?}, expected an integer >= 2"))),
+        Some(other) => {
+            return Err(InputError::file(
+                path,
+                format!("data.num_classes is {other:?}, expected an integer >= 2"),
+            ))
+        }
         None => return Err(InputError::file(path, "missing field data.num_classes")),
     };
     if let Some(Value::Mapping(kwargs)) = field(&root, "data.kwargs", path)? {
         if kwargs.contains_key("out_classes") {
-            return Err(InputError::file(path, "data.kwargs.out_classes (open-set studies) is not supported yet"));
+            return Err(InputError::file(
+                path,
+                "data.kwargs.out_classes (open-set studies) is not supported yet",
+            ));
         }
     }
     if let Some(Value::Bool(false)) = field(&root, "eval.val_tuning", path)? {
-        return Err(InputError::file(path, "eval.val_tuning is false: FD-Shifts needs val_tuning to fit Platt scaling"));
+        return Err(InputError::file(
+            path,
+            "eval.val_tuning is false: FD-Shifts needs val_tuning to fit Platt scaling",
+        ));
     }
     if let Some(Value::Mapping(studies)) = field(&root, "eval.query_studies", path)? {
         for key in studies.keys() {
@@ -105,7 +134,10 @@ pub fn load(path: &Path) -> Result<ExperimentConfig, InputError> {
             if !STUDY_KEYS.contains(&name) {
                 return Err(InputError::file(
                     path,
-                    format!("unknown study '{name}' in eval.query_studies (expected one of {})", STUDY_KEYS.join(", ")),
+                    format!(
+                        "unknown study '{name}' in eval.query_studies (expected one of {})",
+                        STUDY_KEYS.join(", ")
+                    ),
                 ));
             }
         }
@@ -117,7 +149,10 @@ pub fn load(path: &Path) -> Result<ExperimentConfig, InputError> {
             .iter()
             .map(|v| match resolve(&root, v, path, 0)? {
                 Value::String(s) => Ok(s),
-                other => Err(InputError::file(path, format!("eval.confidence_measures.test: expected names, found {other:?}"))),
+                other => Err(InputError::file(
+                    path,
+                    format!("eval.confidence_measures.test: expected names, found {other:?}"),
+                )),
             })
             .collect::<Result<Vec<_>, _>>()?,
         _ => return Err(InputError::file(path, "missing list eval.confidence_measures.test")),
@@ -173,7 +208,10 @@ mod tests {
 
     #[test]
     fn unknown_study_and_missing_fields_are_named() {
-        let e = parse(&format!("{BASE}  query_studies:\n    iid_study: derm\n    bogus_study: [x]\n")).unwrap_err();
+        let e = parse(&format!(
+            "{BASE}  query_studies:\n    iid_study: derm\n    bogus_study: [x]\n"
+        ))
+        .unwrap_err();
         assert!(e.problem.contains("unknown study 'bogus_study'"), "{e}");
         let e = parse("eval: {query_studies: {}}\n").unwrap_err();
         assert!(e.problem.contains("data.num_classes"), "{e}");

@@ -26,7 +26,10 @@ pub struct Loaded {
 /// Finds `test_results/` and `hydra/config.yaml` for an experiment folder (or its `test_results/`).
 fn locate(dir: &Path) -> Result<(PathBuf, PathBuf), InputError> {
     if !dir.is_dir() {
-        return Err(InputError::file(dir, "not a folder: expected an FD-Shifts experiment folder"));
+        return Err(InputError::file(
+            dir,
+            "not a folder: expected an FD-Shifts experiment folder",
+        ));
     }
     let (exp_dir, test_dir) = if dir.join("test_results").is_dir() {
         (dir.to_path_buf(), dir.join("test_results"))
@@ -35,7 +38,10 @@ fn locate(dir: &Path) -> Result<(PathBuf, PathBuf), InputError> {
     };
     let config = exp_dir.join("hydra").join("config.yaml");
     if !config.is_file() {
-        return Err(InputError::file(&config, "missing file: FD-Shifts writes the experiment's config here"));
+        return Err(InputError::file(
+            &config,
+            "missing file: FD-Shifts writes the experiment's config here",
+        ));
     }
     Ok((config, test_dir))
 }
@@ -46,7 +52,14 @@ fn optional(path: &Path) -> Result<Option<Array>, InputError> {
 
 fn check_finite(path: &Path, what: &str, data: &[f64], width: usize) -> Result<(), InputError> {
     if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-        return Err(InputError::file(path, format!("{what} of row {} is {} (NaN or Inf is not a valid model output)", i / width, data[i])));
+        return Err(InputError::file(
+            path,
+            format!(
+                "{what} of row {} is {} (NaN or Inf is not a valid model output)",
+                i / width,
+                data[i]
+            ),
+        ));
     }
     Ok(())
 }
@@ -58,7 +71,10 @@ fn split_raw(path: &Path, raw: &Array, c: usize) -> Result<(Vec<f64>, Vec<i64>, 
     if cols != c + 2 {
         return Err(InputError::file(
             path,
-            format!("array has {cols} columns, expected num_classes + 2 = {} (outputs, label, dataset_idx)", c + 2),
+            format!(
+                "array has {cols} columns, expected num_classes + 2 = {} (outputs, label, dataset_idx)",
+                c + 2
+            ),
         ));
     }
     let mut outputs = Vec::with_capacity(n * c);
@@ -67,10 +83,16 @@ fn split_raw(path: &Path, raw: &Array, c: usize) -> Result<(Vec<f64>, Vec<i64>, 
         outputs.extend_from_slice(&row[..c]);
         let (label, d) = (row[c], row[c + 1]);
         if label.fract() != 0.0 || label < 0.0 || label >= c as f64 {
-            return Err(InputError::file(path, format!("row {i}: label {label} is not a class index in 0..{c}")));
+            return Err(InputError::file(
+                path,
+                format!("row {i}: label {label} is not a class index in 0..{c}"),
+            ));
         }
         if d.fract() != 0.0 || d < 0.0 {
-            return Err(InputError::file(path, format!("row {i}: dataset_idx {d} is not a non-negative integer")));
+            return Err(InputError::file(
+                path,
+                format!("row {i}: dataset_idx {d} is not a non-negative integer"),
+            ));
         }
         labels.push(label as i64);
         idx.push(d as i64);
@@ -90,7 +112,10 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
     let wants_mcd = cfg.plan.csfs.iter().any(|n| n.contains("mcd"));
     let logits_path = test_dir.join("raw_logits.npz");
     let output_path = test_dir.join("raw_output.npz");
-    let mut exp = Experiment { num_classes: c, ..Experiment::default() };
+    let mut exp = Experiment {
+        num_classes: c,
+        ..Experiment::default()
+    };
     let n;
     if logits_path.is_file() {
         // HEAD: logits; softmax = scipy.special.softmax(logits).
@@ -138,7 +163,10 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
             exp.mcd_softmax = Some(dist.data);
         }
     } else {
-        return Err(InputError::file(&output_path, "missing file: an FD-Shifts experiment needs raw_output.npz (or raw_logits.npz)"));
+        return Err(InputError::file(
+            &output_path,
+            "missing file: an FD-Shifts experiment needs raw_output.npz (or raw_logits.npz)",
+        ));
     }
     let ext_path = test_dir.join("external_confids.npz");
     if let Some(ext) = optional(&ext_path)? {
@@ -155,16 +183,27 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
             exp.external_dist = Some(d.data);
         }
     }
-    Ok(Loaded { experiment: exp, plan: cfg.plan, test_dir })
+    Ok(Loaded {
+        experiment: exp,
+        plan: cfg.plan,
+        test_dir,
+    })
 }
 
 fn mc_shape(path: &Path, dist: &Array, n: usize, c: usize) -> Result<usize, InputError> {
-    dist.expect_ndim(path, 3, "(N, num_classes, M): MC-dropout outputs, classes before samples")?;
+    dist.expect_ndim(
+        path,
+        3,
+        "(N, num_classes, M): MC-dropout outputs, classes before samples",
+    )?;
     dist.expect_rows(path, n, "(N, num_classes, M)")?;
     if dist.shape[1] != c || dist.shape[2] == 0 {
         return Err(InputError::file(
             path,
-            format!("array has shape {:?}, expected (N, num_classes = {c}, M ≥ 1)", dist.shape),
+            format!(
+                "array has shape {:?}, expected (N, num_classes = {c}, M ≥ 1)",
+                dist.shape
+            ),
         ));
     }
     Ok(dist.shape[2])

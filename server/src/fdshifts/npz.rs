@@ -22,7 +22,10 @@ impl Array {
         if self.shape.len() == ndim {
             Ok(())
         } else {
-            Err(InputError::file(path, format!("array has shape {:?}, expected {layout}", self.shape)))
+            Err(InputError::file(
+                path,
+                format!("array has shape {:?}, expected {layout}", self.shape),
+            ))
         }
     }
 
@@ -33,7 +36,10 @@ impl Array {
         } else {
             Err(InputError::file(
                 path,
-                format!("array has shape {:?}, expected {layout} with {rows} rows like the raw output", self.shape),
+                format!(
+                    "array has shape {:?}, expected {layout} with {rows} rows like the raw output",
+                    self.shape
+                ),
             ))
         }
     }
@@ -41,30 +47,79 @@ impl Array {
 
 /// Reads the array `key` (FD-Shifts: `arr_0`) of `path`.
 pub fn read(path: &Path, key: &str) -> Result<Array, InputError> {
-    let mut archive = NpzArchive::open(path).map_err(|e| InputError::file(path, format!("not a readable .npz archive ({e})")))?;
+    let mut archive =
+        NpzArchive::open(path).map_err(|e| InputError::file(path, format!("not a readable .npz archive ({e})")))?;
     let names: Vec<String> = archive.array_names().map(String::from).collect();
     let npy = archive
         .by_name(key)
         .map_err(|e| InputError::file(path, format!("array '{key}' is corrupt ({e})")))?
-        .ok_or_else(|| InputError::file(path, format!("no array '{key}' in the archive (found: {})", names.join(", "))))?;
+        .ok_or_else(|| {
+            InputError::file(
+                path,
+                format!("no array '{key}' in the archive (found: {})", names.join(", ")),
+            )
+        })?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let dtype = match npy.dtype() {
         npyz::DType::Plain(ts) => ts.to_string(),
-        other => return Err(InputError::file(path, format!("array '{key}' has dtype {other:?}, expected a plain number type"))),
+        other => {
+            return Err(InputError::file(
+                path,
+                format!("array '{key}' has dtype {other:?}, expected a plain number type"),
+            ))
+        }
     };
     let corrupt = |e: std::io::Error| InputError::file(path, format!("array '{key}' is corrupt ({e})"));
     let data: Vec<f64> = match &dtype[1..] {
         "f8" => npy.into_vec::<f64>().map_err(corrupt)?,
-        "f4" => npy.into_vec::<f32>().map_err(corrupt)?.into_iter().map(f64::from).collect(),
-        "f2" => npy.into_vec::<half::f16>().map_err(corrupt)?.into_iter().map(f64::from).collect(),
-        "i8" => npy.into_vec::<i64>().map_err(corrupt)?.into_iter().map(|v| v as f64).collect(),
-        "i4" => npy.into_vec::<i32>().map_err(corrupt)?.into_iter().map(f64::from).collect(),
-        "u1" => npy.into_vec::<u8>().map_err(corrupt)?.into_iter().map(f64::from).collect(),
-        "b1" => npy.into_vec::<bool>().map_err(corrupt)?.into_iter().map(|b| f64::from(u8::from(b))).collect(),
-        other => return Err(InputError::file(path, format!("array '{key}' has dtype {other}, expected a float or integer type"))),
+        "f4" => npy
+            .into_vec::<f32>()
+            .map_err(corrupt)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "f2" => npy
+            .into_vec::<half::f16>()
+            .map_err(corrupt)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "i8" => npy
+            .into_vec::<i64>()
+            .map_err(corrupt)?
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        "i4" => npy
+            .into_vec::<i32>()
+            .map_err(corrupt)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "u1" => npy
+            .into_vec::<u8>()
+            .map_err(corrupt)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "b1" => npy
+            .into_vec::<bool>()
+            .map_err(corrupt)?
+            .into_iter()
+            .map(|b| f64::from(u8::from(b)))
+            .collect(),
+        other => {
+            return Err(InputError::file(
+                path,
+                format!("array '{key}' has dtype {other}, expected a float or integer type"),
+            ))
+        }
     };
     if data.len() != shape.iter().product::<usize>() {
-        return Err(InputError::file(path, format!("array '{key}' holds {} values for shape {shape:?}", data.len())));
+        return Err(InputError::file(
+            path,
+            format!("array '{key}' holds {} values for shape {shape:?}", data.len()),
+        ));
     }
     Ok(Array { shape, data })
 }

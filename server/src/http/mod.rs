@@ -57,7 +57,9 @@ async fn with_store<T: Send + 'static>(
 ) -> Result<T, AppError> {
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
-        let guard = store.lock().map_err(|_| AppError::Internal("store lock poisoned".into()))?;
+        let guard = store
+            .lock()
+            .map_err(|_| AppError::Internal("store lock poisoned".into()))?;
         f(&guard).map_err(|e| AppError::Internal(e.to_string()))
     })
     .await
@@ -69,7 +71,9 @@ async fn list_studies(State(state): State<AppState>) -> Result<Json<Vec<StudySum
 }
 
 async fn get_study(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StudyDetail>, AppError> {
-    let id: i64 = id.parse().map_err(|_| AppError::NotFound(format!("no study '{id}': ids are integers")))?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("no study '{id}': ids are integers")))?;
     with_store(&state, move |s| s.get(id))
         .await?
         .map(Json)
@@ -93,7 +97,10 @@ pub fn app(state: AppState) -> Router {
         .fallback_service(spa)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(1 << 20))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
 }

@@ -39,7 +39,10 @@ pub fn bootstrap_ci(
         return None;
     }
     values.sort_by(f64::total_cmp);
-    Some(Interval { low: percentile(&values, alpha / 2.0), high: percentile(&values, 1.0 - alpha / 2.0) })
+    Some(Interval {
+        low: percentile(&values, alpha / 2.0),
+        high: percentile(&values, 1.0 - alpha / 2.0),
+    })
 }
 
 /// `np.percentile(sorted, q * 100)` with linear interpolation; `sorted` must be ascending and non-empty.

@@ -70,7 +70,9 @@ pub fn reliability_bins(
 
 /// Expected calibration error: `Σ fraction · |accuracy − confidence|` over the bins.
 pub fn ece(bins: &[ReliabilityBin]) -> f64 {
-    bins.iter().map(|b| (b.accuracy - b.confidence).abs() * b.fraction).sum()
+    bins.iter()
+        .map(|b| (b.accuracy - b.confidence).abs() * b.fraction)
+        .sum()
 }
 
 /// Maximum calibration error: the largest `|accuracy − confidence|` over non-empty bins.

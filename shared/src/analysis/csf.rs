@@ -13,7 +13,10 @@ impl<'a> Matrix<'a> {
     /// Wraps `data` of length `rows · cols`. Panics on a length mismatch (a programming error:
     /// loaders validate shapes before this point).
     pub fn new(data: &'a [f64], cols: usize) -> Self {
-        assert!(cols > 0 && data.len() % cols == 0, "matrix data is not a multiple of {cols} columns");
+        assert!(
+            cols > 0 && data.len() % cols == 0,
+            "matrix data is not a multiple of {cols} columns"
+        );
         Self { data, cols }
     }
 
@@ -180,7 +183,9 @@ pub fn mcd_waic(mc: &McSamples<'_>, which: WaicStd) -> Vec<f64> {
 
 /// FD-Shifts' rule for which CSFs are Platt-scaled on `val_tuning` (a substring test on the name).
 pub fn needs_platt(name: &str) -> bool {
-    ["_pe", "_ee", "_mi", "_sv", "bpd", "maha", "_mls"].iter().any(|t| name.contains(t))
+    ["_pe", "_ee", "_mi", "_sv", "bpd", "maha", "_mls"]
+        .iter()
+        .any(|t| name.contains(t))
 }
 
 /// Temperature `T > 0` minimising the NLL of `softmax(z / T)` on validation logits.
@@ -266,7 +271,16 @@ mod tests {
 
     #[test]
     fn platt_rule_follows_fd_shifts_names() {
-        for n in ["det_pe", "mcd_pe", "mcd_ee", "mcd_mi", "mcd_sv", "det_mls", "mcd_mls", "energy_mls"] {
+        for n in [
+            "det_pe",
+            "mcd_pe",
+            "mcd_ee",
+            "mcd_mi",
+            "mcd_sv",
+            "det_mls",
+            "mcd_mls",
+            "energy_mls",
+        ] {
             assert!(needs_platt(n), "{n}");
         }
         for n in ["det_mcp", "mcd_mcp", "mcd_waic", "ext", "dg", "tcp", "temp_mls_"] {

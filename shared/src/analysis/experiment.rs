@@ -123,7 +123,11 @@ pub fn csf_names(exp: &Experiment, plan: &Plan) -> Result<Vec<String>, Experimen
         if external && is_mcd(name) && exp.external_dist.is_none() {
             return Err(ExperimentError::MissingExternalDist(name.clone()));
         }
-        let needs_logits = if is_mcd(name) { exp.mcd_logits.is_none() } else { exp.logits.is_none() };
+        let needs_logits = if is_mcd(name) {
+            exp.mcd_logits.is_none()
+        } else {
+            exp.logits.is_none()
+        };
         if name.contains("mls") && needs_logits {
             return Err(ExperimentError::MissingLogits(name.clone()));
         }
@@ -146,8 +150,19 @@ pub fn csf_names(exp: &Experiment, plan: &Plan) -> Result<Vec<String>, Experimen
 }
 
 const KNOWN: [&str; 13] = [
-    "det_mcp", "det_pe", "det_mls", "energy_mls", "temp_mls", "mcd_mcp", "mcd_pe", "mcd_ee", "mcd_mi", "mcd_sv",
-    "mcd_waic", "mcd_mls", "ext",
+    "det_mcp",
+    "det_pe",
+    "det_mls",
+    "energy_mls",
+    "temp_mls",
+    "mcd_mcp",
+    "mcd_pe",
+    "mcd_ee",
+    "mcd_mi",
+    "mcd_sv",
+    "mcd_waic",
+    "mcd_mls",
+    "ext",
 ];
 const EXTERNAL: [&str; 5] = ["ext", "bpd", "tcp", "dg", "devries"];
 
@@ -187,7 +202,9 @@ struct View {
 }
 
 fn gather<T: Copy>(src: &[T], rows: &[usize], width: usize) -> Vec<T> {
-    rows.iter().flat_map(|&r| src[r * width..(r + 1) * width].iter().copied()).collect()
+    rows.iter()
+        .flat_map(|&r| src[r * width..(r + 1) * width].iter().copied())
+        .collect()
 }
 
 impl View {
@@ -209,7 +226,11 @@ impl View {
         let (mc_correct, mc_labels) = if mc.is_some() {
             let full_mean = McSamples::new(exp.mcd_softmax.as_deref().unwrap_or(&[]), c, m).mean();
             let mcd_correct_all = metrics::correctness(&Matrix::new(&full_mean, c), &exp.labels);
-            study.mcd_rows.iter().map(|&r| override_row(r, mcd_correct_all[r])).unzip()
+            study
+                .mcd_rows
+                .iter()
+                .map(|&r| override_row(r, mcd_correct_all[r]))
+                .unzip()
         } else {
             (Vec::new(), Vec::new())
         };
@@ -224,7 +245,10 @@ impl View {
             mc_correct,
             mc_probs_mean,
             ext: exp.external.as_ref().map(|e| gather(e, &study.rows, 1)),
-            ext_dist: exp.external_dist.as_ref().map(|e| gather(e, &study.mcd_rows, exp.external_samples.max(1))),
+            ext_dist: exp
+                .external_dist
+                .as_ref()
+                .map(|e| gather(e, &study.mcd_rows, exp.external_samples.max(1))),
         }
     }
 }
@@ -247,7 +271,12 @@ fn score<'v>(
 ) -> Scored<'v> {
     let c = exp.num_classes;
     let m = exp.mc_samples.max(1);
-    let det = |scores: Vec<f64>| Scored { scores, correct: &view.correct, labels: &view.labels, probs: view.probs.clone() };
+    let det = |scores: Vec<f64>| Scored {
+        scores,
+        correct: &view.correct,
+        labels: &view.labels,
+        probs: view.probs.clone(),
+    };
     let mcd = |scores: Vec<f64>| Scored {
         scores,
         correct: &view.mc_correct,
@@ -269,7 +298,9 @@ fn score<'v>(
         "energy_mls" => det(rows(logits, &csf::logsumexp)),
         "temp_mls" => {
             let t = temperature.unwrap_or(1.0);
-            det(rows(logits, &|r: &[f64]| csf::max(&csf::softmax(&r.iter().map(|z| z / t).collect::<Vec<_>>()))))
+            det(rows(logits, &|r: &[f64]| {
+                csf::max(&csf::softmax(&r.iter().map(|z| z / t).collect::<Vec<_>>()))
+            }))
         }
         "mcd_mcp" => mcd(rows(&view.mc_probs_mean, &csf::max)),
         "mcd_pe" => mcd(rows(&view.mc_probs_mean, &csf::entropy)),
@@ -285,7 +316,11 @@ fn score<'v>(
                 .collect())
         }
         "mcd_waic" => {
-            let which = if compat == Compat::FdShifts011 { WaicStd::RowZero } else { WaicStd::OwnRow };
+            let which = if compat == Compat::FdShifts011 {
+                WaicStd::RowZero
+            } else {
+                WaicStd::OwnRow
+            };
             mcd(csf::mcd_waic(&McSamples::new(mc_data, c, m), which))
         }
         "mcd_mls" => {
@@ -315,7 +350,11 @@ fn score<'v>(
 }
 
 fn study_plan(exp: &Experiment, plan: &Plan) -> Result<Vec<StudyRows>, ExperimentError> {
-    let rows_of = |idx: i64| -> Vec<usize> { (0..exp.dataset_idx.len()).filter(|&r| exp.dataset_idx[r] == idx).collect() };
+    let rows_of = |idx: i64| -> Vec<usize> {
+        (0..exp.dataset_idx.len())
+            .filter(|&r| exp.dataset_idx[r] == idx)
+            .collect()
+    };
     // dataset_idx: 0 = val_tuning, then iid, noise…, in_class…, new_class… in config-schema order.
     let mut flat: Vec<&String> = Vec::new();
     flat.extend(plan.iid_study.iter());
@@ -328,7 +367,12 @@ fn study_plan(exp: &Experiment, plan: &Plan) -> Result<Vec<StudyRows>, Experimen
         if rows.is_empty() {
             return Err(ExperimentError::EmptyStudy { study: name, idx });
         }
-        Ok(StudyRows { name, mcd_rows: rows.clone(), rows, open_set: None })
+        Ok(StudyRows {
+            name,
+            mcd_rows: rows.clone(),
+            rows,
+            open_set: None,
+        })
     };
     let mut out = Vec::new();
     let val = rows_of(0);
@@ -342,7 +386,10 @@ fn study_plan(exp: &Experiment, plan: &Plan) -> Result<Vec<StudyRows>, Experimen
     for set in &plan.noise_study {
         let all = plain(format!("noise_study ({set})"), idx_of(set))?.rows;
         if !plan.fast_dev_run && all.len() % 75 != 0 {
-            return Err(ExperimentError::NoiseSize { set: set.clone(), rows: all.len() });
+            return Err(ExperimentError::NoiseSize {
+                set: set.clone(),
+                rows: all.len(),
+            });
         }
         let per_level = all.len() / 75;
         for level in 0..5 {
@@ -350,9 +397,16 @@ fn study_plan(exp: &Experiment, plan: &Plan) -> Result<Vec<StudyRows>, Experimen
                 all.clone()
             } else {
                 // Rows are ordered [corruption (15)][severity (5)][image]: take [:, level].
-                (0..15).flat_map(|c| all[(c * 5 + level) * per_level..(c * 5 + level + 1) * per_level].to_vec()).collect()
+                (0..15)
+                    .flat_map(|c| all[(c * 5 + level) * per_level..(c * 5 + level + 1) * per_level].to_vec())
+                    .collect()
             };
-            out.push(StudyRows { name: format!("noise_study_{}", level + 1), mcd_rows: rows.clone(), rows, open_set: None });
+            out.push(StudyRows {
+                name: format!("noise_study_{}", level + 1),
+                mcd_rows: rows.clone(),
+                rows,
+                open_set: None,
+            });
         }
     }
     for set in &plan.in_class_study {
@@ -376,12 +430,19 @@ fn study_plan(exp: &Experiment, plan: &Plan) -> Result<Vec<StudyRows>, Experimen
                 // Original order of rows; incorrect iid predictions are dropped in proposed mode.
                 let select = |ok: &[bool]| -> Vec<usize> {
                     (0..exp.dataset_idx.len())
-                        .filter(|&r| exp.dataset_idx[r] == ood || (exp.dataset_idx[r] == iid_idx && (original || ok[r])))
+                        .filter(|&r| {
+                            exp.dataset_idx[r] == ood || (exp.dataset_idx[r] == iid_idx && (original || ok[r]))
+                        })
                         .collect()
                 };
                 let rows = select(&correct);
                 let mcd_rows = mcd_correct.as_deref().map_or_else(|| rows.clone(), select);
-                out.push(StudyRows { name: format!("{name}_{mode}"), rows, mcd_rows, open_set: Some((ood, original)) });
+                out.push(StudyRows {
+                    name: format!("{name}_{mode}"),
+                    rows,
+                    mcd_rows,
+                    open_set: Some((ood, original)),
+                });
             }
         }
     }
@@ -408,7 +469,8 @@ pub fn evaluate(exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Result<Repor
             let mut confids = s.scores;
             if csf::needs_platt(name) {
                 if study.name == "val_tuning" {
-                    let fit = Platt::fit(&confids, s.correct).map_err(|_| ExperimentError::PlattAllNan(name.clone()))?;
+                    let fit =
+                        Platt::fit(&confids, s.correct).map_err(|_| ExperimentError::PlattAllNan(name.clone()))?;
                     platt.insert(name.clone(), fit);
                 }
                 let p = platt[name];

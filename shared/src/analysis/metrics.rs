@@ -46,7 +46,11 @@ pub struct EvalConfig {
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { compat: Compat::Current, ties: TieOrder::Input, n_bins: 20 }
+        Self {
+            compat: Compat::Current,
+            ties: TieOrder::Input,
+            n_bins: 20,
+        }
     }
 }
 
@@ -111,7 +115,9 @@ pub fn performance_metrics(probs: &Matrix<'_>, labels: &[i64], correct: &[bool],
 
 /// `correct[i]`: whether the arg-max of row `i` equals its label (`np.argmax`, first class on ties).
 pub fn correctness(probs: &Matrix<'_>, labels: &[i64]) -> Vec<bool> {
-    (0..probs.rows()).map(|i| argmax(probs.row(i)) as i64 == labels[i]).collect()
+    (0..probs.rows())
+        .map(|i| argmax(probs.row(i)) as i64 == labels[i])
+        .collect()
 }
 
 /// The failure-detection metrics of one CSF on one test set (`ConfidEvaluator`). Rows whose
@@ -139,9 +145,19 @@ pub fn confid_metrics(confids: &[f64], correct: &[bool], labels: &[i64], cfg: &E
     let risk_at: Box<dyn Fn(f64) -> Option<f64>> = if legacy {
         let curve = stats.legacy_curve();
         set(&mut row, "aurc", Some(curve.weighted_area() * 1000.0));
-        set(&mut row, "e-aurc", Some(curve.weighted_area() * 1000.0 - stats.aurc_optimal()));
+        set(
+            &mut row,
+            "e-aurc",
+            Some(curve.weighted_area() * 1000.0 - stats.aurc_optimal()),
+        );
         Box::new(move |cov| {
-            curve.coverages.iter().zip(&curve.risks).filter(|(c, _)| **c >= cov).map(|(_, r)| *r).reduce(f64::min)
+            curve
+                .coverages
+                .iter()
+                .zip(&curve.risks)
+                .filter(|(c, _)| **c >= cov)
+                .map(|(_, r)| *r)
+                .reduce(f64::min)
         })
     } else {
         let aurc = stats.aurc();
@@ -150,17 +166,33 @@ pub fn confid_metrics(confids: &[f64], correct: &[bool], labels: &[i64], cfg: &E
         set(&mut row, "e-aurc", Some(aurc - stats.aurc_optimal()));
         set(&mut row, "augrc", Some(augrc));
         set(&mut row, "e-augrc", Some(augrc - stats.augrc_optimal()));
-        set(&mut row, "aurc-ba", stats.selective_ba_curve().map(|c| c.trapezoid_area() * 1000.0));
-        set(&mut row, "augrc-ba", stats.generalized_ba_curve().map(|c| c.trapezoid_area() * 1000.0));
+        set(
+            &mut row,
+            "aurc-ba",
+            stats.selective_ba_curve().map(|c| c.trapezoid_area() * 1000.0),
+        );
+        set(
+            &mut row,
+            "augrc-ba",
+            stats.generalized_ba_curve().map(|c| c.trapezoid_area() * 1000.0),
+        );
         let curve = stats.selective_curve();
         Box::new(move |cov| curve.min_risk_at_coverage(cov))
     };
     set(&mut row, "b-aurc", stats.b_aurc_legacy());
     for pct in RISK_COVERAGES {
-        set(&mut row, &format!("risk@{pct}cov"), risk_at(f64::from(pct) / 100.0).map(|r| r * 100.0));
+        set(
+            &mut row,
+            &format!("risk@{pct}cov"),
+            risk_at(f64::from(pct) / 100.0).map(|r| r * 100.0),
+        );
     }
 
-    let binarize = if legacy { Binarize::LegacyLabelBinarize } else { Binarize::Correct };
+    let binarize = if legacy {
+        Binarize::LegacyLabelBinarize
+    } else {
+        Binarize::Correct
+    };
     let bins = calibration::reliability_bins(&corr, &conf, cfg.n_bins, binarize);
     set(&mut row, "mce", bins.as_deref().and_then(calibration::mce));
     set(&mut row, "ece", bins.as_deref().map(calibration::ece));
@@ -216,7 +248,10 @@ mod tests {
     fn fail_nll_matches_fd_shifts_test_vectors() {
         let some_correct: Vec<bool> = (0..100).map(|i| i % 2 == 1).collect();
         let labels = vec![0; 100];
-        let legacy = EvalConfig { compat: Compat::FdShifts011, ..EvalConfig::default() };
+        let legacy = EvalConfig {
+            compat: Compat::FdShifts011,
+            ..EvalConfig::default()
+        };
         let some: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
         let med: Vec<f64> = (0..100).map(|i| (i / 10) as f64 * 0.1).collect();
         let cases = [
@@ -226,14 +261,21 @@ mod tests {
         ];
         for (correct, confids, expected) in cases {
             let row = confid_metrics(confids, correct, &labels, &legacy);
-            assert!((row["fail-NLL"].unwrap() - expected).abs() < 1e-7, "{:?}", row["fail-NLL"]);
+            assert!(
+                (row["fail-NLL"].unwrap() - expected).abs() < 1e-7,
+                "{:?}",
+                row["fail-NLL"]
+            );
         }
         let all_correct = [true; 100];
         let row = confid_metrics(&med, &all_correct, &labels, &legacy);
         assert!((row["fail-NLL"].unwrap() - 2.4039531178855778).abs() < 1e-7);
         // Unnormalised confidences make fail-NLL undefined.
         let unnorm: Vec<f64> = (-50..50).map(f64::from).collect();
-        assert_eq!(confid_metrics(&unnorm, &some_correct, &labels, &legacy)["fail-NLL"], None);
+        assert_eq!(
+            confid_metrics(&unnorm, &some_correct, &labels, &legacy)["fail-NLL"],
+            None
+        );
     }
 
     #[test]
@@ -260,7 +302,15 @@ mod tests {
         assert_eq!(row["risk@90cov"], Some(0.0));
         assert!((row["augrc"].unwrap() - 5.0).abs() < 1e-9);
         assert!((row["e-augrc"].unwrap()).abs() < 1e-9, "perfect ranking: no excess");
-        let legacy = confid_metrics(&conf, &correct, &labels, &EvalConfig { compat: Compat::FdShifts011, ..EvalConfig::default() });
+        let legacy = confid_metrics(
+            &conf,
+            &correct,
+            &labels,
+            &EvalConfig {
+                compat: Compat::FdShifts011,
+                ..EvalConfig::default()
+            },
+        );
         assert!(!legacy.contains_key("augrc"));
     }
 }

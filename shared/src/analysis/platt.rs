@@ -98,8 +98,8 @@ impl Platt {
                 }
                 step *= 0.5;
             }
-            let converged = (step * da).abs() <= 1e-15 * a.abs().max(1.0)
-                && (step * db).abs() <= 1e-15 * b.abs().max(1.0);
+            let converged =
+                (step * da).abs() <= 1e-15 * a.abs().max(1.0) && (step * db).abs() <= 1e-15 * b.abs().max(1.0);
             if !accepted || converged {
                 break;
             }
@@ -129,7 +129,11 @@ mod tests {
         let prior0 = 20.0 - prior1;
         let (mut ga, mut gb) = (0.0, 0.0);
         for (s, c) in scores.iter().zip(&correct) {
-            let t = if *c { (prior1 + 1.0) / (prior1 + 2.0) } else { 1.0 / (prior0 + 2.0) };
+            let t = if *c {
+                (prior1 + 1.0) / (prior1 + 2.0)
+            } else {
+                1.0 / (prior0 + 2.0)
+            };
             let g = t - p.apply(*s);
             ga += g * s;
             gb += g;
@@ -147,7 +151,11 @@ mod tests {
 
     #[test]
     fn constant_scores_still_give_a_finite_fit() {
-        let p = Platt::fit(&[0.3; 10], &[true, true, true, false, true, true, false, true, true, true]).unwrap();
+        let p = Platt::fit(
+            &[0.3; 10],
+            &[true, true, true, false, true, true, false, true, true, true],
+        )
+        .unwrap();
         assert!(p.a.is_finite() && p.b.is_finite());
         // Matches the (regularised) success rate.
         let t = (8.0 + 1.0) / (8.0 + 2.0) * 0.8 + 1.0 / 4.0 * 0.2;

@@ -213,7 +213,11 @@ impl RiskCoverageStats {
             }
         }
         curve.coverages.push(0.0);
-        let last = if hold_last { *curve.risks.last().expect("first point") } else { 0.0 };
+        let last = if hold_last {
+            *curve.risks.last().expect("first point")
+        } else {
+            0.0
+        };
         curve.risks.push(last);
         curve
     }
@@ -367,7 +371,11 @@ impl RiskCoverageStats {
             risks.push(*risks.last().expect("first point"));
             weights.push(tmp_weight as f64 / nf);
         }
-        let curve = LegacyCurve { coverages: Vec::new(), risks, weights };
+        let curve = LegacyCurve {
+            coverages: Vec::new(),
+            risks,
+            weights,
+        };
         Some(curve.weighted_area() * 1000.0)
     }
 
@@ -375,7 +383,12 @@ impl RiskCoverageStats {
     pub fn plot_points(curve: &Curve, max_points: usize) -> Vec<(f64, f64)> {
         let len = curve.coverages.len();
         if len <= max_points || max_points < 2 {
-            return curve.coverages.iter().copied().zip(curve.risks.iter().copied()).collect();
+            return curve
+                .coverages
+                .iter()
+                .copied()
+                .zip(curve.risks.iter().copied())
+                .collect();
         }
         let step = (len - 1) as f64 / (max_points - 1) as f64;
         (0..max_points)

@@ -75,13 +75,20 @@ pub fn roc_curve(positive: &[bool], scores: &[f64]) -> RocCurve {
             v.iter().map(|x| x / total).collect()
         }
     };
-    RocCurve { fpr: rate(&fps, fp_total), tpr: rate(&tps, tp_total) }
+    RocCurve {
+        fpr: rate(&fps, fp_total),
+        tpr: rate(&tps, tp_total),
+    }
 }
 
 /// Trapezoidal area under a curve given by `x` (monotone) and `y` (`sklearn.metrics.auc`).
 /// NaN propagates, as in numpy.
 pub fn auc(x: &[f64], y: &[f64]) -> f64 {
-    let area: f64 = x.windows(2).zip(y.windows(2)).map(|(x, y)| (x[1] - x[0]) * (y[0] + y[1]) * 0.5).sum();
+    let area: f64 = x
+        .windows(2)
+        .zip(y.windows(2))
+        .map(|(x, y)| (x[1] - x[0]) * (y[0] + y[1]) * 0.5)
+        .sum();
     // sklearn flips the sign when x is decreasing.
     let decreasing = x.windows(2).all(|w| w[1] <= w[0]) && x.windows(2).any(|w| w[1] < w[0]);
     if decreasing {
@@ -124,8 +131,11 @@ pub fn average_precision(positive: &[bool], scores: &[f64]) -> Option<f64> {
         .zip(&c.fps)
         .map(|(tp, fp)| if tp + fp == 0.0 { 0.0 } else { tp / (tp + fp) })
         .collect();
-    let recall: Vec<f64> =
-        c.tps.iter().map(|tp| if total_pos == 0.0 { 1.0 } else { tp / total_pos }).collect();
+    let recall: Vec<f64> = c
+        .tps
+        .iter()
+        .map(|tp| if total_pos == 0.0 { 1.0 } else { tp / total_pos })
+        .collect();
     // sklearn reverses the arrays and appends (precision 1, recall 0); AP = −Σ diff(recall)·precision[:-1].
     let mut ap = 0.0;
     let mut prev_recall = 0.0;
@@ -198,7 +208,10 @@ mod tests {
     #[test]
     fn drop_intermediate_removes_collinear_points_only() {
         // Three tie groups with one positive and one negative each: (1,1)…(3,3) are collinear.
-        let roc = roc_curve(&[true, false, true, false, true, false], &[0.9, 0.9, 0.5, 0.5, 0.1, 0.1]);
+        let roc = roc_curve(
+            &[true, false, true, false, true, false],
+            &[0.9, 0.9, 0.5, 0.5, 0.1, 0.1],
+        );
         assert_eq!(roc.fpr, vec![0.0, 1.0 / 3.0, 1.0]);
         assert_eq!(roc.tpr, vec![0.0, 1.0 / 3.0, 1.0]);
     }
