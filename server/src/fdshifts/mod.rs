@@ -64,8 +64,16 @@ fn check_finite(path: &Path, what: &str, data: &[f64], width: usize) -> Result<(
     Ok(())
 }
 
+/// The columns of `raw_output.npz` / `raw_logits.npz`.
+struct RawColumns {
+    /// `(n, c)` softmax or logits.
+    outputs: Vec<f64>,
+    labels: Vec<i64>,
+    dataset_idx: Vec<i64>,
+}
+
 /// Splits an `(n, c + 2)` raw array into outputs, labels and dataset indices, validating each.
-fn split_raw(path: &Path, raw: &Array, c: usize) -> Result<(Vec<f64>, Vec<i64>, Vec<i64>), InputError> {
+fn split_raw(path: &Path, raw: &Array, c: usize) -> Result<RawColumns, InputError> {
     raw.expect_ndim(path, 2, "(N, num_classes + 2): outputs, label, dataset_idx")?;
     let (n, cols) = (raw.shape[0], raw.shape[1]);
     if cols != c + 2 {
@@ -97,7 +105,11 @@ fn split_raw(path: &Path, raw: &Array, c: usize) -> Result<(Vec<f64>, Vec<i64>, 
         labels.push(label as i64);
         idx.push(d as i64);
     }
-    Ok((outputs, labels, idx))
+    Ok(RawColumns {
+        outputs,
+        labels,
+        dataset_idx: idx,
+    })
 }
 
 fn softmax_rows(logits: &[f64], c: usize) -> Vec<f64> {
@@ -120,7 +132,11 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
     if logits_path.is_file() {
         // HEAD: logits; softmax = scipy.special.softmax(logits).
         let raw = npz::read(&logits_path, "arr_0")?;
-        let (logits, labels, idx) = split_raw(&logits_path, &raw, c)?;
+        let RawColumns {
+            outputs: logits,
+            labels,
+            dataset_idx: idx,
+        } = split_raw(&logits_path, &raw, c)?;
         check_finite(&logits_path, "a logit", &logits, c)?;
         n = labels.len();
         exp.softmax = softmax_rows(&logits, c);
@@ -149,7 +165,11 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
         }
     } else if output_path.is_file() {
         let raw = npz::read(&output_path, "arr_0")?;
-        let (softmax, labels, idx) = split_raw(&output_path, &raw, c)?;
+        let RawColumns {
+            outputs: softmax,
+            labels,
+            dataset_idx: idx,
+        } = split_raw(&output_path, &raw, c)?;
         check_finite(&output_path, "a softmax value", &softmax, c)?;
         n = labels.len();
         exp.softmax = softmax;

@@ -14,7 +14,7 @@ impl<'a> Matrix<'a> {
     /// loaders validate shapes before this point).
     pub fn new(data: &'a [f64], cols: usize) -> Self {
         assert!(
-            cols > 0 && data.len() % cols == 0,
+            cols > 0 && data.len().is_multiple_of(cols),
             "matrix data is not a multiple of {cols} columns"
         );
         Self { data, cols }
@@ -48,7 +48,7 @@ impl<'a> McSamples<'a> {
     /// Wraps `data` of length `n · classes · samples`.
     pub fn new(data: &'a [f64], classes: usize, samples: usize) -> Self {
         assert!(
-            classes > 0 && samples > 0 && data.len() % (classes * samples) == 0,
+            classes > 0 && samples > 0 && data.len().is_multiple_of(classes * samples),
             "MC data is not a multiple of {classes}×{samples}"
         );
         Self { data, classes, samples }

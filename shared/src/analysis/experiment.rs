@@ -385,7 +385,7 @@ fn study_plan(exp: &Experiment, plan: &Plan) -> Result<Vec<StudyRows>, Experimen
     }
     for set in &plan.noise_study {
         let all = plain(format!("noise_study ({set})"), idx_of(set))?.rows;
-        if !plan.fast_dev_run && all.len() % 75 != 0 {
+        if !plan.fast_dev_run && !all.len().is_multiple_of(75) {
             return Err(ExperimentError::NoiseSize {
                 set: set.clone(),
                 rows: all.len(),
