@@ -91,6 +91,12 @@ struct Definitions {
     /// Order of tied confidences for tie-dependent legacy metrics.
     #[arg(long, value_enum, default_value = "input")]
     ties: TiesArg,
+    /// Bootstrap resamples for 95 % intervals of AURC/AUGRC (`<metric>_ci95_low/high`); 0 = none.
+    #[arg(long, default_value_t = 0)]
+    bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -113,6 +119,18 @@ enum Format {
     Table,
 }
 
+impl Default for Definitions {
+    /// The CLI defaults: current definitions, input tie order, no bootstrap.
+    fn default() -> Self {
+        Self {
+            compat: CompatArg::Current,
+            ties: TiesArg::Input,
+            bootstrap: 0,
+            seed: 0,
+        }
+    }
+}
+
 impl Definitions {
     fn config(&self) -> EvalConfig {
         EvalConfig {
@@ -125,6 +143,8 @@ impl Definitions {
                 TiesArg::ErrorsFirst => TieOrder::ErrorsFirst,
                 TiesArg::CorrectsFirst => TieOrder::CorrectsFirst,
             },
+            bootstrap: self.bootstrap,
+            seed: self.seed,
             ..EvalConfig::default()
         }
     }
@@ -267,15 +287,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             for dir in &imports {
                 let source = dir.canonicalize().unwrap_or_else(|_| dir.clone()).display().to_string();
                 if !known.contains(&source) {
-                    import(
-                        &mut store,
-                        dir,
-                        None,
-                        &Definitions {
-                            compat: CompatArg::Current,
-                            ties: TiesArg::Input,
-                        },
-                    )?;
+                    import(&mut store, dir, None, &Definitions::default())?;
                 }
             }
             if !dist.join("index.html").is_file() {

@@ -7,6 +7,15 @@ use failscope_e2e::{failscope, fixture};
 use failscope_shared::analysis::csf::needs_platt;
 use serde_json::Value;
 
+/// `failscope eval <dir> --format json <extra…>`: exit 0 and exactly one JSON object on stdout.
+fn eval_json(dir: &std::path::Path, extra: &[&str]) -> Value {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["eval".as_ref(), dir.as_os_str(), "--format".as_ref(), "json".as_ref()];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    let run = failscope(&args);
+    assert_eq!(run.code, 0, "{}: {}", dir.display(), run.stderr);
+    serde_json::from_str(&run.stdout).expect("stdout is exactly one JSON object")
+}
+
 const CASES: [&str; 5] = [
     "v011_basic",
     "v011_all_correct_iid",
@@ -26,16 +35,7 @@ fn compare(case: &str, compat: &str) {
         return;
     }
     let expected: Value = serde_json::from_str(&std::fs::read_to_string(&expected_path).unwrap()).unwrap();
-    let run = failscope(&[
-        "eval".as_ref(),
-        dir.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-        "--compat".as_ref(),
-        compat.as_ref(),
-    ]);
-    assert_eq!(run.code, 0, "{case} {compat}: {}", run.stderr);
-    let got: Value = serde_json::from_str(&run.stdout).expect("stdout is exactly one JSON object");
+    let got = eval_json(&dir, &["--compat", compat]);
     let (exp, got) = (expected.as_object().unwrap(), got.as_object().unwrap());
     assert_eq!(
         exp.keys().collect::<Vec<_>>(),
@@ -101,18 +101,10 @@ fn fd_shifts_0_1_1_definitions_match_the_reference() {
 #[test]
 fn all_correct_iid_shows_the_legacy_ece_quirk_only_in_compat_mode() {
     let dir = fixture("fdshifts/v011_all_correct_iid");
-    let eval = |compat: &str| -> Value {
-        let r = failscope(&[
-            "eval".as_ref(),
-            dir.as_os_str(),
-            "--format".as_ref(),
-            "json".as_ref(),
-            "--compat".as_ref(),
-            compat.as_ref(),
-        ]);
-        serde_json::from_str(&r.stdout).unwrap()
-    };
-    let (cur, old) = (eval("current"), eval("fd-shifts-0.1.1"));
+    let (cur, old) = (
+        eval_json(&dir, &["--compat", "current"]),
+        eval_json(&dir, &["--compat", "fd-shifts-0.1.1"]),
+    );
     let iid = |v: &Value, m: &str| v["iid_study"]["det_mcp"][m].as_f64().unwrap();
     assert_eq!(iid(&cur, "accuracy"), 1.0);
     // Legacy: all-correct ⇒ target 0 ⇒ ECE = mean confidence; current: ECE = 1 − mean confidence.
@@ -134,4 +126,19 @@ fn table_format_prints_every_study() {
         assert!(r.stdout.contains(study), "missing {study}");
     }
     assert!(r.stdout.contains("aurc") && r.stdout.contains("dg"));
+}
+
+#[test]
+fn bootstrap_adds_seeded_intervals() {
+    let dir = fixture("fdshifts/v011_basic");
+    let a = eval_json(&dir, &["--bootstrap", "200", "--seed", "1"]);
+    assert_eq!(a, eval_json(&dir, &["--bootstrap", "200", "--seed", "1"]), "seeded");
+    let m = &a["iid_study"]["det_mcp"];
+    let (lo, est, hi) = (
+        m["aurc_ci95_low"].as_f64().unwrap(),
+        m["aurc"].as_f64().unwrap(),
+        m["aurc_ci95_high"].as_f64().unwrap(),
+    );
+    assert!(lo < est && est < hi, "{lo} {est} {hi}");
+    assert!(m["augrc_ci95_high"].as_f64().unwrap() > m["augrc"].as_f64().unwrap());
 }

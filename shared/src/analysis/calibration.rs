@@ -92,15 +92,17 @@ mod tests {
     /// FD-Shifts' published ECE / MCE expectations (`test_metrics.py`), legacy binarisation.
     #[test]
     fn matches_fd_shifts_test_vectors() {
-        let some_correct: Vec<bool> = (0..100).map(|i| i % 2 == 1).collect();
+        let crate::analysis::test_vectors::Vectors {
+            some_correct,
+            all,
+            some,
+            inv,
+            med,
+            none,
+            unnorm,
+        } = crate::analysis::test_vectors::vectors();
         let all_correct = [true; 100];
         let none_correct = [false; 100];
-        let all = vec![1.0; 100];
-        let some: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
-        let inv: Vec<f64> = (0..100).map(|i| ((i + 1) % 2) as f64).collect();
-        let med: Vec<f64> = (0..100).map(|i| (i / 10) as f64 * 0.1).collect();
-        let none = vec![0.0; 100];
-        let unnorm: Vec<f64> = (-50..50).map(f64::from).collect();
         let l = Binarize::LegacyLabelBinarize;
         // (correct, confids, ece, mce)
         let cases: [(&[bool], &Vec<f64>, f64, f64); 16] = [

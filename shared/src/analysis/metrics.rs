@@ -3,6 +3,7 @@
 
 use indexmap::IndexMap;
 
+use super::bootstrap;
 use super::calibration::{self, Binarize};
 use super::csf::{argmax, Matrix};
 use super::rc::{RiskCoverageStats, TieOrder};
@@ -42,6 +43,10 @@ pub struct EvalConfig {
     pub ties: TieOrder,
     /// Calibration bins (FD-Shifts: 20).
     pub n_bins: usize,
+    /// Bootstrap resamples for 95 % confidence intervals of AURC/AUGRC (0 = none).
+    pub bootstrap: usize,
+    /// Seed of the bootstrap resampling.
+    pub seed: u64,
 }
 
 impl Default for EvalConfig {
@@ -50,6 +55,8 @@ impl Default for EvalConfig {
             compat: Compat::Current,
             ties: TieOrder::Input,
             n_bins: 20,
+            bootstrap: 0,
+            seed: 0,
         }
     }
 }
@@ -129,7 +136,7 @@ pub fn confid_metrics(confids: &[f64], correct: &[bool], labels: &[i64], cfg: &E
     let lab: Vec<i64> = keep.iter().map(|&i| labels[i]).collect();
     let legacy = cfg.compat == Compat::FdShifts011;
     let mut row = MetricRow::new();
-    let names = metric_names(cfg.compat);
+    let names = metric_names(cfg);
     if conf.is_empty() {
         for name in names {
             row.insert(name, None);
@@ -203,11 +210,41 @@ pub fn confid_metrics(confids: &[f64], correct: &[bool], labels: &[i64], cfg: &E
         .sum::<f64>()
         / conf.len() as f64;
     set(&mut row, "fail-NLL", Some(fail_nll));
+    if cfg.bootstrap > 0 {
+        add_bootstrap_cis(&mut row, &conf, &corr, cfg);
+    }
     row
 }
 
-/// The metric names [`confid_metrics`] reports, in order.
-pub fn metric_names(compat: Compat) -> Vec<String> {
+/// The AURC-type metrics that get bootstrap intervals under `compat`.
+fn ci_metrics(compat: Compat) -> &'static [&'static str] {
+    match compat {
+        Compat::Current => &["aurc", "augrc"],
+        Compat::FdShifts011 => &["aurc"],
+    }
+}
+
+/// Seeded percentile-bootstrap 95 % intervals: `<metric>_ci95_low` / `<metric>_ci95_high`.
+fn add_bootstrap_cis(row: &mut MetricRow, conf: &[f64], corr: &[bool], cfg: &EvalConfig) {
+    for &metric in ci_metrics(cfg.compat) {
+        let ci = bootstrap::bootstrap_ci(conf.len(), cfg.bootstrap, 0.05, cfg.seed, |idx| {
+            let c: Vec<f64> = idx.iter().map(|&i| conf[i]).collect();
+            let k: Vec<bool> = idx.iter().map(|&i| corr[i]).collect();
+            let s = RiskCoverageStats::new(&c, &k, None, cfg.ties);
+            Some(match (metric, cfg.compat) {
+                ("aurc", Compat::FdShifts011) => s.aurc_legacy(),
+                ("aurc", Compat::Current) => s.aurc(),
+                _ => s.augrc(),
+            })
+        });
+        set(row, &format!("{metric}_ci95_low"), ci.map(|i| i.low));
+        set(row, &format!("{metric}_ci95_high"), ci.map(|i| i.high));
+    }
+}
+
+/// The metric names [`confid_metrics`] reports under `cfg`, in order.
+pub fn metric_names(cfg: &EvalConfig) -> Vec<String> {
+    let compat = cfg.compat;
     let mut names: Vec<String> = ["failauc", "failap_suc", "failap_err", "fpr@95tpr", "aurc", "e-aurc"]
         .map(String::from)
         .to_vec();
@@ -217,6 +254,12 @@ pub fn metric_names(compat: Compat) -> Vec<String> {
     names.push("b-aurc".into());
     names.extend(RISK_COVERAGES.iter().map(|p| format!("risk@{p}cov")));
     names.extend(["mce", "ece", "fail-NLL"].map(String::from));
+    if cfg.bootstrap > 0 {
+        for m in ci_metrics(compat) {
+            names.push(format!("{m}_ci95_low"));
+            names.push(format!("{m}_ci95_high"));
+        }
+    }
     names
 }
 
@@ -246,16 +289,21 @@ mod tests {
 
     #[test]
     fn fail_nll_matches_fd_shifts_test_vectors() {
-        let some_correct: Vec<bool> = (0..100).map(|i| i % 2 == 1).collect();
+        let crate::analysis::test_vectors::Vectors {
+            some_correct,
+            all,
+            some,
+            med,
+            unnorm,
+            ..
+        } = crate::analysis::test_vectors::vectors();
         let labels = vec![0; 100];
         let legacy = EvalConfig {
             compat: Compat::FdShifts011,
             ..EvalConfig::default()
         };
-        let some: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
-        let med: Vec<f64> = (0..100).map(|i| (i / 10) as f64 * 0.1).collect();
         let cases = [
-            (&some_correct, &vec![1.0; 100], 8.059047775479163),
+            (&some_correct, &all, 8.059047775479163),
             (&some_correct, &some, 0.0),
             (&some_correct, &med, 1.5980483303376622),
         ];
@@ -271,7 +319,6 @@ mod tests {
         let row = confid_metrics(&med, &all_correct, &labels, &legacy);
         assert!((row["fail-NLL"].unwrap() - 2.4039531178855778).abs() < 1e-7);
         // Unnormalised confidences make fail-NLL undefined.
-        let unnorm: Vec<f64> = (-50..50).map(f64::from).collect();
         assert_eq!(
             confid_metrics(&unnorm, &some_correct, &labels, &legacy)["fail-NLL"],
             None
@@ -288,7 +335,36 @@ mod tests {
         assert_eq!(with_nan, without);
         let none = confid_metrics(&[f64::NAN; 4], &correct, &labels, &cfg);
         assert!(none.values().all(Option::is_none));
-        assert_eq!(none.len(), metric_names(Compat::Current).len());
+        assert_eq!(none.len(), metric_names(&cfg).len());
+    }
+
+    #[test]
+    fn bootstrap_intervals_bracket_the_estimate_and_are_seeded() {
+        let correct: Vec<bool> = (0..200).map(|i| i % 5 != 0).collect();
+        let conf: Vec<f64> = (0..200).map(|i| f64::from((i * 37) % 200) / 200.0).collect();
+        let labels = vec![0; 200];
+        let cfg = EvalConfig {
+            bootstrap: 300,
+            seed: 3,
+            ..EvalConfig::default()
+        };
+        let row = confid_metrics(&conf, &correct, &labels, &cfg);
+        assert_eq!(row.keys().cloned().collect::<Vec<_>>(), metric_names(&cfg));
+        for m in ["aurc", "augrc"] {
+            let (lo, est, hi) = (
+                row[&format!("{m}_ci95_low")].unwrap(),
+                row[m].unwrap(),
+                row[&format!("{m}_ci95_high")].unwrap(),
+            );
+            assert!(lo < est && est < hi, "{m}: {lo} {est} {hi}");
+        }
+        assert_eq!(
+            row,
+            confid_metrics(&conf, &correct, &labels, &cfg),
+            "same seed, same intervals"
+        );
+        let other = confid_metrics(&conf, &correct, &labels, &EvalConfig { seed: 4, ..cfg });
+        assert_ne!(row["aurc_ci95_low"], other["aurc_ci95_low"]);
     }
 
     #[test]
@@ -297,7 +373,10 @@ mod tests {
         let labels = vec![0; 100];
         let conf: Vec<f64> = (0..100).map(f64::from).collect();
         let row = confid_metrics(&conf, &correct, &labels, &EvalConfig::default());
-        assert_eq!(row.keys().cloned().collect::<Vec<_>>(), metric_names(Compat::Current));
+        assert_eq!(
+            row.keys().cloned().collect::<Vec<_>>(),
+            metric_names(&EvalConfig::default())
+        );
         assert_eq!(row["risk@100cov"], Some(10.0));
         assert_eq!(row["risk@90cov"], Some(0.0));
         assert!((row["augrc"].unwrap() - 5.0).abs() < 1e-9);

@@ -9,6 +9,8 @@ pub mod metrics;
 pub mod platt;
 pub mod rc;
 pub mod roc;
+#[cfg(test)]
+mod test_vectors;
 
 pub use metrics::{Compat, EvalConfig, MetricRow};
 pub use rc::TieOrder;

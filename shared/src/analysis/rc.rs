@@ -403,25 +403,23 @@ impl RiskCoverageStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::test_vectors::{vectors, Vectors};
 
     fn close(a: f64, b: f64, tol: f64) {
         assert!((a - b).abs() <= tol, "{a} != {b} (tol {tol})");
     }
 
-    /// FD-Shifts' test vectors (`fd_shifts/tests/analysis/test_metrics.py`): N = 100,
-    /// `some_correct = arange(100) % 2` (the first row is a failure).
-    fn some_correct() -> Vec<bool> {
-        (0..100).map(|i| i % 2 == 1).collect()
-    }
-
     #[test]
     fn legacy_aurc_matches_fd_shifts_published_values() {
-        let correct = some_correct();
-        let all = vec![1.0; 100];
-        let some: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
-        let inv: Vec<f64> = (0..100).map(|i| ((i + 1) % 2) as f64).collect();
-        let med: Vec<f64> = (0..100).map(|i| (i / 10) as f64 * 0.1).collect();
-        let unnorm: Vec<f64> = (-50..50).map(f64::from).collect();
+        let Vectors {
+            some_correct: correct,
+            all,
+            some,
+            inv,
+            med,
+            unnorm,
+            ..
+        } = vectors();
         let cases = [
             (&all, 490.02525252525254),
             (&some, 128.71212121212122),
@@ -444,8 +442,8 @@ mod tests {
 
     #[test]
     fn e_aurc_of_perfect_ranking_is_negative_as_published() {
-        let some: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
-        let s = RiskCoverageStats::new(&some, &some_correct(), None, TieOrder::Input);
+        let Vectors { some_correct, some, .. } = vectors();
+        let s = RiskCoverageStats::new(&some, &some_correct, None, TieOrder::Input);
         close(s.aurc_legacy() - s.aurc_optimal(), -24.71428850790636, 1e-9);
         let none = RiskCoverageStats::new(&some, &[false; 100], None, TieOrder::Input);
         close(none.aurc_legacy() - none.aurc_optimal(), -10.0, 1e-9);
@@ -453,7 +451,7 @@ mod tests {
 
     #[test]
     fn current_definitions_on_all_equal_confidences_with_half_errors() {
-        let s = RiskCoverageStats::new(&[0.7; 100], &some_correct(), None, TieOrder::Input);
+        let s = RiskCoverageStats::new(&[0.7; 100], &vectors().some_correct, None, TieOrder::Input);
         close(s.aurc() / 1000.0, 0.5, 1e-12);
         close((s.aurc() - s.aurc_optimal()) / 1000.0, 0.34657, 1e-5);
         close(s.augrc() / 1000.0, 0.25, 1e-12);

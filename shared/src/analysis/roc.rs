@@ -176,12 +176,15 @@ mod tests {
     /// FD-Shifts' published expectations (`test_metrics.py`), N = 100.
     #[test]
     fn matches_fd_shifts_test_vectors() {
-        let some_correct: Vec<bool> = (0..100).map(|i| i % 2 == 1).collect();
-        let all = vec![1.0; 100];
-        let some: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
-        let inv: Vec<f64> = (0..100).map(|i| ((i + 1) % 2) as f64).collect();
-        let med: Vec<f64> = (0..100).map(|i| (i / 10) as f64 * 0.1).collect();
-        let unnorm: Vec<f64> = (-50..50).map(f64::from).collect();
+        let crate::analysis::test_vectors::Vectors {
+            some_correct,
+            all,
+            some,
+            inv,
+            med,
+            unnorm,
+            ..
+        } = crate::analysis::test_vectors::vectors();
         // (confids, failauc, fpr@95tpr, failap_suc, failap_err)
         let cases = [
             (&all, 0.5, 1.0, 0.5, 0.5),
