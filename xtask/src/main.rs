@@ -198,18 +198,11 @@ fn test() -> Result<()> {
     ]))?;
     // `shared` is also the browser's analysis core: it must build for wasm32.
     run(cargo().args(["check", "-p", "failscope-shared", "--target", WASM_TARGET]))?;
-    run(cargo().args(["test", "--workspace"]))?;
     let dist = web(false)?;
+    // One test run for the whole workspace (one feature resolution, one build); `--include-ignored`
+    // adds the browser tests, which need `dist/` and chromedriver.
     run(cargo()
-        .args([
-            "test",
-            "-p",
-            "failscope-e2e",
-            "--test",
-            "browser",
-            "--",
-            "--include-ignored",
-        ])
+        .args(["test", "--workspace", "--", "--include-ignored"])
         .env("FAILSCOPE_DIST", dist))?;
     eprintln!("xtask: all checks passed");
     Ok(())

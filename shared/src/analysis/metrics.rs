@@ -143,10 +143,11 @@ pub fn confid_metrics(confids: &[f64], correct: &[bool], labels: &[i64], cfg: &E
         }
         return row;
     }
-    set(&mut row, "failauc", roc::failauc(&corr, &conf));
-    set(&mut row, "failap_suc", roc::failap_suc(&corr, &conf));
-    set(&mut row, "failap_err", roc::failap_err(&corr, &conf));
-    set(&mut row, "fpr@95tpr", roc::fpr_at_95_tpr(&corr, &conf));
+    let ranking = roc::FailureRanking::new(&corr, &conf);
+    set(&mut row, "failauc", ranking.failauc());
+    set(&mut row, "failap_suc", ranking.failap_suc());
+    set(&mut row, "failap_err", ranking.failap_err());
+    set(&mut row, "fpr@95tpr", ranking.fpr_at_95_tpr());
 
     let stats = RiskCoverageStats::new(&conf, &corr, Some(&lab), cfg.ties);
     let risk_at: Box<dyn Fn(f64) -> Option<f64>> = if legacy {

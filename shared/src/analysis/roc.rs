@@ -49,36 +49,74 @@ pub struct RocCurve {
     pub tpr: Vec<f64>,
 }
 
-/// `sklearn.metrics.roc_curve(positive, scores)` with its default `drop_intermediate=True`:
-/// collinear interior points are dropped, which can change `fpr@95tpr` on tie-heavy scores.
-pub fn roc_curve(positive: &[bool], scores: &[f64]) -> RocCurve {
-    let c = BinaryClfCurve::new(positive, scores);
-    let m = c.tps.len();
-    let keep: Vec<usize> = (0..m)
-        .filter(|&i| {
-            if i == 0 || i + 1 == m {
-                return true;
-            }
-            let d2 = |v: &[f64]| v[i + 1] - 2.0 * v[i] + v[i - 1];
-            d2(&c.fps) != 0.0 || d2(&c.tps) != 0.0
-        })
-        .collect();
-    let mut tps = vec![0.0];
-    let mut fps = vec![0.0];
-    tps.extend(keep.iter().map(|&i| c.tps[i]));
-    fps.extend(keep.iter().map(|&i| c.fps[i]));
-    let (tp_total, fp_total) = (*tps.last().unwrap_or(&0.0), *fps.last().unwrap_or(&0.0));
-    let rate = |v: &[f64], total: f64| -> Vec<f64> {
-        if total <= 0.0 {
-            vec![f64::NAN; v.len()]
-        } else {
-            v.iter().map(|x| x / total).collect()
+impl BinaryClfCurve {
+    /// The same ranking seen from the other class: negatives become positives and scores are negated
+    /// (ascending groups). Built from the counts, without sorting again.
+    pub fn complement(&self) -> Self {
+        let m = self.tps.len();
+        let (t, f) = (
+            self.tps.last().copied().unwrap_or(0.0),
+            self.fps.last().copied().unwrap_or(0.0),
+        );
+        let before = |v: &[f64], j: usize| if j == 0 { 0.0 } else { v[j - 1] };
+        let groups = (0..m).rev();
+        Self {
+            tps: groups.clone().map(|j| f - before(&self.fps, j)).collect(),
+            fps: groups.clone().map(|j| t - before(&self.tps, j)).collect(),
+            thresholds: groups.map(|j| -self.thresholds[j]).collect(),
         }
-    };
-    RocCurve {
-        fpr: rate(&fps, fp_total),
-        tpr: rate(&tps, tp_total),
     }
+
+    /// `sklearn.metrics.roc_curve` with its default `drop_intermediate=True`: collinear interior
+    /// points are dropped (this can change `fpr@95tpr` on tie-heavy scores), then (0, 0) is prepended.
+    pub fn roc(&self) -> RocCurve {
+        let m = self.tps.len();
+        let keep: Vec<usize> = (0..m)
+            .filter(|&i| {
+                if i == 0 || i + 1 == m {
+                    return true;
+                }
+                let d2 = |v: &[f64]| v[i + 1] - 2.0 * v[i] + v[i - 1];
+                d2(&self.fps) != 0.0 || d2(&self.tps) != 0.0
+            })
+            .collect();
+        let mut tps = vec![0.0];
+        let mut fps = vec![0.0];
+        tps.extend(keep.iter().map(|&i| self.tps[i]));
+        fps.extend(keep.iter().map(|&i| self.fps[i]));
+        let (tp_total, fp_total) = (*tps.last().unwrap_or(&0.0), *fps.last().unwrap_or(&0.0));
+        let rate = |v: &[f64], total: f64| -> Vec<f64> {
+            if total <= 0.0 {
+                vec![f64::NAN; v.len()]
+            } else {
+                v.iter().map(|x| x / total).collect()
+            }
+        };
+        RocCurve {
+            fpr: rate(&fps, fp_total),
+            tpr: rate(&tps, tp_total),
+        }
+    }
+
+    /// `sklearn.metrics.average_precision_score`: `Σ (R_k − R_{k−1}) · P_k` over distinct thresholds.
+    /// With no positive rows scikit-learn sets recall to 1 everywhere, giving 0. `None` when empty.
+    pub fn average_precision(&self) -> Option<f64> {
+        let total_pos = *self.tps.last()?;
+        let mut ap = 0.0;
+        let mut prev_recall = 0.0;
+        for (tp, fp) in self.tps.iter().zip(&self.fps) {
+            let precision = if tp + fp == 0.0 { 0.0 } else { tp / (tp + fp) };
+            let recall = if total_pos == 0.0 { 1.0 } else { tp / total_pos };
+            ap += (recall - prev_recall) * precision;
+            prev_recall = recall;
+        }
+        finite(ap)
+    }
+}
+
+/// `sklearn.metrics.roc_curve(positive, scores)` (see [`BinaryClfCurve::roc`]).
+pub fn roc_curve(positive: &[bool], scores: &[f64]) -> RocCurve {
+    BinaryClfCurve::new(positive, scores).roc()
 }
 
 /// Trapezoidal area under a curve given by `x` (monotone) and `y` (`sklearn.metrics.auc`).
@@ -98,64 +136,74 @@ pub fn auc(x: &[f64], y: &[f64]) -> f64 {
     }
 }
 
-/// AUROC of failure detection (`failauc`): successes are the positive class, higher confidence
-/// should mean success. `None` when only one class is present (scikit-learn gives NaN).
+/// The ranking metrics of failure detection from one sort of the confidences: successes are the
+/// positive class of the ROC curve and of `failap_suc`; failures, ranked by negated confidence, of
+/// `failap_err`.
+#[derive(Debug, Clone)]
+pub struct FailureRanking {
+    successes: BinaryClfCurve,
+    roc: RocCurve,
+}
+
+impl FailureRanking {
+    /// Sorts once; `confids` must be free of NaN.
+    pub fn new(correct: &[bool], confids: &[f64]) -> Self {
+        let successes = BinaryClfCurve::new(correct, confids);
+        let roc = successes.roc();
+        Self { successes, roc }
+    }
+
+    /// AUROC of failure detection (`failauc`). `None` when only one class is present (sklearn: NaN).
+    pub fn failauc(&self) -> Option<f64> {
+        finite(auc(&self.roc.fpr, &self.roc.tpr))
+    }
+
+    /// Lowest FPR among ROC points with TPR ≥ 0.9495 (`fpr@95tpr`). `None` when undefined.
+    pub fn fpr_at_95_tpr(&self) -> Option<f64> {
+        self.roc
+            .tpr
+            .iter()
+            .zip(&self.roc.fpr)
+            .filter(|(t, _)| **t >= 0.9495)
+            .map(|(_, f)| *f)
+            .reduce(f64::min)
+            .and_then(finite)
+    }
+
+    /// AP with successes as positives and confidence as score (`failap_suc`).
+    pub fn failap_suc(&self) -> Option<f64> {
+        self.successes.average_precision()
+    }
+
+    /// AP with failures as positives and negated confidence as score (`failap_err`).
+    pub fn failap_err(&self) -> Option<f64> {
+        self.successes.complement().average_precision()
+    }
+}
+
+/// `failauc` of one CSF (see [`FailureRanking`]).
 pub fn failauc(correct: &[bool], confids: &[f64]) -> Option<f64> {
-    let roc = roc_curve(correct, confids);
-    finite(auc(&roc.fpr, &roc.tpr))
+    FailureRanking::new(correct, confids).failauc()
 }
 
-/// Lowest FPR among ROC points with TPR ≥ 0.9495 (`fpr@95tpr`). `None` when undefined.
+/// `fpr@95tpr` of one CSF (see [`FailureRanking`]).
 pub fn fpr_at_95_tpr(correct: &[bool], confids: &[f64]) -> Option<f64> {
-    let roc = roc_curve(correct, confids);
-    roc.tpr
-        .iter()
-        .zip(&roc.fpr)
-        .filter(|(t, _)| **t >= 0.9495)
-        .map(|(_, f)| *f)
-        .reduce(f64::min)
-        .and_then(finite)
+    FailureRanking::new(correct, confids).fpr_at_95_tpr()
 }
 
-/// `sklearn.metrics.average_precision_score(positive, scores)`: `Σ (R_k − R_{k−1}) · P_k` over
-/// distinct thresholds. With no positive rows scikit-learn sets recall to 1 everywhere, giving 0.
+/// `sklearn.metrics.average_precision_score(positive, scores)`.
 pub fn average_precision(positive: &[bool], scores: &[f64]) -> Option<f64> {
-    if scores.is_empty() {
-        return None;
-    }
-    let c = BinaryClfCurve::new(positive, scores);
-    let total_pos = *c.tps.last().expect("non-empty");
-    let precision: Vec<f64> = c
-        .tps
-        .iter()
-        .zip(&c.fps)
-        .map(|(tp, fp)| if tp + fp == 0.0 { 0.0 } else { tp / (tp + fp) })
-        .collect();
-    let recall: Vec<f64> = c
-        .tps
-        .iter()
-        .map(|tp| if total_pos == 0.0 { 1.0 } else { tp / total_pos })
-        .collect();
-    // sklearn reverses the arrays and appends (precision 1, recall 0); AP = −Σ diff(recall)·precision[:-1].
-    let mut ap = 0.0;
-    let mut prev_recall = 0.0;
-    for (r, p) in recall.iter().zip(&precision) {
-        ap += (r - prev_recall) * p;
-        prev_recall = *r;
-    }
-    finite(ap)
+    BinaryClfCurve::new(positive, scores).average_precision()
 }
 
-/// AP with successes as positives and confidence as score (`failap_suc`).
+/// `failap_suc` of one CSF (see [`FailureRanking`]).
 pub fn failap_suc(correct: &[bool], confids: &[f64]) -> Option<f64> {
-    average_precision(correct, confids)
+    FailureRanking::new(correct, confids).failap_suc()
 }
 
-/// AP with failures as positives and negated confidence as score (`failap_err`).
+/// `failap_err` of one CSF (see [`FailureRanking`]).
 pub fn failap_err(correct: &[bool], confids: &[f64]) -> Option<f64> {
-    let errors: Vec<bool> = correct.iter().map(|c| !c).collect();
-    let neg: Vec<f64> = confids.iter().map(|c| -c).collect();
-    average_precision(&errors, &neg)
+    FailureRanking::new(correct, confids).failap_err()
 }
 
 pub(crate) fn finite(x: f64) -> Option<f64> {
@@ -206,6 +254,18 @@ mod tests {
         close(failap_err(&[true; 100], &unnorm), Some(0.0));
         close(failap_suc(&[false; 100], &unnorm), Some(0.0));
         close(failap_err(&[false; 100], &unnorm), Some(1.0));
+    }
+
+    #[test]
+    fn complement_equals_sorting_the_negated_problem() {
+        let correct = [true, false, true, true, false, false, true, false];
+        let conf = [0.9, 0.9, 0.7, 0.3, 0.3, 0.1, 0.5, 0.7];
+        let errors: Vec<bool> = correct.iter().map(|c| !c).collect();
+        let neg: Vec<f64> = conf.iter().map(|c| -c).collect();
+        assert_eq!(
+            BinaryClfCurve::new(&correct, &conf).complement(),
+            BinaryClfCurve::new(&errors, &neg)
+        );
     }
 
     #[test]
