@@ -27,7 +27,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   web [--release]        build the Leptos frontend to WebAssembly into dist/
   test                   setup, fmt check, clippy -D warnings, all tests, wasm checks, browser tests
   demo [--addr A]        setup, build, and serve the app on a default study (http://127.0.0.1:8080)
-  bench                  run the criterion benchmarks";
+  bench                  criterion benchmarks (+ the Python baseline if FAILSCOPE_BENCH_PYTHON is set)";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -238,6 +238,20 @@ fn demo(args: &[String]) -> Result<()> {
         .arg(root.join(experiment)))
 }
 
+/// Criterion benchmarks, then — in the same run, when `FAILSCOPE_BENCH_PYTHON` names a Python with
+/// numpy, scipy, scikit-learn and pyyaml — the FD-Shifts-style reference on the same workload, so the
+/// README's ratios compare numbers from one run on one machine.
+fn bench() -> Result<()> {
+    run(cargo().args(["bench", "-p", "failscope-shared", "--bench", "metrics"]))?;
+    match env::var_os("FAILSCOPE_BENCH_PYTHON") {
+        Some(python) => run(Command::new(python).arg(root().join("shared/benches/fdshifts_reference.py"))),
+        None => {
+            eprintln!("xtask: set FAILSCOPE_BENCH_PYTHON to also time the numpy/scikit-learn baseline");
+            Ok(())
+        }
+    }
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     let rest = &args[args.len().min(1)..];
@@ -246,7 +260,7 @@ fn main() -> Result<()> {
         Some("web") => web(rest.iter().any(|a| a == "--release")).map(|_| ()),
         Some("test") => test(),
         Some("demo") => demo(rest),
-        Some("bench") => run(cargo().args(["bench", "-p", "failscope-shared", "--bench", "metrics"])),
+        Some("bench") => bench(),
         _ => {
             eprintln!("{USAGE}");
             bail!("unknown or missing command")
