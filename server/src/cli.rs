@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use failscope_shared::analysis::experiment::{self, Report};
 use failscope_shared::analysis::{Compat, EvalConfig, TieOrder};
 
+use crate::data::{self, ham10000, manifest, medmnist, Dataset};
 use crate::error::InputError;
 use crate::store::{NewStudy, Store};
 use crate::{csv_input, fdshifts, http, report};
@@ -38,6 +39,15 @@ enum Command {
     Study {
         #[command(subcommand)]
         action: StudyAction,
+    },
+    /// Inspect a dataset: classes, domains and splits with their sizes.
+    Dataset {
+        /// `ham10000` (binary), `ham10000-7class`, a MedMNIST `.npz`, or an image-folder manifest `.csv`.
+        /// HAM10000 and relative `.npz` paths are looked up in the data folder.
+        source: String,
+        /// The data folder (holding `ham10000/`, `medmnist/`).
+        #[arg(long, env = "FAILSCOPE_DATA")]
+        data: Option<PathBuf>,
     },
     /// Serve the web app and its API.
     Serve {
@@ -206,6 +216,64 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
     })
 }
 
+/// Resolves a dataset spec (see `failscope dataset --help`).
+pub fn load_dataset(source: &str, data: Option<&Path>) -> Result<Dataset, InputError> {
+    let in_data = |rel: &str| -> Result<PathBuf, InputError> { Ok(data::data_dir(data)?.join(rel)) };
+    match source {
+        "ham10000" => ham10000::load(&in_data("ham10000")?, ham10000::Task::Binary),
+        "ham10000-7class" => ham10000::load(&in_data("ham10000")?, ham10000::Task::SevenClass),
+        s if s.ends_with(".npz") => {
+            let p = PathBuf::from(s);
+            let p = if p.is_absolute() || p.exists() { p } else { in_data(s)? };
+            medmnist::load(&p)
+        }
+        s if s.ends_with(".csv") => manifest::load(Path::new(s)),
+        other => Err(InputError::item(
+            "dataset",
+            format!("unknown source {other:?}: expected ham10000, ham10000-7class, a .npz or a manifest .csv"),
+        )),
+    }
+}
+
+fn count_by<'a>(items: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
+    let mut counts: indexmap::IndexMap<String, usize> = indexmap::IndexMap::new();
+    for i in items {
+        *counts.entry(i.to_string()).or_default() += 1;
+    }
+    counts.sort_keys();
+    counts.into_iter().collect()
+}
+
+/// A dataset's composition as text: classes, domains, predefined splits.
+pub fn dataset_summary(ds: &Dataset) -> String {
+    let mut out = format!(
+        "{}: {} samples, {} classes\n",
+        ds.name,
+        ds.samples.len(),
+        ds.classes.len()
+    );
+    let line = |(k, n): &(String, usize)| format!("  {k:<24}{n:>8}\n");
+    out.push_str("classes\n");
+    for (c, n) in ds.classes.iter().zip(ds.class_counts()) {
+        out.push_str(&line(&(c.clone(), n)));
+    }
+    let domains = count_by(ds.samples.iter().filter_map(|s| s.domain.as_deref()));
+    if !domains.is_empty() {
+        out.push_str("domains\n");
+        domains.iter().for_each(|d| out.push_str(&line(d)));
+    }
+    let splits = count_by(ds.samples.iter().filter_map(|s| s.split).map(|s| match s {
+        data::Split::Train => "train",
+        data::Split::Val => "val",
+        data::Split::Test => "test",
+    }));
+    if !splits.is_empty() {
+        out.push_str("splits\n");
+        splits.iter().for_each(|d| out.push_str(&line(d)));
+    }
+    out
+}
+
 fn open_store(db: &Path) -> Result<Store, CliError> {
     if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
@@ -251,6 +319,10 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 Format::Json => writeln!(out, "{}", report::to_json(&ev.report)).map_err(io)?,
                 Format::Table => write!(out, "{}", report::to_table(&ev.report)).map_err(io)?,
             }
+        }
+        Command::Dataset { source, data } => {
+            let ds = load_dataset(&source, data.as_deref())?;
+            write!(out, "{}", dataset_summary(&ds)).map_err(io)?;
         }
         Command::Study {
             action: StudyAction::Import { path, name, defs, db },

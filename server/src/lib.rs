@@ -6,9 +6,11 @@
 
 pub mod cli;
 pub mod csv_input;
+pub mod data;
 pub mod error;
 pub mod fdshifts;
 pub mod http;
 pub mod report;
+pub mod shift;
 pub mod store;
 pub mod torch;

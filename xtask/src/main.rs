@@ -26,6 +26,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   setup [--no-browser]   install libtorch (.torch/), the wasm32 target, chromium + chromedriver
   web [--release]        build the Leptos frontend to WebAssembly into dist/
   test                   setup, fmt check, clippy -D warnings, all tests, wasm checks, browser tests
+                         (needs FAILSCOPE_DATA: the folder holding ham10000/ and medmnist/)
   demo [--addr A]        setup, build, and serve the app on a default study (http://127.0.0.1:8080)
   bench                  criterion benchmarks (+ the Python baseline if FAILSCOPE_BENCH_PYTHON is set)";
 
@@ -183,6 +184,17 @@ fn web(release: bool) -> Result<PathBuf> {
 }
 
 fn test() -> Result<()> {
+    // The real-data tests (HAM10000, MedMNIST) read the data folder from FAILSCOPE_DATA; fail early.
+    match env::var_os("FAILSCOPE_DATA").map(PathBuf::from) {
+        Some(dir) if dir.join("ham10000").is_dir() && dir.join("medmnist").is_dir() => {}
+        Some(dir) => bail!(
+            "FAILSCOPE_DATA={} has no ham10000/ and medmnist/ folders",
+            dir.display()
+        ),
+        None => {
+            bail!("set FAILSCOPE_DATA to the data folder (holding ham10000/ and medmnist/) for the real-data tests")
+        }
+    }
     setup(true)?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;

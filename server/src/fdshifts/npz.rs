@@ -45,8 +45,15 @@ impl Array {
     }
 }
 
-/// Reads the array `key` (FD-Shifts: `arr_0`) of `path`.
-pub fn read(path: &Path, key: &str) -> Result<Array, InputError> {
+type Member<'a> = npyz::NpyFile<npyz::zip::read::ZipFile<'a>>;
+
+/// Opens member `key` of the archive at `path` and hands it, with its shape and dtype string
+/// (`<f8`, `|u1`, …), to `f`. Errors name the file and the member.
+fn with_member<T>(
+    path: &Path,
+    key: &str,
+    f: impl FnOnce(Member<'_>, Vec<usize>, &str) -> Result<T, InputError>,
+) -> Result<T, InputError> {
     let mut archive =
         NpzArchive::open(path).map_err(|e| InputError::file(path, format!("not a readable .npz archive ({e})")))?;
     let names: Vec<String> = archive.array_names().map(String::from).collect();
@@ -69,57 +76,96 @@ pub fn read(path: &Path, key: &str) -> Result<Array, InputError> {
             ))
         }
     };
-    let corrupt = |e: std::io::Error| InputError::file(path, format!("array '{key}' is corrupt ({e})"));
-    let data: Vec<f64> = match &dtype[1..] {
-        "f8" => npy.into_vec::<f64>().map_err(corrupt)?,
-        "f4" => npy
-            .into_vec::<f32>()
-            .map_err(corrupt)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "f2" => npy
-            .into_vec::<half::f16>()
-            .map_err(corrupt)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "i8" => npy
-            .into_vec::<i64>()
-            .map_err(corrupt)?
-            .into_iter()
-            .map(|v| v as f64)
-            .collect(),
-        "i4" => npy
-            .into_vec::<i32>()
-            .map_err(corrupt)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "u1" => npy
-            .into_vec::<u8>()
-            .map_err(corrupt)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "b1" => npy
-            .into_vec::<bool>()
-            .map_err(corrupt)?
-            .into_iter()
-            .map(|b| f64::from(u8::from(b)))
-            .collect(),
-        other => {
+    f(npy, shape, &dtype)
+}
+
+fn check_len(path: &Path, key: &str, len: usize, shape: &[usize]) -> Result<(), InputError> {
+    if len == shape.iter().product::<usize>() {
+        Ok(())
+    } else {
+        Err(InputError::file(
+            path,
+            format!("array '{key}' holds {len} values for shape {shape:?}"),
+        ))
+    }
+}
+
+/// Reads the array `key` (FD-Shifts: `arr_0`) of `path`, any float or integer dtype, as `f64`.
+pub fn read(path: &Path, key: &str) -> Result<Array, InputError> {
+    with_member(path, key, |npy, shape, dtype| {
+        let corrupt = |e: std::io::Error| InputError::file(path, format!("array '{key}' is corrupt ({e})"));
+        let data: Vec<f64> = match &dtype[1..] {
+            "f8" => npy.into_vec::<f64>().map_err(corrupt)?,
+            "f4" => npy
+                .into_vec::<f32>()
+                .map_err(corrupt)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+            "f2" => npy
+                .into_vec::<half::f16>()
+                .map_err(corrupt)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+            "i8" => npy
+                .into_vec::<i64>()
+                .map_err(corrupt)?
+                .into_iter()
+                .map(|v| v as f64)
+                .collect(),
+            "i4" => npy
+                .into_vec::<i32>()
+                .map_err(corrupt)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+            "u1" => npy
+                .into_vec::<u8>()
+                .map_err(corrupt)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+            "b1" => npy
+                .into_vec::<bool>()
+                .map_err(corrupt)?
+                .into_iter()
+                .map(|b| f64::from(u8::from(b)))
+                .collect(),
+            other => {
+                return Err(InputError::file(
+                    path,
+                    format!("array '{key}' has dtype {other}, expected a float or integer type"),
+                ))
+            }
+        };
+        check_len(path, key, data.len(), &shape)?;
+        Ok(Array { shape, data })
+    })
+}
+
+/// An 8-bit array (images).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrayU8 {
+    /// Shape, outermost first.
+    pub shape: Vec<usize>,
+    /// Row-major data.
+    pub data: Vec<u8>,
+}
+
+/// Reads the `uint8` array `key` of `path` (image data).
+pub fn read_u8(path: &Path, key: &str) -> Result<ArrayU8, InputError> {
+    with_member(path, key, |npy, shape, dtype| {
+        if &dtype[1..] != "u1" {
             return Err(InputError::file(
                 path,
-                format!("array '{key}' has dtype {other}, expected a float or integer type"),
-            ))
+                format!("array '{key}' has dtype {dtype}, expected uint8 images"),
+            ));
         }
-    };
-    if data.len() != shape.iter().product::<usize>() {
-        return Err(InputError::file(
-            path,
-            format!("array '{key}' holds {} values for shape {shape:?}", data.len()),
-        ));
-    }
-    Ok(Array { shape, data })
+        let data = npy
+            .into_vec::<u8>()
+            .map_err(|e| InputError::file(path, format!("array '{key}' is corrupt ({e})")))?;
+        check_len(path, key, data.len(), &shape)?;
+        Ok(ArrayU8 { shape, data })
+    })
 }
