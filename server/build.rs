@@ -1,15 +1,21 @@
-// Bakes libtorch's library folder into the binary's rpath (torch-sys' own rpath never reaches the
-// final link), so `failscope` and its tests run without LD_LIBRARY_PATH.
+// Build script of the server: libtorch's rpath (see build_rpath.rs) and the C++ shim for
+// MC-dropout (src/torch/shim.cpp), compiled against the same libtorch headers that tch uses.
+include!("build_rpath.rs");
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=LIBTORCH");
-    if let Ok(libtorch) = std::env::var("LIBTORCH") {
-        let lib = std::path::Path::new(&libtorch).join("lib");
-        let lib = lib.canonicalize().unwrap_or(lib);
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-        if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
-            println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-            println!("cargo:rustc-link-arg=-ltorch_cuda");
-        }
-    }
+    let Some(libtorch) = libtorch_rpath() else {
+        panic!("LIBTORCH is not set: run `cargo xtask setup` (the workspace's .cargo/config.toml points it at .torch/libtorch)");
+    };
+    println!("cargo:rerun-if-changed=src/torch/shim.cpp");
+    let include = libtorch.join("include");
+    cc::Build::new()
+        .cpp(true)
+        .file("src/torch/shim.cpp")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag_if_supported("-w")
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .define("GLOG_USE_GLOG_EXPORT", None)
+        .compile("failscope_torch_shim");
 }

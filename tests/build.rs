@@ -1,2 +1,6 @@
-// Same rpath for libtorch as the server crate: test binaries link tch through it.
-include!("../server/build.rs");
+// Test binaries link tch through the server library: they need libtorch's rpath too.
+include!("../server/build_rpath.rs");
+
+fn main() {
+    libtorch_rpath();
+}

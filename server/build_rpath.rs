@@ -1,0 +1,16 @@
+// Bakes libtorch's library folder into the binary's rpath (torch-sys' own rpath never reaches the
+// final link), so `failscope` and its tests run without LD_LIBRARY_PATH. Shared by the build
+// scripts of every crate whose binaries link tch.
+
+fn libtorch_rpath() -> Option<std::path::PathBuf> {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let libtorch = std::path::PathBuf::from(std::env::var("LIBTORCH").ok()?);
+    let lib = libtorch.join("lib");
+    let lib = lib.canonicalize().unwrap_or(lib);
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-ltorch_cuda");
+    }
+    Some(libtorch)
+}

@@ -1,0 +1,133 @@
+//! TorchScript models through libtorch. The contract: `forward(x)` returns logits, or a tuple
+//! `(logits, features)`.
+//!
+//! The module is owned by a small C++ shim (`shim.cpp`), because MC-dropout needs what tch 0.26
+//! cannot do: put only the `Dropout` submodules in training mode, so BatchNorm keeps using its
+//! running statistics (whole-model `train()` would switch BatchNorm to batch statistics and even
+//! overwrite them). Tensors cross as tch `Tensor`s.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+use tch::Tensor;
+use torch_sys::C_tensor;
+
+use crate::error::InputError;
+
+extern "C" {
+    fn fs_module_load(path: *const c_char, err: *mut *mut c_char) -> *mut c_void;
+    fn fs_module_free(m: *mut c_void);
+    fn fs_string_free(s: *mut c_char);
+    fn fs_module_set_dropout(m: *mut c_void, on: c_int, err: *mut *mut c_char) -> c_int;
+    fn fs_module_forward(
+        m: *mut c_void,
+        input: *const C_tensor,
+        out: *mut *mut C_tensor,
+        err: *mut *mut c_char,
+    ) -> c_int;
+}
+
+/// Takes the shim's error message (and frees it).
+fn take_error(err: *mut c_char) -> String {
+    if err.is_null() {
+        return "unknown libtorch error".into();
+    }
+    // SAFETY: the shim returns a NUL-terminated string from malloc, freed here exactly once.
+    let msg = unsafe { CStr::from_ptr(err) }
+        .to_string_lossy()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    unsafe { fs_string_free(err) };
+    msg
+}
+
+/// What `forward` returned.
+pub struct Outputs {
+    /// `(batch, classes)` logits.
+    pub logits: Tensor,
+    /// `(batch, dim)` penultimate features, when the model returns them.
+    pub features: Option<Tensor>,
+}
+
+struct Handle(NonNull<c_void>);
+
+// SAFETY: the module is only touched under `TorchModel::lock`, one thread at a time.
+unsafe impl Send for Handle {}
+
+/// A loaded TorchScript model (CPU), in inference mode.
+pub struct TorchModel {
+    /// The train flag of Dropout modules is shared module state: every call holds this lock.
+    lock: Mutex<Handle>,
+}
+
+impl TorchModel {
+    /// Loads `path`; a file that is not TorchScript is an input error naming it.
+    pub fn load(path: &Path) -> Result<Self, InputError> {
+        let c_path = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| InputError::file(path, "the path contains a NUL byte"))?;
+        let mut err = std::ptr::null_mut();
+        // SAFETY: valid C string; the shim returns an owned module or null with an error message.
+        let raw = unsafe { fs_module_load(c_path.as_ptr(), &mut err) };
+        let ptr = NonNull::new(raw)
+            .ok_or_else(|| InputError::file(path, format!("not a TorchScript model ({})", take_error(err))))?;
+        Ok(Self {
+            lock: Mutex::new(Handle(ptr)),
+        })
+    }
+
+    fn run(handle: &Handle, x: &Tensor) -> Result<Outputs, InputError> {
+        let mut out: [*mut C_tensor; 2] = [std::ptr::null_mut(); 2];
+        let mut err = std::ptr::null_mut();
+        // SAFETY: the handle is live (we hold the lock); `x` outlives the call; on success the
+        // shim hands over ownership of `n` heap tensors, which `Tensor::from_ptr` takes.
+        let n = unsafe { fs_module_forward(handle.0.as_ptr(), x.as_ptr(), out.as_mut_ptr(), &mut err) };
+        if n < 1 {
+            return Err(InputError::item("model forward", take_error(err)));
+        }
+        let logits = unsafe { Tensor::from_ptr(out[0]) };
+        let features = (n > 1).then(|| unsafe { Tensor::from_ptr(out[1]) });
+        Ok(Outputs { logits, features })
+    }
+
+    fn set_dropout(handle: &Handle, on: bool) -> Result<usize, InputError> {
+        let mut err = std::ptr::null_mut();
+        // SAFETY: live handle under the lock.
+        let n = unsafe { fs_module_set_dropout(handle.0.as_ptr(), c_int::from(on), &mut err) };
+        usize::try_from(n).map_err(|_| InputError::item("model", take_error(err)))
+    }
+
+    fn handle(&self) -> std::sync::MutexGuard<'_, Handle> {
+        // A panic while holding the lock cannot leave the module half-switched: every path below
+        // switches Dropout back before returning.
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `forward` in eval mode without gradients.
+    pub fn forward(&self, x: &Tensor) -> Result<Outputs, InputError> {
+        Self::run(&self.handle(), x)
+    }
+
+    /// `passes` MC-dropout forward passes: only Dropout modules sample, BatchNorm stays in eval mode.
+    /// A model without a Dropout module is an error (MC-dropout would be meaningless).
+    pub fn forward_mc(&self, x: &Tensor, passes: usize) -> Result<Vec<Outputs>, InputError> {
+        let handle = self.handle();
+        if Self::set_dropout(&handle, true)? == 0 {
+            return Err(InputError::item("model", "has no Dropout module: MC-dropout needs one"));
+        }
+        let result = (0..passes).map(|_| Self::run(&handle, x)).collect();
+        Self::set_dropout(&handle, false)?;
+        result
+    }
+}
+
+impl Drop for TorchModel {
+    fn drop(&mut self) {
+        let handle = self.lock.get_mut().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: the module was created by fs_module_load and is freed exactly once.
+        unsafe { fs_module_free(handle.0.as_ptr()) };
+    }
+}
