@@ -1,0 +1,97 @@
+//! Writing model outputs as an FD-Shifts experiment folder (HEAD format: `raw_logits.npz`,
+//! `raw_logits_dist.npz`, `encoded_output.npz`, `hydra/config.yaml`), so `failscope eval` — and
+//! FD-Shifts itself — score it. Written into a temporary folder and renamed into place at the end:
+//! the folder is either complete or absent.
+
+use std::path::Path;
+
+use npyz::WriterBuilder;
+
+use crate::error::InputError;
+
+/// Outputs of one model over all rows of a study, rows in FD-Shifts order.
+pub struct ExportRows {
+    /// Number of classes `c`.
+    pub num_classes: usize,
+    /// `(n, c)` logits, row-major.
+    pub logits: Vec<f32>,
+    /// Class label of each row.
+    pub labels: Vec<i64>,
+    /// FD-Shifts dataset index of each row (0 = val_tuning, 1 = iid, 2… = the other test sets).
+    pub dataset_idx: Vec<i64>,
+    /// `(n, c, m)` MC-dropout logits, when MC passes were run.
+    pub mc_logits: Option<(Vec<f32>, usize)>,
+    /// `(n, d)` penultimate features, when the model returns them.
+    pub features: Option<(Vec<f32>, usize)>,
+    /// Names of the test sets after `iid` (dataset_idx 2, 3, …), reported as `in_class_study_<name>`.
+    pub shifted_sets: Vec<String>,
+}
+
+fn write_npz(path: &Path, shape: &[u64], data: impl Iterator<Item = f64>) -> std::io::Result<()> {
+    let mut npz = npyz::npz::NpzWriter::create(path)?;
+    let mut w = npz
+        .array::<f64>("arr_0", npyz::zip::write::FileOptions::default())?
+        .default_dtype()
+        .shape(shape)
+        .begin_nd()?;
+    w.extend(data)?;
+    w.finish()
+}
+
+/// Writes the experiment folder `dir` (which must not exist yet).
+pub fn write_fdshifts(dir: &Path, rows: &ExportRows) -> Result<(), InputError> {
+    if dir.exists() {
+        return Err(InputError::file(dir, "already exists: choose a new output folder"));
+    }
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| InputError::file(parent, format!("cannot create ({e})")))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".failscope-export-")
+        .tempdir_in(parent)
+        .map_err(|e| InputError::file(parent, format!("cannot write here ({e})")))?;
+    let io = |p: &Path, e: std::io::Error| InputError::file(p, format!("cannot write ({e})"));
+    let results = tmp.path().join("test_results");
+    std::fs::create_dir_all(&results).map_err(|e| io(&results, e))?;
+    std::fs::create_dir_all(tmp.path().join("hydra")).map_err(|e| io(tmp.path(), e))?;
+    let (n, c) = (rows.labels.len(), rows.num_classes);
+    let raw = (0..n).flat_map(|i| {
+        rows.logits[i * c..(i + 1) * c]
+            .iter()
+            .map(|v| f64::from(*v))
+            .chain([rows.labels[i] as f64, rows.dataset_idx[i] as f64])
+    });
+    let p = results.join("raw_logits.npz");
+    write_npz(&p, &[n as u64, c as u64 + 2], raw).map_err(|e| io(&p, e))?;
+    if let Some((mc, m)) = &rows.mc_logits {
+        let p = results.join("raw_logits_dist.npz");
+        write_npz(&p, &[n as u64, c as u64, *m as u64], mc.iter().map(|v| f64::from(*v))).map_err(|e| io(&p, e))?;
+    }
+    if let Some((f, d)) = &rows.features {
+        // FD-Shifts: features + dataset_idx in the last column.
+        let p = results.join("encoded_output.npz");
+        let data = (0..n).flat_map(|i| {
+            f[i * d..(i + 1) * d]
+                .iter()
+                .map(|v| f64::from(*v))
+                .chain([rows.dataset_idx[i] as f64])
+        });
+        write_npz(&p, &[n as u64, *d as u64 + 1], data).map_err(|e| io(&p, e))?;
+    }
+    let mut csfs = vec!["det_mcp", "det_pe"];
+    if rows.mc_logits.is_some() {
+        csfs.extend(["mcd_mcp", "mcd_pe", "mcd_ee", "mcd_mi", "mcd_sv", "mcd_waic"]);
+    }
+    let config = format!(
+        "# Written by failscope: an FD-Shifts (HEAD format) experiment.\ndata:\n  num_classes: {c}\n  dataset: iid\ntrainer:\n  fast_dev_run: false\neval:\n  val_tuning: true\n  confidence_measures:\n    test: [{}]\n  query_studies:\n    iid_study: iid\n    noise_study: []\n    in_class_study: [{}]\n    new_class_study: []\n",
+        csfs.join(", "),
+        rows.shifted_sets.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+    );
+    let p = tmp.path().join("hydra/config.yaml");
+    std::fs::write(&p, config).map_err(|e| io(&p, e))?;
+    let kept = tmp.keep();
+    std::fs::rename(&kept, dir)
+        .map_err(|e| InputError::file(dir, format!("cannot move the finished export into place ({e})")))
+}

@@ -1,0 +1,160 @@
+//! Batched TorchScript inference over a study design: every row of validation and of every test
+//! set (corrupted where the test set says so), logits, features and MC-dropout passes, with a
+//! progress bar. Memory holds only the outputs, never more than one batch of images.
+
+use std::path::Path;
+
+use image::imageops::{self, FilterType};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+use tch::{Kind, Tensor};
+
+use crate::data::Dataset;
+use crate::error::InputError;
+use crate::export::ExportRows;
+use crate::shift::Design;
+use crate::torch::TorchModel;
+
+/// How images become model input.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Preprocess {
+    /// Input height and width.
+    pub size: [u32; 2],
+    /// Per-channel mean subtracted from [0, 1] intensities.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation divided by.
+    pub std: [f32; 3],
+}
+
+impl Preprocess {
+    /// Reads the sidecar `<model>.json` (`{"size": [h, w], "mean": [...], "std": [...]}`) if present.
+    pub fn sidecar(model: &Path) -> Result<Option<Self>, InputError> {
+        let p = model.with_extension("json");
+        if !p.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| InputError::file(&p, format!("cannot read ({e})")))?;
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            InputError::file(
+                &p,
+                format!("expected {{\"size\": [h, w], \"mean\": [r, g, b], \"std\": [r, g, b]}} ({e})"),
+            )
+        })
+    }
+}
+
+/// Inference settings.
+#[derive(Debug, Clone)]
+pub struct InferConfig {
+    /// Image preprocessing.
+    pub preprocess: Preprocess,
+    /// Images per forward pass.
+    pub batch: usize,
+    /// MC-dropout passes (0 = none).
+    pub mc_passes: usize,
+    /// Seed of the corruptions.
+    pub seed: u64,
+}
+
+fn to_tensor(images: &[image::RgbImage], p: &Preprocess) -> Tensor {
+    let [h, w] = p.size;
+    let mut data = Vec::with_capacity(images.len() * 3 * (h * w) as usize);
+    for img in images {
+        let img = if img.dimensions() == (w, h) {
+            img.clone()
+        } else {
+            imageops::resize(img, w, h, FilterType::Triangle)
+        };
+        for ch in 0..3 {
+            data.extend(
+                img.pixels()
+                    .map(|px| (f32::from(px.0[ch]) / 255.0 - p.mean[ch]) / p.std[ch]),
+            );
+        }
+    }
+    Tensor::from_slice(&data).reshape([images.len() as i64, 3, i64::from(h), i64::from(w)])
+}
+
+fn to_vec(t: &Tensor) -> Vec<f32> {
+    let t = t.to_kind(Kind::Float).contiguous().view([-1]);
+    Vec::<f32>::try_from(&t).expect("a contiguous float tensor converts")
+}
+
+/// Runs the model over validation (dataset_idx 0), the i.i.d. test set (1) and every other test set
+/// (2, 3, …), in that order.
+pub fn run(model: &TorchModel, ds: &Dataset, design: &Design, cfg: &InferConfig) -> Result<ExportRows, InputError> {
+    let c = ds.classes.len();
+    // (rows, dataset_idx, corruption)
+    let mut jobs = vec![(design.val.clone(), 0i64, None)];
+    jobs.extend(
+        design
+            .test_sets
+            .iter()
+            .enumerate()
+            .map(|(k, t)| (t.rows.clone(), k as i64 + 1, t.corruption)),
+    );
+    let total: usize = jobs.iter().map(|j| j.0.len()).sum();
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} images ({per_sec}, eta {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("inference");
+    let mut out = ExportRows {
+        num_classes: c,
+        logits: Vec::with_capacity(total * c),
+        labels: Vec::with_capacity(total),
+        dataset_idx: Vec::with_capacity(total),
+        mc_logits: (cfg.mc_passes > 0).then(|| (Vec::with_capacity(total * c * cfg.mc_passes), cfg.mc_passes)),
+        features: None,
+        shifted_sets: design.test_sets.iter().skip(1).map(|t| t.name.clone()).collect(),
+    };
+    for (rows, idx, corruption) in jobs {
+        for batch in rows.chunks(cfg.batch.max(1)) {
+            let images = batch
+                .iter()
+                .map(|&r| {
+                    let img = ds.samples[r].load_rgb()?;
+                    Ok(match corruption {
+                        Some((kind, severity)) => kind.apply(
+                            &img,
+                            severity,
+                            cfg.seed ^ (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                        ),
+                        None => img,
+                    })
+                })
+                .collect::<Result<Vec<_>, InputError>>()?;
+            let x = to_tensor(&images, &cfg.preprocess);
+            let o = model.forward(&x)?;
+            let size = o.logits.size();
+            if size != [batch.len() as i64, c as i64] {
+                return Err(InputError::item(
+                    "model output",
+                    format!(
+                        "logits have shape {size:?}, expected [{}, {c}]: the dataset has {c} classes",
+                        batch.len()
+                    ),
+                ));
+            }
+            out.logits.extend(to_vec(&o.logits));
+            if let Some(f) = &o.features {
+                let d = f.size().get(1).copied().unwrap_or(0) as usize;
+                let (buf, _) = out.features.get_or_insert_with(|| (Vec::with_capacity(total * d), d));
+                buf.extend(to_vec(&f.view([batch.len() as i64, -1])));
+            }
+            if let Some((mc, m)) = out.mc_logits.as_mut() {
+                let passes = model.forward_mc(&x, *m)?;
+                // (m, b, c) → FD-Shifts' (b, c, m).
+                let stacked = Tensor::stack(&passes.iter().map(|p| p.logits.shallow_clone()).collect::<Vec<_>>(), 0);
+                mc.extend(to_vec(&stacked.permute([1, 2, 0])));
+            }
+            out.labels.extend(batch.iter().map(|&r| ds.samples[r].label as i64));
+            out.dataset_idx.extend(std::iter::repeat_n(idx, batch.len()));
+            bar.inc(batch.len() as u64);
+        }
+    }
+    bar.finish_with_message("done");
+    Ok(out)
+}

@@ -1,0 +1,152 @@
+//! `failscope infer`: a PyTorch-exported TorchScript model over an image folder with shifts, written
+//! as an FD-Shifts experiment that `failscope eval` scores.
+
+use std::path::Path;
+
+use failscope_e2e::{failscope, fixture};
+use serde_json::Value;
+
+/// 90 PNG images in 3 classes at 2 sites, each class with its own colour (plus noise).
+fn image_folder(dir: &Path, classes: usize) -> std::path::PathBuf {
+    let mut csv = String::from("path,label,domain,group\n");
+    for i in 0..90u32 {
+        let label = i as usize % classes;
+        let img = image::RgbImage::from_fn(8, 8, |x, y| {
+            let base = [60 + 70 * label as u32, 200 - 60 * label as u32, 120];
+            let n = (x * 7 + y * 13 + i * 31) % 40;
+            image::Rgb([(base[0] + n) as u8, (base[1] + n) as u8, base[2] as u8])
+        });
+        let name = format!("img{i}.png");
+        img.save(dir.join(&name)).unwrap();
+        csv.push_str(&format!("{name},class{label},site{},p{}\n", i % 2 + 1, i / 2));
+    }
+    let p = dir.join("manifest.csv");
+    std::fs::write(&p, csv).unwrap();
+    p
+}
+
+#[test]
+fn infer_writes_an_experiment_that_eval_scores() {
+    let d = tempfile::tempdir().unwrap();
+    let manifest = image_folder(d.path(), 3);
+    let out = d.path().join("experiment");
+    let model = fixture("tiny_cnn.pt");
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "infer".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--dataset".as_ref(),
+        manifest.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--size".as_ref(),
+        "8,8".as_ref(),
+        "--mc".as_ref(),
+        "4".as_ref(),
+        "--hold-out-domain".as_ref(),
+        "site2".as_ref(),
+        "--corrupt".as_ref(),
+        "gaussian_noise,pixelate".as_ref(),
+        "--batch".as_ref(),
+        "16".as_ref(),
+        "--train".as_ref(),
+        "0.5".as_ref(),
+        "--val".as_ref(),
+        "0.2".as_ref(),
+    ];
+    let r = failscope(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("acquisition_site2") && r.stdout.contains("45 rows"),
+        "{}",
+        r.stdout
+    );
+    for f in ["raw_logits.npz", "raw_logits_dist.npz", "encoded_output.npz"] {
+        assert!(out.join("test_results").join(f).is_file(), "{f}");
+    }
+    let e = failscope(&["eval".as_ref(), out.as_os_str(), "--format".as_ref(), "json".as_ref()]);
+    assert_eq!(e.code, 0, "{}", e.stderr);
+    let v: Value = serde_json::from_str(&e.stdout).unwrap();
+    let studies: std::collections::BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut expected: std::collections::BTreeSet<String> =
+        ["val_tuning", "iid_study", "in_class_study_acquisition_site2"]
+            .map(String::from)
+            .into();
+    for kind in ["gaussian_noise", "pixelate"] {
+        expected.extend((1..=5).map(|s| format!("in_class_study_corruption_{kind}_{s}")));
+    }
+    assert_eq!(studies, expected.iter().map(String::as_str).collect());
+    assert!(v["in_class_study_corruption_pixelate_5"]["mcd_waic"]["aurc"].is_number());
+    assert_eq!(v["in_class_study_acquisition_site2"]["det_mcp"]["n_test"], 45.0);
+    assert!(v["iid_study"]["det_mls"]["failauc"].is_number() || v["iid_study"]["det_mls"]["failauc"].is_null());
+}
+
+#[test]
+fn a_class_count_mismatch_fails_and_leaves_nothing_behind() {
+    let d = tempfile::tempdir().unwrap();
+    let manifest = image_folder(d.path(), 2);
+    let out = d.path().join("experiment");
+    let model = fixture("tiny_cnn.pt");
+    let r = failscope(&[
+        "infer".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--dataset".as_ref(),
+        manifest.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--size".as_ref(),
+        "8,8".as_ref(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("model output") && r.stderr.contains("2 classes"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "no half-written experiment");
+    let leftovers: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".failscope-export"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn missing_input_size_and_bad_model_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let manifest = image_folder(d.path(), 3);
+    let model = fixture("tiny_cnn.pt");
+    let out = d.path().join("o");
+    let r = failscope(&[
+        "infer".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--dataset".as_ref(),
+        manifest.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("tiny_cnn.pt") && r.stderr.contains("--size"),
+        "{}",
+        r.stderr
+    );
+    let fake = d.path().join("fake.pt");
+    std::fs::write(&fake, b"PK not torchscript").unwrap();
+    let r = failscope(&[
+        "infer".as_ref(),
+        "--model".as_ref(),
+        fake.as_os_str(),
+        "--dataset".as_ref(),
+        manifest.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--size".as_ref(),
+        "8,8".as_ref(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("fake.pt: not a TorchScript model"), "{}", r.stderr);
+}
