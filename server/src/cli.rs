@@ -14,6 +14,7 @@ use crate::data::split::Fractions;
 use crate::data::{self, ham10000, manifest, medmnist, Dataset};
 use crate::error::InputError;
 use crate::infer::{InferConfig, Preprocess};
+use crate::recipe::Recipe;
 use crate::shift::corrupt::Corruption;
 use crate::shift::{self, ShiftPlan};
 use crate::store::{NewStudy, Store};
@@ -57,6 +58,20 @@ enum Command {
     /// Run a TorchScript model over a dataset's validation and shifted test sets; write the outputs as
     /// an FD-Shifts experiment folder (score it with `failscope eval`).
     Infer(Box<InferArgs>),
+    /// Run a study recipe end to end: shifts, training (CNN + ConfidNet, DeepGamblers), inference,
+    /// FD-Shifts experiment folders, metrics; imported into the study store.
+    Run {
+        /// The recipe (TOML).
+        recipe: PathBuf,
+        /// Output folder for the experiment folders (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// The data folder.
+        #[arg(long, env = "FAILSCOPE_DATA")]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Serve the web app and its API.
     Serve {
         /// Address to listen on.
@@ -354,7 +369,7 @@ fn infer(a: &InferArgs) -> Result<String, CliError> {
         seed: a.seed,
     };
     let rows = crate::infer::run(&model, &ds, &design, &cfg)?;
-    export::write_fdshifts(&a.out, &rows)?;
+    export::write_fdshifts(&a.out, &rows, "ext")?;
     let sets: Vec<String> = design
         .test_sets
         .iter()
@@ -483,6 +498,45 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Infer(args) => {
             let summary = infer(&args)?;
             writeln!(out, "{summary}").map_err(io)?;
+        }
+        Command::Run {
+            recipe,
+            out: out_dir,
+            data,
+            db,
+        } => {
+            if out_dir.exists() {
+                return Err(InputError::file(&out_dir, "already exists: choose a new output folder").into());
+            }
+            let r = Recipe::load(&recipe)?;
+            let start = std::time::Instant::now();
+            let (_design, runs) = crate::recipe::run(&r, data.as_deref(), &out_dir)?;
+            let mut store = open_store(&db.db)?;
+            for run in &runs {
+                let ev = evaluate_path(&run.dir, &EvalConfig::default())?;
+                let id = import(
+                    &mut store,
+                    &run.dir,
+                    Some(&format!("{}/{}", r.name, run.method)),
+                    &Definitions::default(),
+                )?;
+                let epochs = run.curve.len();
+                writeln!(
+                    out,
+                    "\n{} / {} (study {id}, {epochs} epochs)\n{}",
+                    r.name,
+                    run.method,
+                    report::summary_table(&ev.report)
+                )
+                .map_err(io)?;
+            }
+            writeln!(
+                out,
+                "finished in {:.0} s; experiments in {}",
+                start.elapsed().as_secs_f64(),
+                out_dir.display()
+            )
+            .map_err(io)?;
         }
         Command::Dataset { source, data } => {
             let ds = load_dataset(&source, data.as_deref())?;

@@ -23,6 +23,8 @@ pub struct ExportRows {
     pub mc_logits: Option<(Vec<f32>, usize)>,
     /// `(n, d)` penultimate features, when the model returns them.
     pub features: Option<(Vec<f32>, usize)>,
+    /// The model's own confidence per row (DeepGamblers, ConfidNet), reported as `ext_name`.
+    pub external: Option<Vec<f32>>,
     /// Names of the test sets after `iid` (dataset_idx 2, 3, …), reported as `in_class_study_<name>`.
     pub shifted_sets: Vec<String>,
 }
@@ -38,8 +40,9 @@ fn write_npz(path: &Path, shape: &[u64], data: impl Iterator<Item = f64>) -> std
     w.finish()
 }
 
-/// Writes the experiment folder `dir` (which must not exist yet).
-pub fn write_fdshifts(dir: &Path, rows: &ExportRows) -> Result<(), InputError> {
+/// Writes the experiment folder `dir` (which must not exist yet). `ext_name` is FD-Shifts'
+/// `eval.ext_confid_name` for the external confidence (`dg`, `tcp`, …).
+pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(), InputError> {
     if dir.exists() {
         return Err(InputError::file(dir, "already exists: choose a new output folder"));
     }
@@ -80,12 +83,19 @@ pub fn write_fdshifts(dir: &Path, rows: &ExportRows) -> Result<(), InputError> {
         });
         write_npz(&p, &[n as u64, *d as u64 + 1], data).map_err(|e| io(&p, e))?;
     }
+    if let Some(ext) = &rows.external {
+        let p = results.join("external_confids.npz");
+        write_npz(&p, &[n as u64], ext.iter().map(|v| f64::from(*v))).map_err(|e| io(&p, e))?;
+    }
     let mut csfs = vec!["det_mcp", "det_pe"];
+    if rows.external.is_some() {
+        csfs.push("ext");
+    }
     if rows.mc_logits.is_some() {
         csfs.extend(["mcd_mcp", "mcd_pe", "mcd_ee", "mcd_mi", "mcd_sv", "mcd_waic"]);
     }
     let config = format!(
-        "# Written by failscope: an FD-Shifts (HEAD format) experiment.\ndata:\n  num_classes: {c}\n  dataset: iid\ntrainer:\n  fast_dev_run: false\neval:\n  val_tuning: true\n  confidence_measures:\n    test: [{}]\n  query_studies:\n    iid_study: iid\n    noise_study: []\n    in_class_study: [{}]\n    new_class_study: []\n",
+        "# Written by failscope: an FD-Shifts (HEAD format) experiment.\ndata:\n  num_classes: {c}\n  dataset: iid\ntrainer:\n  fast_dev_run: false\neval:\n  val_tuning: true\n  ext_confid_name: {ext_name}\n  confidence_measures:\n    test: [{}]\n  query_studies:\n    iid_study: iid\n    noise_study: []\n    in_class_study: [{}]\n    new_class_study: []\n",
         csfs.join(", "),
         rows.shifted_sets.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
     );

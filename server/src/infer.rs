@@ -13,7 +13,29 @@ use crate::data::Dataset;
 use crate::error::InputError;
 use crate::export::ExportRows;
 use crate::shift::Design;
-use crate::torch::TorchModel;
+use crate::torch::{Outputs, TorchModel};
+
+/// A model inference can run: TorchScript models and the ones trained here.
+pub trait Classifier {
+    /// Eval-mode outputs, without gradients.
+    fn forward(&self, x: &Tensor) -> Result<Outputs, InputError>;
+    /// `passes` MC-dropout passes (BatchNorm in eval mode).
+    fn forward_mc(&self, x: &Tensor, passes: usize) -> Result<Vec<Outputs>, InputError>;
+    /// The model's own confidence per image (DeepGamblers, ConfidNet), if it has one.
+    fn external(&self, _x: &Tensor) -> Option<Tensor> {
+        None
+    }
+}
+
+impl Classifier for TorchModel {
+    fn forward(&self, x: &Tensor) -> Result<Outputs, InputError> {
+        TorchModel::forward(self, x)
+    }
+
+    fn forward_mc(&self, x: &Tensor, passes: usize) -> Result<Vec<Outputs>, InputError> {
+        TorchModel::forward_mc(self, x, passes)
+    }
+}
 
 /// How images become model input.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -56,15 +78,22 @@ pub struct InferConfig {
     pub seed: u64,
 }
 
-fn to_tensor(images: &[image::RgbImage], p: &Preprocess) -> Tensor {
+/// Resizes to the model's input size (a no-op when it already has it).
+pub fn resize(img: image::RgbImage, p: &Preprocess) -> image::RgbImage {
+    let [h, w] = p.size;
+    if img.dimensions() == (w, h) {
+        img
+    } else {
+        imageops::resize(&img, w, h, FilterType::Triangle)
+    }
+}
+
+/// Normalises images of the model's input size into a `(b, 3, h, w)` float tensor.
+pub fn to_tensor(images: &[image::RgbImage], p: &Preprocess) -> Tensor {
     let [h, w] = p.size;
     let mut data = Vec::with_capacity(images.len() * 3 * (h * w) as usize);
     for img in images {
-        let img = if img.dimensions() == (w, h) {
-            img.clone()
-        } else {
-            imageops::resize(img, w, h, FilterType::Triangle)
-        };
+        debug_assert_eq!(img.dimensions(), (w, h));
         for ch in 0..3 {
             data.extend(
                 img.pixels()
@@ -82,7 +111,7 @@ fn to_vec(t: &Tensor) -> Vec<f32> {
 
 /// Runs the model over validation (dataset_idx 0), the i.i.d. test set (1) and every other test set
 /// (2, 3, …), in that order.
-pub fn run(model: &TorchModel, ds: &Dataset, design: &Design, cfg: &InferConfig) -> Result<ExportRows, InputError> {
+pub fn run(model: &dyn Classifier, ds: &Dataset, design: &Design, cfg: &InferConfig) -> Result<ExportRows, InputError> {
     let c = ds.classes.len();
     // (rows, dataset_idx, corruption)
     let mut jobs = vec![(design.val.clone(), 0i64, None)];
@@ -108,14 +137,27 @@ pub fn run(model: &TorchModel, ds: &Dataset, design: &Design, cfg: &InferConfig)
         dataset_idx: Vec::with_capacity(total),
         mc_logits: (cfg.mc_passes > 0).then(|| (Vec::with_capacity(total * c * cfg.mc_passes), cfg.mc_passes)),
         features: None,
+        external: None,
         shifted_sets: design.test_sets.iter().skip(1).map(|t| t.name.clone()).collect(),
     };
+    // Corrupted test sets reuse the i.i.d. images: decode and resize each once. Corruptions apply at
+    // the model's input size (their parameters are relative to the image size).
+    let mut cache: std::collections::HashMap<usize, image::RgbImage> = std::collections::HashMap::new();
     for (rows, idx, corruption) in jobs {
         for batch in rows.chunks(cfg.batch.max(1)) {
             let images = batch
                 .iter()
                 .map(|&r| {
-                    let img = ds.samples[r].load_rgb()?;
+                    let img = match cache.get(&r) {
+                        Some(img) => img.clone(),
+                        None => {
+                            let img = resize(ds.samples[r].load_rgb()?, &cfg.preprocess);
+                            if idx == 1 {
+                                cache.insert(r, img.clone());
+                            }
+                            img
+                        }
+                    };
                     Ok(match corruption {
                         Some((kind, severity)) => kind.apply(
                             &img,
@@ -143,6 +185,11 @@ pub fn run(model: &TorchModel, ds: &Dataset, design: &Design, cfg: &InferConfig)
                 let d = f.size().get(1).copied().unwrap_or(0) as usize;
                 let (buf, _) = out.features.get_or_insert_with(|| (Vec::with_capacity(total * d), d));
                 buf.extend(to_vec(&f.view([batch.len() as i64, -1])));
+            }
+            if let Some(e) = model.external(&x) {
+                out.external
+                    .get_or_insert_with(|| Vec::with_capacity(total))
+                    .extend(to_vec(&e));
             }
             if let Some((mc, m)) = out.mc_logits.as_mut() {
                 let passes = model.forward_mc(&x, *m)?;

@@ -39,3 +39,35 @@ pub fn to_table(report: &Report) -> String {
     }
     out
 }
+
+/// One table for a whole study: test sets as rows; accuracy, balanced accuracy and the AURC of every
+/// CSF as columns (the headline numbers of a run).
+pub fn summary_table(report: &Report) -> String {
+    let csfs: Vec<&String> = report.values().next().map(|c| c.keys().collect()).unwrap_or_default();
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut header = vec![
+        Cell::new("test set"),
+        Cell::new("n"),
+        Cell::new("accuracy"),
+        Cell::new("b-accuracy"),
+    ];
+    header.extend(csfs.iter().map(|c| Cell::new(format!("AURC {c}"))));
+    table.set_header(header);
+    for (study, per_csf) in report {
+        let first = per_csf.values().next();
+        let get = |m: &str| first.and_then(|r| r.get(m).copied().flatten());
+        let mut row = vec![
+            Cell::new(study),
+            Cell::new(fmt(get("n_test"))),
+            Cell::new(fmt(get("accuracy"))),
+            Cell::new(fmt(get("b-accuracy"))),
+        ];
+        row.extend(csfs.iter().map(|c| {
+            Cell::new(fmt(per_csf.get(*c).and_then(|r| r.get("aurc").copied().flatten())))
+                .set_alignment(CellAlignment::Right)
+        }));
+        table.add_row(row);
+    }
+    table.to_string()
+}

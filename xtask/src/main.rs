@@ -170,9 +170,12 @@ fn web(release: bool) -> Result<PathBuf> {
         .remove_producers_section(release)
         .generate(&dist)
         .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    // The web assets are the files at the top of assets/ (recipes live in subfolders).
     for entry in std::fs::read_dir(root.join("assets"))? {
         let entry = entry?;
-        std::fs::copy(entry.path(), dist.join(entry.file_name()))?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), dist.join(entry.file_name()))?;
+        }
     }
     let size = std::fs::metadata(dist.join("failscope_bg.wasm"))?.len();
     eprintln!(
