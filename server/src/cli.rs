@@ -289,22 +289,7 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
 }
 
 fn shift_plan(a: &InferArgs) -> Result<ShiftPlan, InputError> {
-    let corruptions = if a.corrupt.iter().any(|c| c == "all") {
-        Corruption::ALL.to_vec()
-    } else {
-        a.corrupt
-            .iter()
-            .map(|c| {
-                Corruption::parse(c).ok_or_else(|| {
-                    let known: Vec<&str> = Corruption::ALL.iter().map(|k| k.name()).collect();
-                    InputError::item(
-                        "--corrupt",
-                        format!("unknown corruption {c:?} (known: all, {})", known.join(", ")),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?
-    };
+    let corruptions = Corruption::parse_list(&a.corrupt, "--corrupt")?;
     let held_out_subtypes = match &a.hold_out_subtypes {
         None => None,
         Some(spec) => {

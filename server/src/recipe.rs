@@ -103,17 +103,7 @@ impl Recipe {
 
     fn plan(&self) -> Result<ShiftPlan, InputError> {
         let s = &self.shifts;
-        let corruptions = if s.corruptions.iter().any(|c| c == "all") {
-            Corruption::ALL.to_vec()
-        } else {
-            s.corruptions
-                .iter()
-                .map(|c| {
-                    Corruption::parse(c)
-                        .ok_or_else(|| InputError::item("shifts.corruptions", format!("unknown corruption {c:?}")))
-                })
-                .collect::<Result<_, _>>()?
-        };
+        let corruptions = Corruption::parse_list(&s.corruptions, "shifts.corruptions")?;
         let held_out_subtypes = match (&s.subtype_key, s.hold_out_subtypes.is_empty()) {
             (Some(k), false) => Some((k.clone(), s.hold_out_subtypes.clone())),
             (None, true) => None,

@@ -51,3 +51,22 @@ fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
         }
     }
 }
+
+/// Writes `data` with `shape` as member `name` of an `.npz` archive being built (as `np.savez` does).
+pub fn write_npz_member<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
+    npz: &mut npyz::npz::NpzWriter<std::fs::File>,
+    name: &str,
+    shape: &[u64],
+    data: &[T],
+) {
+    use npyz::WriterBuilder;
+    let mut w = npz
+        .array::<T>(name, Default::default())
+        .unwrap()
+        .default_dtype()
+        .shape(shape)
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+}

@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use failscope_e2e::{copy_fixture, failscope, Run};
-use npyz::WriterBuilder;
+use failscope_e2e::{copy_fixture, failscope, write_npz_member, Run};
 
 fn eval(dir: &Path) -> Run {
     failscope(&["eval".as_ref(), dir.as_os_str(), "--format".as_ref(), "json".as_ref()])
@@ -11,17 +10,8 @@ fn eval(dir: &Path) -> Run {
 
 /// Writes `arr` as `arr_0` of an .npz (uncompressed, as `np.savez` does).
 fn write_npz(path: &Path, shape: &[u64], data: &[f64]) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut npz = npyz::npz::NpzWriter::new(file);
-    let mut w = npz
-        .array::<f64>("arr_0", Default::default())
-        .unwrap()
-        .default_dtype()
-        .shape(shape)
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
+    let mut npz = npyz::npz::NpzWriter::new(std::fs::File::create(path).unwrap());
+    write_npz_member(&mut npz, "arr_0", shape, data);
 }
 
 fn raw_output(dir: &Path) -> std::path::PathBuf {
@@ -89,17 +79,8 @@ fn wrong_array_shape() {
 #[test]
 fn wrong_key() {
     let d = copy_fixture("fdshifts/v011_basic");
-    let file = std::fs::File::create(raw_output(d.path())).unwrap();
-    let mut npz = npyz::npz::NpzWriter::new(file);
-    let mut w = npz
-        .array::<f64>("softmax", Default::default())
-        .unwrap()
-        .default_dtype()
-        .shape(&[1, 5])
-        .begin_nd()
-        .unwrap();
-    w.extend([0.5, 0.5, 0.0, 0.0, 0.0]).unwrap();
-    w.finish().unwrap();
+    let mut npz = npyz::npz::NpzWriter::new(std::fs::File::create(raw_output(d.path())).unwrap());
+    write_npz_member(&mut npz, "softmax", &[1, 5], &[0.5, 0.5, 0.0, 0.0, 0.0]);
     drop(npz);
     assert_input_error(
         &eval(d.path()),

@@ -8,22 +8,10 @@ use failscope::data::split::Fractions;
 use failscope::data::{ham10000, manifest, medmnist, Split};
 use failscope::shift::corrupt::Corruption;
 use failscope::shift::{design, label_mix, ShiftPlan};
-use npyz::WriterBuilder;
+use failscope_e2e::write_npz_member;
 
 fn data_dir() -> PathBuf {
     failscope::data::data_dir(None).expect("set FAILSCOPE_DATA to the folder holding ham10000/ and medmnist/")
-}
-
-fn write_u8(npz: &mut npyz::npz::NpzWriter<std::fs::File>, name: &str, shape: &[u64], data: &[u8]) {
-    let mut w = npz
-        .array::<u8>(name, Default::default())
-        .unwrap()
-        .default_dtype()
-        .shape(shape)
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
 }
 
 fn write_medmnist(path: &Path, rgb: bool, label_shape_2d: bool) {
@@ -32,10 +20,10 @@ fn write_medmnist(path: &Path, rgb: bool, label_shape_2d: bool) {
         let shape: Vec<u64> = if rgb { vec![n, 4, 5, 3] } else { vec![n, 4, 5] };
         let len = shape.iter().product::<u64>() as usize;
         let pixels: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        write_u8(&mut npz, &format!("{split}_images"), &shape, &pixels);
+        write_npz_member::<u8>(&mut npz, &format!("{split}_images"), &shape, &pixels);
         let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
         let lshape = if label_shape_2d { vec![n, 1] } else { vec![n] };
-        write_u8(&mut npz, &format!("{split}_labels"), &lshape, &labels);
+        write_npz_member::<u8>(&mut npz, &format!("{split}_labels"), &lshape, &labels);
     }
 }
 
@@ -58,7 +46,7 @@ fn medmnist_grey_and_rgb_with_either_label_shape() {
     }
     let bad = d.path().join("bad.npz");
     let mut npz = npyz::npz::NpzWriter::new(std::fs::File::create(&bad).unwrap());
-    write_u8(&mut npz, "train_images", &[2, 3], &[0; 6]);
+    write_npz_member::<u8>(&mut npz, "train_images", &[2, 3], &[0; 6]);
     drop(npz);
     let e = medmnist::load(&bad).unwrap_err();
     assert!(e.problem.contains("train_images has shape [2, 3]"), "{e}");

@@ -63,6 +63,25 @@ impl Corruption {
         Self::ALL.into_iter().find(|c| c.name() == s)
     }
 
+    /// Parses a list of names (`all` = every kind); `field` names the option in the error.
+    pub fn parse_list(names: &[String], field: &str) -> Result<Vec<Self>, crate::error::InputError> {
+        if names.iter().any(|c| c == "all") {
+            return Ok(Self::ALL.to_vec());
+        }
+        names
+            .iter()
+            .map(|c| {
+                Self::parse(c).ok_or_else(|| {
+                    let known: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+                    crate::error::InputError::item(
+                        field,
+                        format!("unknown corruption {c:?} (known: all, {})", known.join(", ")),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The parameter at `severity` 1..=5 (ImageNet-C's values where it has the corruption).
     pub fn parameter(self, severity: u8) -> f64 {
         let table: [f64; 5] = match self {
