@@ -17,7 +17,7 @@ use crate::infer::{InferConfig, Preprocess};
 use crate::recipe::Recipe;
 use crate::shift::corrupt::Corruption;
 use crate::shift::{self, ShiftPlan};
-use crate::store::{NewStudy, Store};
+use crate::store::{NewStudy, SampleRecord, Store};
 use crate::torch::TorchModel;
 use crate::{csv_input, export, fdshifts, http, report};
 
@@ -156,6 +156,23 @@ enum StudyAction {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Show a study: summary and accuracy + AURC per test set and CSF.
+    Show {
+        /// Study id.
+        id: i64,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Write a study's source back out (an FD-Shifts experiment folder, or the CSV), to re-score or share.
+    Export {
+        /// Study id.
+        id: i64,
+        /// Output folder (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -259,6 +276,10 @@ pub struct Evaluated {
     pub n_classes: u32,
     /// Number of rows.
     pub n_samples: u64,
+    /// The source's files, for the store.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Per-sample records, for the store.
+    pub samples: Vec<SampleRecord>,
 }
 
 /// Evaluates an FD-Shifts folder or a CSV file.
@@ -270,9 +291,16 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
             .filter_map(|c| c.values().next())
             .filter_map(|r| r.get("n_test").copied().flatten())
             .sum::<f64>() as u64;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scores.csv".into());
+        let bytes = std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read ({e})")))?;
         return Ok(Evaluated {
             report,
             kind: "csv",
+            files: vec![(name, bytes)],
+            samples: Vec::new(),
             n_classes: 0,
             n_samples,
         });
@@ -280,11 +308,25 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
     let loaded = fdshifts::load(path)?;
     let report = experiment::evaluate(&loaded.experiment, &loaded.plan, cfg)
         .map_err(|e| InputError::file(&loaded.test_dir, e.to_string()))?;
+    let e = &loaded.experiment;
+    let samples = e
+        .softmax
+        .chunks(e.num_classes)
+        .enumerate()
+        .map(|(i, p)| SampleRecord {
+            row: i as i64,
+            dataset_idx: e.dataset_idx[i],
+            label: e.labels[i],
+            predicted: failscope_shared::analysis::csf::argmax(p) as i64,
+        })
+        .collect();
     Ok(Evaluated {
         report,
         kind: "fd-shifts",
-        n_classes: loaded.experiment.num_classes as u32,
-        n_samples: loaded.experiment.labels.len() as u64,
+        n_classes: e.num_classes as u32,
+        n_samples: e.labels.len() as u64,
+        files: loaded.files()?,
+        samples,
     })
 }
 
@@ -442,7 +484,13 @@ fn open_store(db: &Path) -> Result<Store, CliError> {
     Ok(Store::open(db)?)
 }
 
-fn import(store: &mut Store, path: &Path, name: Option<&str>, defs: &Definitions) -> Result<i64, CliError> {
+/// Evaluates `path` and stores it (report, source files, samples) in one transaction.
+fn import(
+    store: &mut Store,
+    path: &Path,
+    name: Option<&str>,
+    defs: &Definitions,
+) -> Result<(i64, Evaluated), CliError> {
     let cfg = defs.config();
     let ev = evaluate_path(path, &cfg)?;
     let default_name = path
@@ -454,7 +502,7 @@ fn import(store: &mut Store, path: &Path, name: Option<&str>, defs: &Definitions
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string();
-    Ok(store.insert(&NewStudy {
+    let id = store.insert(&NewStudy {
         name: name.unwrap_or(&default_name),
         kind: ev.kind,
         source: &source,
@@ -462,7 +510,10 @@ fn import(store: &mut Store, path: &Path, name: Option<&str>, defs: &Definitions
         n_samples: ev.n_samples,
         compat: cfg.compat.name(),
         report: &ev.report,
-    })?)
+        files: &ev.files,
+        samples: &ev.samples,
+    })?;
+    Ok((id, ev))
 }
 
 fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
@@ -498,8 +549,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let (_design, runs) = crate::recipe::run(&r, data.as_deref(), &out_dir)?;
             let mut store = open_store(&db.db)?;
             for run in &runs {
-                let ev = evaluate_path(&run.dir, &EvalConfig::default())?;
-                let id = import(
+                let (id, ev) = import(
                     &mut store,
                     &run.dir,
                     Some(&format!("{}/{}", r.name, run.method)),
@@ -531,8 +581,40 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             action: StudyAction::Import { path, name, defs, db },
         } => {
             let mut store = open_store(&db.db)?;
-            let id = import(&mut store, &path, name.as_deref(), &defs)?;
+            let (id, _) = import(&mut store, &path, name.as_deref(), &defs)?;
             writeln!(out, "imported study {id} from {}", path.display()).map_err(io)?;
+        }
+        Command::Study {
+            action: StudyAction::Show { id, db },
+        } => {
+            let store = open_store(&db.db)?;
+            let d = store
+                .get(id)?
+                .ok_or_else(|| InputError::item("study", format!("no study with id {id} in {}", db.db.display())))?;
+            let s = &d.summary;
+            writeln!(
+                out,
+                "study {} \"{}\" ({}, from {})\n{} samples, {} classes, metrics: {}\n{}",
+                s.id,
+                s.name,
+                s.kind,
+                s.source,
+                s.n_samples,
+                s.n_classes,
+                d.compat,
+                report::summary_table(&d.report)
+            )
+            .map_err(io)?;
+        }
+        Command::Study {
+            action: StudyAction::Export { id, out: dir, db },
+        } => {
+            let store = open_store(&db.db)?;
+            if store.get(id)?.is_none() {
+                return Err(InputError::item("study", format!("no study with id {id} in {}", db.db.display())).into());
+            }
+            export::write_files(&dir, &store.files(id)?)?;
+            writeln!(out, "exported study {id} to {}", dir.display()).map_err(io)?;
         }
         Command::Study {
             action: StudyAction::List { db },

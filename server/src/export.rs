@@ -105,3 +105,36 @@ pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(
     std::fs::rename(&kept, dir)
         .map_err(|e| InputError::file(dir, format!("cannot move the finished export into place ({e})")))
 }
+
+/// Writes `files` (relative path, bytes) into the new folder `dir`, atomically (temp folder + rename).
+pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), InputError> {
+    if dir.exists() {
+        return Err(InputError::file(dir, "already exists: choose a new output folder"));
+    }
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| InputError::file(parent, format!("cannot create ({e})")))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".failscope-export-")
+        .tempdir_in(parent)
+        .map_err(|e| InputError::file(parent, format!("cannot write here ({e})")))?;
+    for (rel, data) in files {
+        let rel = Path::new(rel);
+        if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(InputError::item(
+                "study files",
+                format!("refusing to write outside the export: {}", rel.display()),
+            ));
+        }
+        let p = tmp.path().join(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| InputError::file(d, format!("cannot create ({e})")))?;
+        }
+        std::fs::write(&p, data).map_err(|e| InputError::file(&p, format!("cannot write ({e})")))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, dir)
+        .map_err(|e| InputError::file(dir, format!("cannot move the finished export into place ({e})")))
+}

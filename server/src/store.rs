@@ -28,6 +28,20 @@ pub struct Store {
     conn: Connection,
 }
 
+/// One sample of a study: its row in the source, test set (FD-Shifts dataset_idx), label and
+/// prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleRecord {
+    /// Row in the source arrays.
+    pub row: i64,
+    /// FD-Shifts dataset index (0 = val_tuning, 1 = iid, …).
+    pub dataset_idx: i64,
+    /// Class label.
+    pub label: i64,
+    /// Arg-max prediction.
+    pub predicted: i64,
+}
+
 /// A study to insert.
 pub struct NewStudy<'a> {
     /// Display name.
@@ -44,6 +58,11 @@ pub struct NewStudy<'a> {
     pub compat: &'a str,
     /// The metrics.
     pub report: &'a Report,
+    /// The source's files (relative path, bytes): the FD-Shifts folder's config and arrays, or the CSV.
+    /// Stored as blobs, so a study can be exported and re-scored without its source.
+    pub files: &'a [(String, Vec<u8>)],
+    /// Per-sample records.
+    pub samples: &'a [SampleRecord],
 }
 
 const SCHEMA: &str = "
@@ -57,6 +76,20 @@ CREATE TABLE IF NOT EXISTS studies (
     n_samples INTEGER NOT NULL,
     compat TEXT NOT NULL,
     report_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS study_files (
+    study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (study_id, path)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+    row INTEGER NOT NULL,
+    dataset_idx INTEGER NOT NULL,
+    label INTEGER NOT NULL,
+    predicted INTEGER NOT NULL,
+    PRIMARY KEY (study_id, row)
 );";
 
 impl Store {
@@ -65,6 +98,7 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
+        conn.pragma_update(None, "foreign_keys", true)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self { conn })
     }
@@ -78,6 +112,18 @@ impl Store {
             params![s.name, s.kind, s.source, s.n_classes, s.n_samples as i64, s.compat, json],
         )?;
         let id = tx.last_insert_rowid();
+        {
+            let mut file = tx.prepare("INSERT INTO study_files (study_id, path, data) VALUES (?1, ?2, ?3)")?;
+            for (path, data) in s.files {
+                file.execute(params![id, path, data])?;
+            }
+            let mut sample = tx.prepare(
+                "INSERT INTO samples (study_id, row, dataset_idx, label, predicted) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in s.samples {
+                sample.execute(params![id, r.row, r.dataset_idx, r.label, r.predicted])?;
+            }
+        }
         tx.commit()?;
         Ok(id)
     }
@@ -102,6 +148,31 @@ impl Store {
 
     fn decode(id: i64, json: &str) -> Result<Report, StoreError> {
         serde_json::from_str(json).map_err(|source| StoreError::Corrupt { id, source })
+    }
+
+    /// The stored source files of a study (relative path, bytes).
+    pub fn files(&self, id: i64) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, data FROM study_files WHERE study_id = ?1 ORDER BY path")?;
+        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The per-sample records of a study, by row.
+    pub fn samples(&self, id: i64) -> Result<Vec<SampleRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT row, dataset_idx, label, predicted FROM samples WHERE study_id = ?1 ORDER BY row")?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(SampleRecord {
+                row: r.get(0)?,
+                dataset_idx: r.get(1)?,
+                label: r.get(2)?,
+                predicted: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// All studies, oldest first.
@@ -162,6 +233,13 @@ mod tests {
                 n_samples: 10,
                 compat: "current",
                 report: &report,
+                files: &[("hydra/config.yaml".to_string(), b"data: {}".to_vec())],
+                samples: &[SampleRecord {
+                    row: 0,
+                    dataset_idx: 1,
+                    label: 1,
+                    predicted: 0,
+                }],
             })
             .unwrap();
         let list = store.list().unwrap();
@@ -171,5 +249,7 @@ mod tests {
         let detail = store.get(id).unwrap().unwrap();
         assert_eq!(detail.report, report);
         assert!(store.get(id + 1).unwrap().is_none());
+        assert_eq!(store.files(id).unwrap()[0].1, b"data: {}");
+        assert_eq!(store.samples(id).unwrap()[0].dataset_idx, 1);
     }
 }

@@ -21,6 +21,31 @@ pub struct Loaded {
     pub plan: Plan,
     /// The folder holding the `.npz` files.
     pub test_dir: PathBuf,
+    /// The experiment's `hydra/config.yaml`.
+    pub config_path: PathBuf,
+}
+
+impl Loaded {
+    /// The files that make up the experiment (relative path in an FD-Shifts folder, bytes): the
+    /// config and every `.npz` of `test_results/`.
+    pub fn files(&self) -> Result<Vec<(String, Vec<u8>)>, InputError> {
+        let read = |p: &Path| std::fs::read(p).map_err(|e| InputError::file(p, format!("cannot read ({e})")));
+        let mut out = vec![("hydra/config.yaml".to_string(), read(&self.config_path)?)];
+        let mut npz: Vec<PathBuf> = std::fs::read_dir(&self.test_dir)
+            .map_err(|e| InputError::file(&self.test_dir, format!("cannot list ({e})")))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "npz"))
+            .collect();
+        npz.sort();
+        for p in npz {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push((format!("test_results/{name}"), read(&p)?));
+        }
+        Ok(out)
+    }
 }
 
 /// Finds `test_results/` and `hydra/config.yaml` for an experiment folder (or its `test_results/`).
@@ -207,6 +232,7 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
         experiment: exp,
         plan: cfg.plan,
         test_dir,
+        config_path,
     })
 }
 
