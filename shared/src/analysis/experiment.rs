@@ -186,6 +186,25 @@ fn reported_name(name: &str, plan: &Plan) -> String {
     }
 }
 
+/// Whether each row is correct: by the softmax arg-max and, with MC samples, by the MC-mean
+/// arg-max (`mcd_correct`). Computed once per experiment.
+struct Correctness {
+    det: Vec<bool>,
+    mcd: Option<Vec<bool>>,
+}
+
+impl Correctness {
+    fn of(exp: &Experiment) -> Self {
+        let c = exp.num_classes;
+        let det = metrics::correctness(&Matrix::new(&exp.softmax, c), &exp.labels);
+        let mcd = exp.mcd_softmax.as_ref().map(|d| {
+            let mean = McSamples::new(d, c, exp.mc_samples.max(1)).mean();
+            metrics::correctness(&Matrix::new(&mean, c), &exp.labels)
+        });
+        Self { det, mcd }
+    }
+}
+
 /// The rows of an experiment gathered for one study.
 struct View {
     probs: Vec<f64>,
@@ -208,10 +227,9 @@ fn gather<T: Copy>(src: &[T], rows: &[usize], width: usize) -> Vec<T> {
 }
 
 impl View {
-    fn new(exp: &Experiment, study: &StudyRows) -> Self {
+    fn new(exp: &Experiment, study: &StudyRows, ok: &Correctness) -> Self {
         let c = exp.num_classes;
         let m = exp.mc_samples.max(1);
-        let all_correct = metrics::correctness(&Matrix::new(&exp.softmax, c), &exp.labels);
         let override_row = |r: usize, correct: bool| -> (bool, i64) {
             match study.open_set {
                 Some((ood_idx, _)) if exp.dataset_idx[r] == ood_idx => (false, -99),
@@ -219,20 +237,12 @@ impl View {
                 None => (correct, exp.labels[r]),
             }
         };
-        let (correct, labels): (Vec<bool>, Vec<i64>) =
-            study.rows.iter().map(|&r| override_row(r, all_correct[r])).unzip();
+        let (correct, labels): (Vec<bool>, Vec<i64>) = study.rows.iter().map(|&r| override_row(r, ok.det[r])).unzip();
         let mc = exp.mcd_softmax.as_ref().map(|d| gather(d, &study.mcd_rows, c * m));
         let mc_probs_mean = mc.as_ref().map(|d| McSamples::new(d, c, m).mean()).unwrap_or_default();
-        let (mc_correct, mc_labels) = if mc.is_some() {
-            let full_mean = McSamples::new(exp.mcd_softmax.as_deref().unwrap_or(&[]), c, m).mean();
-            let mcd_correct_all = metrics::correctness(&Matrix::new(&full_mean, c), &exp.labels);
-            study
-                .mcd_rows
-                .iter()
-                .map(|&r| override_row(r, mcd_correct_all[r]))
-                .unzip()
-        } else {
-            (Vec::new(), Vec::new())
+        let (mc_correct, mc_labels) = match &ok.mcd {
+            Some(mcd) => study.mcd_rows.iter().map(|&r| override_row(r, mcd[r])).unzip(),
+            None => (Vec::new(), Vec::new()),
         };
         Self {
             probs: gather(&exp.softmax, &study.rows, c),
@@ -349,7 +359,7 @@ fn score<'v>(
     }
 }
 
-fn study_plan(exp: &Experiment, plan: &Plan) -> Result<Vec<StudyRows>, ExperimentError> {
+fn study_plan(exp: &Experiment, plan: &Plan, ok: &Correctness) -> Result<Vec<StudyRows>, ExperimentError> {
     let rows_of = |idx: i64| -> Vec<usize> {
         (0..exp.dataset_idx.len())
             .filter(|&r| exp.dataset_idx[r] == idx)
@@ -414,12 +424,7 @@ fn study_plan(exp: &Experiment, plan: &Plan) -> Result<Vec<StudyRows>, Experimen
     }
     if !plan.new_class_study.is_empty() {
         let iid_idx = plan.iid_study.as_deref().map_or(-1, idx_of);
-        let softmax = Matrix::new(&exp.softmax, exp.num_classes);
-        let correct = metrics::correctness(&softmax, &exp.labels);
-        let mcd_correct = exp.mcd_softmax.as_ref().map(|d| {
-            let mean = McSamples::new(d, exp.num_classes, exp.mc_samples.max(1)).mean();
-            metrics::correctness(&Matrix::new(&mean, exp.num_classes), &exp.labels)
-        });
+        let (correct, mcd_correct) = (&ok.det, ok.mcd.as_deref());
         for set in &plan.new_class_study {
             let ood = idx_of(set);
             let name = format!("new_class_study_{set}");
@@ -435,8 +440,8 @@ fn study_plan(exp: &Experiment, plan: &Plan) -> Result<Vec<StudyRows>, Experimen
                         })
                         .collect()
                 };
-                let rows = select(&correct);
-                let mcd_rows = mcd_correct.as_deref().map_or_else(|| rows.clone(), select);
+                let rows = select(correct);
+                let mcd_rows = mcd_correct.map_or_else(|| rows.clone(), select);
                 out.push(StudyRows {
                     name: format!("{name}_{mode}"),
                     rows,
@@ -452,12 +457,13 @@ fn study_plan(exp: &Experiment, plan: &Plan) -> Result<Vec<StudyRows>, Experimen
 /// Evaluates every study × CSF. Platt parameters and the temperature are fitted on `val_tuning`.
 pub fn evaluate(exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Result<Report, ExperimentError> {
     let names = csf_names(exp, plan)?;
-    let studies = study_plan(exp, plan)?;
+    let ok = Correctness::of(exp);
+    let studies = study_plan(exp, plan, &ok)?;
     let mut report = Report::new();
     let mut platt: IndexMap<String, Platt> = IndexMap::new();
     let mut temperature = None;
     for study in &studies {
-        let view = View::new(exp, study);
+        let view = View::new(exp, study, &ok);
         if study.name == "val_tuning" {
             if let Some(l) = &view.logits {
                 temperature = Some(csf::fit_temperature(&Matrix::new(l, exp.num_classes), &view.labels));
