@@ -40,9 +40,9 @@ fn write_npz(path: &Path, shape: &[u64], data: impl Iterator<Item = f64>) -> std
     w.finish()
 }
 
-/// Writes the experiment folder `dir` (which must not exist yet). `ext_name` is FD-Shifts'
-/// `eval.ext_confid_name` for the external confidence (`dg`, `tcp`, …).
-pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(), InputError> {
+/// A temporary folder beside `dir` (which must not exist yet) to write an export into; [`publish`]
+/// renames it into place, so `dir` is either complete or absent.
+fn staging(dir: &Path) -> Result<tempfile::TempDir, InputError> {
     if dir.exists() {
         return Err(InputError::file(dir, "already exists: choose a new output folder"));
     }
@@ -51,10 +51,23 @@ pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| InputError::file(parent, format!("cannot create ({e})")))?;
-    let tmp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".failscope-export-")
         .tempdir_in(parent)
-        .map_err(|e| InputError::file(parent, format!("cannot write here ({e})")))?;
+        .map_err(|e| InputError::file(parent, format!("cannot write here ({e})")))
+}
+
+/// Moves a finished staging folder to `dir`.
+fn publish(tmp: tempfile::TempDir, dir: &Path) -> Result<(), InputError> {
+    let kept = tmp.keep();
+    std::fs::rename(&kept, dir)
+        .map_err(|e| InputError::file(dir, format!("cannot move the finished export into place ({e})")))
+}
+
+/// Writes the experiment folder `dir` (which must not exist yet). `ext_name` is FD-Shifts'
+/// `eval.ext_confid_name` for the external confidence (`dg`, `tcp`, …).
+pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(), InputError> {
+    let tmp = staging(dir)?;
     let io = |p: &Path, e: std::io::Error| InputError::file(p, format!("cannot write ({e})"));
     let results = tmp.path().join("test_results");
     std::fs::create_dir_all(&results).map_err(|e| io(&results, e))?;
@@ -101,25 +114,12 @@ pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(
     );
     let p = tmp.path().join("hydra/config.yaml");
     std::fs::write(&p, config).map_err(|e| io(&p, e))?;
-    let kept = tmp.keep();
-    std::fs::rename(&kept, dir)
-        .map_err(|e| InputError::file(dir, format!("cannot move the finished export into place ({e})")))
+    publish(tmp, dir)
 }
 
 /// Writes `files` (relative path, bytes) into the new folder `dir`, atomically (temp folder + rename).
 pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), InputError> {
-    if dir.exists() {
-        return Err(InputError::file(dir, "already exists: choose a new output folder"));
-    }
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| InputError::file(parent, format!("cannot create ({e})")))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".failscope-export-")
-        .tempdir_in(parent)
-        .map_err(|e| InputError::file(parent, format!("cannot write here ({e})")))?;
+    let tmp = staging(dir)?;
     for (rel, data) in files {
         let rel = Path::new(rel);
         if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
@@ -134,7 +134,5 @@ pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), InputE
         }
         std::fs::write(&p, data).map_err(|e| InputError::file(&p, format!("cannot write ({e})")))?;
     }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, dir)
-        .map_err(|e| InputError::file(dir, format!("cannot move the finished export into place ({e})")))
+    publish(tmp, dir)
 }

@@ -25,13 +25,9 @@ fn image_folder(dir: &Path, classes: usize) -> std::path::PathBuf {
     p
 }
 
-#[test]
-fn infer_writes_an_experiment_that_eval_scores() {
-    let d = tempfile::tempdir().unwrap();
-    let manifest = image_folder(d.path(), 3);
-    let out = d.path().join("experiment");
-    let model = fixture("tiny_cnn.pt");
-    let args: Vec<&std::ffi::OsStr> = vec![
+/// `failscope infer --model <model> --dataset <manifest> --out <out> <extra…>`.
+fn infer(model: &Path, manifest: &Path, out: &Path, extra: &[&str]) -> failscope_e2e::Run {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "infer".as_ref(),
         "--model".as_ref(),
         model.as_os_str(),
@@ -39,22 +35,33 @@ fn infer_writes_an_experiment_that_eval_scores() {
         manifest.as_os_str(),
         "--out".as_ref(),
         out.as_os_str(),
-        "--size".as_ref(),
-        "8,8".as_ref(),
-        "--mc".as_ref(),
-        "4".as_ref(),
-        "--hold-out-domain".as_ref(),
-        "site2".as_ref(),
-        "--corrupt".as_ref(),
-        "gaussian_noise,pixelate".as_ref(),
-        "--batch".as_ref(),
-        "16".as_ref(),
-        "--train".as_ref(),
-        "0.5".as_ref(),
-        "--val".as_ref(),
-        "0.2".as_ref(),
     ];
-    let r = failscope(&args);
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    failscope(&args)
+}
+
+#[test]
+fn infer_writes_an_experiment_that_eval_scores() {
+    let d = tempfile::tempdir().unwrap();
+    let manifest = image_folder(d.path(), 3);
+    let out = d.path().join("experiment");
+    let extra = [
+        "--size",
+        "8,8",
+        "--mc",
+        "4",
+        "--hold-out-domain",
+        "site2",
+        "--corrupt",
+        "gaussian_noise,pixelate",
+        "--batch",
+        "16",
+        "--train",
+        "0.5",
+        "--val",
+        "0.2",
+    ];
+    let r = infer(&fixture("tiny_cnn.pt"), &manifest, &out, &extra);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.contains("acquisition_site2") && r.stdout.contains("45 rows"),
@@ -86,18 +93,7 @@ fn a_class_count_mismatch_fails_and_leaves_nothing_behind() {
     let d = tempfile::tempdir().unwrap();
     let manifest = image_folder(d.path(), 2);
     let out = d.path().join("experiment");
-    let model = fixture("tiny_cnn.pt");
-    let r = failscope(&[
-        "infer".as_ref(),
-        "--model".as_ref(),
-        model.as_os_str(),
-        "--dataset".as_ref(),
-        manifest.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--size".as_ref(),
-        "8,8".as_ref(),
-    ]);
+    let r = infer(&fixture("tiny_cnn.pt"), &manifest, &out, &["--size", "8,8"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("model output") && r.stderr.contains("2 classes"),
@@ -117,17 +113,8 @@ fn a_class_count_mismatch_fails_and_leaves_nothing_behind() {
 fn missing_input_size_and_bad_model_are_named() {
     let d = tempfile::tempdir().unwrap();
     let manifest = image_folder(d.path(), 3);
-    let model = fixture("tiny_cnn.pt");
     let out = d.path().join("o");
-    let r = failscope(&[
-        "infer".as_ref(),
-        "--model".as_ref(),
-        model.as_os_str(),
-        "--dataset".as_ref(),
-        manifest.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let r = infer(&fixture("tiny_cnn.pt"), &manifest, &out, &[]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("tiny_cnn.pt") && r.stderr.contains("--size"),
@@ -136,17 +123,7 @@ fn missing_input_size_and_bad_model_are_named() {
     );
     let fake = d.path().join("fake.pt");
     std::fs::write(&fake, b"PK not torchscript").unwrap();
-    let r = failscope(&[
-        "infer".as_ref(),
-        "--model".as_ref(),
-        fake.as_os_str(),
-        "--dataset".as_ref(),
-        manifest.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--size".as_ref(),
-        "8,8".as_ref(),
-    ]);
+    let r = infer(&fake, &manifest, &out, &["--size", "8,8"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("fake.pt: not a TorchScript model"), "{}", r.stderr);
 }
