@@ -70,3 +70,19 @@ pub fn write_npz_member<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
     w.extend(data.iter().copied()).unwrap();
     w.finish().unwrap();
 }
+
+/// Imports the `fdshifts/v011_basic` fixture into the store at `db` under `name` (study id 1 in a
+/// fresh store), through the CLI.
+pub fn import_demo_study(db: &std::path::Path, name: &str) {
+    let dir = fixture("fdshifts/v011_basic");
+    let r = failscope(&[
+        "study".as_ref(),
+        "import".as_ref(),
+        dir.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--name".as_ref(),
+        std::ffi::OsStr::new(name),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

@@ -6,24 +6,14 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use failscope::http::{app, AppState};
 use failscope::store::Store;
-use failscope_e2e::{failscope, fixture};
+use failscope_e2e::{failscope, fixture, import_demo_study};
 use failscope_shared::api::{ApiError, StudyDetail, StudySummary};
 use tower::ServiceExt;
 
 fn state_with_fixture() -> (tempfile::TempDir, AppState) {
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("s.db");
-    let dir = fixture("fdshifts/v011_basic");
-    let r = failscope(&[
-        "study".as_ref(),
-        "import".as_ref(),
-        dir.as_os_str(),
-        "--db".as_ref(),
-        db.as_os_str(),
-        "--name".as_ref(),
-        "derm".as_ref(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    import_demo_study(&db, "derm");
     let dist = d.path().join("dist");
     std::fs::create_dir(&dist).unwrap();
     std::fs::write(dist.join("index.html"), "<!doctype html><title>failscope</title>").unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use failscope::http::{app, AppState};
 use failscope::store::Store;
-use failscope_e2e::{failscope, fixture};
+use failscope_e2e::import_demo_study;
 use fantoccini::{ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
@@ -58,17 +58,7 @@ async fn start_server(dir: &std::path::Path) -> SocketAddr {
         dist.display()
     );
     let db = dir.join("s.db");
-    let exp = fixture("fdshifts/v011_basic");
-    let r = failscope(&[
-        "study".as_ref(),
-        "import".as_ref(),
-        exp.as_os_str(),
-        "--db".as_ref(),
-        db.as_os_str(),
-        "--name".as_ref(),
-        "derm-demo".as_ref(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    import_demo_study(&db, "derm-demo");
     let state = AppState {
         store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
         dist,

@@ -137,6 +137,13 @@ fn split_raw(path: &Path, raw: &Array, c: usize) -> Result<RawColumns, InputErro
     })
 }
 
+/// Reads `raw_output.npz` / `raw_logits.npz`: split into columns, every output finite.
+fn read_raw(path: &Path, c: usize, what: &str) -> Result<RawColumns, InputError> {
+    let cols = split_raw(path, &npz::read(path, "arr_0")?, c)?;
+    check_finite(path, what, &cols.outputs, c)?;
+    Ok(cols)
+}
+
 fn softmax_rows(logits: &[f64], c: usize) -> Vec<f64> {
     logits.chunks(c).flat_map(csf::softmax).collect()
 }
@@ -156,13 +163,11 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
     let n;
     if logits_path.is_file() {
         // HEAD: logits; softmax = scipy.special.softmax(logits).
-        let raw = npz::read(&logits_path, "arr_0")?;
         let RawColumns {
             outputs: logits,
             labels,
             dataset_idx: idx,
-        } = split_raw(&logits_path, &raw, c)?;
-        check_finite(&logits_path, "a logit", &logits, c)?;
+        } = read_raw(&logits_path, c, "a logit")?;
         n = labels.len();
         exp.softmax = softmax_rows(&logits, c);
         exp.logits = Some(logits);
@@ -189,13 +194,11 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
             }
         }
     } else if output_path.is_file() {
-        let raw = npz::read(&output_path, "arr_0")?;
         let RawColumns {
             outputs: softmax,
             labels,
             dataset_idx: idx,
-        } = split_raw(&output_path, &raw, c)?;
-        check_finite(&output_path, "a softmax value", &softmax, c)?;
+        } = read_raw(&output_path, c, "a softmax value")?;
         n = labels.len();
         exp.softmax = softmax;
         exp.labels = labels;
