@@ -5,6 +5,7 @@ use std::path::Path;
 
 use failscope_shared::analysis::experiment::Report;
 use failscope_shared::api::{StudyDetail, StudySummary};
+use ndarray::{Array2, ArrayView2, ArrayView3};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// A store error: the database file and what failed.
@@ -20,6 +21,14 @@ pub enum StoreError {
         id: i64,
         /// Why.
         source: serde_json::Error,
+    },
+    /// A stored array does not have the study's recorded shape.
+    #[error("study store: study {id} has {what} blobs of the wrong size")]
+    Shape {
+        /// Study id.
+        id: i64,
+        /// Which array.
+        what: &'static str,
     },
 }
 
@@ -63,6 +72,10 @@ pub struct NewStudy<'a> {
     pub files: &'a [(String, Vec<u8>)],
     /// Per-sample records.
     pub samples: &'a [SampleRecord],
+    /// `(n, d)` penultimate features, row `i` stored with sample `i`.
+    pub features: Option<ArrayView2<'a, f32>>,
+    /// `(n, c, m)` MC-dropout outputs (logits, or softmax for legacy folders), row `i` with sample `i`.
+    pub mc: Option<ArrayView3<'a, f32>>,
 }
 
 const SCHEMA: &str = "
@@ -75,7 +88,9 @@ CREATE TABLE IF NOT EXISTS studies (
     n_classes INTEGER NOT NULL,
     n_samples INTEGER NOT NULL,
     compat TEXT NOT NULL,
-    report_json TEXT NOT NULL
+    report_json TEXT NOT NULL,
+    feature_dim INTEGER NOT NULL DEFAULT 0,
+    mc_passes INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS study_files (
     study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
@@ -89,8 +104,40 @@ CREATE TABLE IF NOT EXISTS samples (
     dataset_idx INTEGER NOT NULL,
     label INTEGER NOT NULL,
     predicted INTEGER NOT NULL,
+    features BLOB,
+    mc BLOB,
     PRIMARY KEY (study_id, row)
+);
+CREATE TABLE IF NOT EXISTS latent_results (
+    study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    params TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    PRIMARY KEY (study_id, kind, params)
 );";
+
+/// Schema version (`PRAGMA user_version`). 1: session-1 stores without per-sample arrays.
+const VERSION: i64 = 2;
+
+/// Columns added after version 1, for stores written by older versions.
+const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+    ("samples", "features", "BLOB"),
+    ("samples", "mc", "BLOB"),
+    ("studies", "feature_dim", "INTEGER NOT NULL DEFAULT 0"),
+    ("studies", "mc_passes", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// `f32`s as little-endian bytes (the blob format of every stored array).
+fn to_blob<'a>(values: impl IntoIterator<Item = &'a f32>) -> Vec<u8> {
+    values.into_iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn from_blob(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
 
 impl Store {
     /// Opens (creating if needed) the database at `path`.
@@ -100,6 +147,20 @@ impl Store {
         conn.pragma_update(None, "busy_timeout", 5000)?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.execute_batch(SCHEMA)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < VERSION {
+            for (table, column, decl) in ADDED_COLUMNS {
+                let has: bool = conn.query_row(
+                    &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+                    [column],
+                    |r| r.get(0),
+                )?;
+                if !has {
+                    conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+                }
+            }
+            conn.pragma_update(None, "user_version", VERSION)?;
+        }
         Ok(Self { conn })
     }
 
@@ -108,8 +169,18 @@ impl Store {
         let json = serde_json::to_string(s.report).map_err(|source| StoreError::Corrupt { id: -1, source })?;
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO studies (name, kind, source, n_classes, n_samples, compat, report_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![s.name, s.kind, s.source, s.n_classes, s.n_samples as i64, s.compat, json],
+            "INSERT INTO studies (name, kind, source, n_classes, n_samples, compat, report_json, feature_dim, mc_passes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                s.name,
+                s.kind,
+                s.source,
+                s.n_classes,
+                s.n_samples as i64,
+                s.compat,
+                json,
+                s.features.map_or(0, |f| f.ncols() as i64),
+                s.mc.map_or(0, |m| m.shape()[2] as i64)
+            ],
         )?;
         let id = tx.last_insert_rowid();
         {
@@ -118,10 +189,12 @@ impl Store {
                 file.execute(params![id, path, data])?;
             }
             let mut sample = tx.prepare(
-                "INSERT INTO samples (study_id, row, dataset_idx, label, predicted) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO samples (study_id, row, dataset_idx, label, predicted, features, mc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for r in s.samples {
-                sample.execute(params![id, r.row, r.dataset_idx, r.label, r.predicted])?;
+            for (i, r) in s.samples.iter().enumerate() {
+                let features = s.features.map(|f| to_blob(f.row(i)));
+                let mc = s.mc.map(|m| to_blob(m.index_axis(ndarray::Axis(0), i)));
+                sample.execute(params![id, r.row, r.dataset_idx, r.label, r.predicted, features, mc])?;
             }
         }
         tx.commit()?;
@@ -175,6 +248,74 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The `(n, d)` feature matrix of a study, rows in sample order; `None` when it has no features.
+    pub fn features(&self, id: i64) -> Result<Option<Array2<f32>>, StoreError> {
+        let d: i64 = self
+            .conn
+            .query_row("SELECT feature_dim FROM studies WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if d == 0 {
+            return Ok(None);
+        }
+        let d = d as usize;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT features FROM samples WHERE study_id = ?1 ORDER BY row")?;
+        let mut rows = stmt.query([id])?;
+        let (mut data, mut n) = (Vec::new(), 0);
+        while let Some(row) = rows.next()? {
+            let blob = row.get_ref(0)?.as_blob_or_null().ok().flatten().unwrap_or_default();
+            if blob.len() != 4 * d {
+                return Err(StoreError::Shape { id, what: "features" });
+            }
+            data.extend(from_blob(blob));
+            n += 1;
+        }
+        Array2::from_shape_vec((n, d), data)
+            .map(Some)
+            .map_err(|_| StoreError::Shape { id, what: "features" })
+    }
+
+    /// The `(c, m)` MC-dropout outputs of one sample, when the study has them.
+    pub fn mc(&self, id: i64, row: i64) -> Result<Option<Array2<f32>>, StoreError> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT s.mc, t.n_classes, t.mc_passes FROM samples s JOIN studies t ON t.id = s.study_id WHERE s.study_id = ?1 AND s.row = ?2",
+                params![id, row],
+                |r| Ok((r.get::<_, Option<Vec<u8>>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+            )
+            .optional()?;
+        let Some((Some(blob), c, m)) = found else {
+            return Ok(None);
+        };
+        Array2::from_shape_vec((c as usize, m as usize), from_blob(&blob).collect())
+            .map(Some)
+            .map_err(|_| StoreError::Shape { id, what: "mc" })
+    }
+
+    /// A cached latent-space result (`kind` = embedding, clustering, …) keyed by its parameters.
+    pub fn cached(&self, id: i64, kind: &str, params: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT data FROM latent_results WHERE study_id = ?1 AND kind = ?2 AND params = ?3",
+                params![id, kind, params],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores (or replaces) a latent-space result.
+    pub fn cache(&self, id: i64, kind: &str, params: &str, data: &[u8]) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO latent_results (study_id, kind, params, data) VALUES (?1, ?2, ?3, ?4)",
+            params![id, kind, params, data],
+        )?;
+        Ok(())
+    }
+
     /// All studies, oldest first.
     pub fn list(&self) -> Result<Vec<StudySummary>, StoreError> {
         let mut stmt = self.conn.prepare("SELECT * FROM studies ORDER BY id")?;
@@ -221,6 +362,8 @@ mod tests {
     fn insert_list_get_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let features = ndarray::array![[1.0f32, -2.5, 3.0], [0.5, 0.25, f32::NAN]];
+        let mc = ndarray::Array3::from_shape_fn((2, 2, 4), |(i, c, m)| (i * 100 + c * 10 + m) as f32);
         let mut report = Report::new();
         let row = MetricRow::from([("aurc".to_string(), Some(12.5)), ("ece".to_string(), None)]);
         report.insert("iid_study".into(), IndexMap::from([("det_mcp".to_string(), row)]));
@@ -234,12 +377,22 @@ mod tests {
                 compat: "current",
                 report: &report,
                 files: &[("hydra/config.yaml".to_string(), b"data: {}".to_vec())],
-                samples: &[SampleRecord {
-                    row: 0,
-                    dataset_idx: 1,
-                    label: 1,
-                    predicted: 0,
-                }],
+                samples: &[
+                    SampleRecord {
+                        row: 0,
+                        dataset_idx: 1,
+                        label: 1,
+                        predicted: 0,
+                    },
+                    SampleRecord {
+                        row: 1,
+                        dataset_idx: 2,
+                        label: 0,
+                        predicted: 0,
+                    },
+                ],
+                features: Some(features.view()),
+                mc: Some(mc.view()),
             })
             .unwrap();
         let list = store.list().unwrap();
@@ -251,5 +404,30 @@ mod tests {
         assert!(store.get(id + 1).unwrap().is_none());
         assert_eq!(store.files(id).unwrap()[0].1, b"data: {}");
         assert_eq!(store.samples(id).unwrap()[0].dataset_idx, 1);
+        let back = store.features(id).unwrap().unwrap();
+        assert_eq!(back.row(0), features.row(0));
+        assert!(back[[1, 2]].is_nan() && back[[1, 1]] == 0.25);
+        assert_eq!(store.mc(id, 1).unwrap().unwrap()[[1, 3]], 113.0);
+        assert!(store.mc(id, 2).unwrap().is_none());
+        assert!(store.cached(id, "embedding", "{}").unwrap().is_none());
+        store.cache(id, "embedding", "{}", b"xy").unwrap();
+        assert_eq!(store.cached(id, "embedding", "{}").unwrap().unwrap(), b"xy");
+    }
+
+    #[test]
+    fn opens_a_version_1_store_and_adds_the_array_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT 'x', n_classes INTEGER NOT NULL, n_samples INTEGER NOT NULL, compat TEXT NOT NULL, report_json TEXT NOT NULL);
+             CREATE TABLE samples (study_id INTEGER NOT NULL, row INTEGER NOT NULL, dataset_idx INTEGER NOT NULL, label INTEGER NOT NULL, predicted INTEGER NOT NULL, PRIMARY KEY (study_id, row));
+             INSERT INTO studies (name, kind, source, n_classes, n_samples, compat, report_json) VALUES ('old', 'csv', '/x', 2, 1, 'current', '{}');",
+        )
+        .unwrap();
+        drop(old);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.list().unwrap()[0].name, "old");
+        assert!(store.features(1).unwrap().is_none());
     }
 }

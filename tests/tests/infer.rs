@@ -86,6 +86,25 @@ fn infer_writes_an_experiment_that_eval_scores() {
     assert!(v["in_class_study_corruption_pixelate_5"]["mcd_waic"]["aurc"].is_number());
     assert_eq!(v["in_class_study_acquisition_site2"]["det_mcp"]["n_test"], 45.0);
     assert!(v["iid_study"]["det_mls"]["failauc"].is_number() || v["iid_study"]["det_mls"]["failauc"].is_null());
+
+    // Imported into the store, every sample keeps its features and MC passes (the latent space reads them).
+    let db = d.path().join("s.db");
+    let imp = failscope(&[
+        "study".as_ref(),
+        "import".as_ref(),
+        out.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ]);
+    assert_eq!(imp.code, 0, "{}", imp.stderr);
+    let store = failscope::store::Store::open(&db).unwrap();
+    let features = store.features(1).unwrap().expect("features stored");
+    let encoded = failscope::fdshifts::npz::read(&out.join("test_results/encoded_output.npz"), "arr_0").unwrap();
+    let d_feat = encoded.shape[1] - 1;
+    assert_eq!(features.dim(), (encoded.shape[0], d_feat));
+    assert_eq!(features[[7, 3]], encoded.data[7 * (d_feat + 1) + 3] as f32);
+    let mc = store.mc(1, 5).unwrap().expect("MC passes stored");
+    assert_eq!(mc.dim(), (3, 4));
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use clap::{Parser, Subcommand, ValueEnum};
 use failscope_shared::analysis::experiment::{self, Report};
 use failscope_shared::analysis::{Compat, EvalConfig, TieOrder};
+use ndarray::{Array2, Array3};
 
 use crate::error::InputError;
 use crate::recipe::Recipe;
@@ -232,6 +233,10 @@ pub struct Evaluated {
     pub files: Vec<(String, Vec<u8>)>,
     /// Per-sample records, for the store.
     pub samples: Vec<SampleRecord>,
+    /// `(n, d)` penultimate features, when the source has them.
+    pub features: Option<Array2<f32>>,
+    /// `(n, c, m)` MC-dropout outputs, when the source has them.
+    pub mc: Option<Array3<f32>>,
 }
 
 /// Evaluates an FD-Shifts folder or a CSV file.
@@ -255,6 +260,8 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
             samples: Vec::new(),
             n_classes: 0,
             n_samples,
+            features: None,
+            mc: None,
         });
     }
     let loaded = fdshifts::load(path)?;
@@ -272,6 +279,13 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
             predicted: failscope_shared::analysis::csf::argmax(p) as i64,
         })
         .collect();
+    let mc = e.mcd_logits.as_ref().or(e.mcd_softmax.as_ref()).map(|v| {
+        Array3::from_shape_vec(
+            (e.labels.len(), e.num_classes, e.mc_samples),
+            v.iter().map(|x| *x as f32).collect(),
+        )
+        .expect("the loader checked the (n, c, m) shape")
+    });
     Ok(Evaluated {
         report,
         kind: "fd-shifts",
@@ -279,6 +293,8 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
         n_samples: e.labels.len() as u64,
         files: loaded.files()?,
         samples,
+        features: loaded.features,
+        mc,
     })
 }
 
@@ -318,6 +334,8 @@ fn import(
         report: &ev.report,
         files: &ev.files,
         samples: &ev.samples,
+        features: ev.features.as_ref().map(|f| f.view()),
+        mc: ev.mc.as_ref().map(|m| m.view()),
     })?;
     Ok((id, ev))
 }

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use failscope_shared::analysis::csf;
 use failscope_shared::analysis::experiment::{Experiment, Plan};
 
+use ndarray::Array2;
+
 use crate::error::InputError;
 use npz::Array;
 
@@ -23,6 +25,9 @@ pub struct Loaded {
     pub test_dir: PathBuf,
     /// The experiment's `hydra/config.yaml`.
     pub config_path: PathBuf,
+    /// `(n, d)` penultimate features from `encoded_output.npz`, when present. Not checked for
+    /// finiteness here: scoring does not need them, and the latent-space jobs reject NaN with the row.
+    pub features: Option<Array2<f32>>,
 }
 
 impl Loaded {
@@ -231,12 +236,47 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
             exp.external_dist = Some(d.data);
         }
     }
+    let features = read_features(&test_dir.join("encoded_output.npz"), &exp.dataset_idx)?;
     Ok(Loaded {
         experiment: exp,
         plan: cfg.plan,
         test_dir,
         config_path,
+        features,
     })
+}
+
+/// Reads `encoded_output.npz`: `(N, d + 1)`, features then dataset_idx, which must match
+/// `raw_output`'s row by row.
+fn read_features(path: &Path, dataset_idx: &[i64]) -> Result<Option<Array2<f32>>, InputError> {
+    let Some(enc) = optional(path)? else { return Ok(None) };
+    let layout = "(N, d + 1): penultimate features, then dataset_idx";
+    enc.expect_ndim(path, 2, layout)?;
+    enc.expect_rows(path, dataset_idx.len(), layout)?;
+    let cols = enc.shape[1];
+    if cols < 2 {
+        return Err(InputError::file(
+            path,
+            format!("array has {cols} column(s), expected {layout}"),
+        ));
+    }
+    let d = cols - 1;
+    let mut data = Vec::with_capacity(dataset_idx.len() * d);
+    for (i, row) in enc.data.chunks(cols).enumerate() {
+        if row[d] != dataset_idx[i] as f64 {
+            return Err(InputError::file(
+                path,
+                format!(
+                    "row {i}: dataset_idx {} differs from raw_output's {} (rows must be in the same order)",
+                    row[d], dataset_idx[i]
+                ),
+            ));
+        }
+        data.extend(row[..d].iter().map(|v| *v as f32));
+    }
+    Ok(Some(
+        Array2::from_shape_vec((dataset_idx.len(), d), data).expect("n × d values"),
+    ))
 }
 
 fn mc_shape(path: &Path, dist: &Array, n: usize, c: usize) -> Result<usize, InputError> {
