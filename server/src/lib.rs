@@ -12,6 +12,7 @@ pub mod export;
 pub mod fdshifts;
 pub mod http;
 pub mod infer;
+pub mod latent;
 pub mod recipe;
 pub mod report;
 pub mod shift;

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use failscope_shared::analysis::experiment::Report;
 use failscope_shared::api::{StudyDetail, StudySummary};
+use indexmap::IndexMap;
 use ndarray::{Array2, ArrayView2, ArrayView3};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -76,6 +77,8 @@ pub struct NewStudy<'a> {
     pub features: Option<ArrayView2<'a, f32>>,
     /// `(n, c, m)` MC-dropout outputs (logits, or softmax for legacy folders), row `i` with sample `i`.
     pub mc: Option<ArrayView3<'a, f32>>,
+    /// Every CSF's score per sample (in sample order).
+    pub scores: &'a IndexMap<String, Vec<f64>>,
 }
 
 const SCHEMA: &str = "
@@ -107,6 +110,13 @@ CREATE TABLE IF NOT EXISTS samples (
     features BLOB,
     mc BLOB,
     PRIMARY KEY (study_id, row)
+);
+CREATE TABLE IF NOT EXISTS scores (
+    study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+    csf TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (study_id, csf)
 );
 CREATE TABLE IF NOT EXISTS latent_results (
     study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
@@ -195,6 +205,11 @@ impl Store {
                 let features = s.features.map(|f| to_blob(f.row(i)));
                 let mc = s.mc.map(|m| to_blob(m.index_axis(ndarray::Axis(0), i)));
                 sample.execute(params![id, r.row, r.dataset_idx, r.label, r.predicted, features, mc])?;
+            }
+            let mut score = tx.prepare("INSERT INTO scores (study_id, csf, position, data) VALUES (?1, ?2, ?3, ?4)")?;
+            for (pos, (csf, values)) in s.scores.iter().enumerate() {
+                let blob: Vec<u8> = values.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect();
+                score.execute(params![id, csf, pos as i64, blob])?;
             }
         }
         tx.commit()?;
@@ -295,6 +310,18 @@ impl Store {
             .map_err(|_| StoreError::Shape { id, what: "mc" })
     }
 
+    /// Every CSF's per-sample scores, in the order the study reports them.
+    pub fn scores(&self, id: i64) -> Result<IndexMap<String, Vec<f32>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT csf, data FROM scores WHERE study_id = ?1 ORDER BY position")?;
+        let rows = stmt.query_map([id], |r| {
+            let blob: Vec<u8> = r.get(1)?;
+            Ok((r.get::<_, String>(0)?, from_blob(&blob).collect()))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// A cached latent-space result (`kind` = embedding, clustering, …) keyed by its parameters.
     pub fn cached(&self, id: i64, kind: &str, params: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
@@ -393,6 +420,7 @@ mod tests {
                 ],
                 features: Some(features.view()),
                 mc: Some(mc.view()),
+                scores: &IndexMap::from([("det_mcp".to_string(), vec![0.9, f64::NAN])]),
             })
             .unwrap();
         let list = store.list().unwrap();
@@ -409,6 +437,9 @@ mod tests {
         assert!(back[[1, 2]].is_nan() && back[[1, 1]] == 0.25);
         assert_eq!(store.mc(id, 1).unwrap().unwrap()[[1, 3]], 113.0);
         assert!(store.mc(id, 2).unwrap().is_none());
+        let scores = store.scores(id).unwrap();
+        assert_eq!(scores["det_mcp"][0], 0.9);
+        assert!(scores["det_mcp"][1].is_nan());
         assert!(store.cached(id, "embedding", "{}").unwrap().is_none());
         store.cache(id, "embedding", "{}", b"xy").unwrap();
         assert_eq!(store.cached(id, "embedding", "{}").unwrap().unwrap(), b"xy");

@@ -1,7 +1,7 @@
 //! Helpers for the end-to-end tests: fixture paths and running the `failscope` CLI in-process
 //! (the binary is a thin wrapper over `failscope::cli::run`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `tests/fixtures/<rel>`.
 pub fn fixture(rel: &str) -> PathBuf {
@@ -85,4 +85,38 @@ pub fn import_demo_study(db: &std::path::Path, name: &str) {
         std::ffi::OsStr::new(name),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// 90 PNG images in 3 classes at 2 sites, each class with its own colour (plus noise).
+pub fn image_folder(dir: &Path, classes: usize) -> std::path::PathBuf {
+    let mut csv = String::from("path,label,domain,group\n");
+    for i in 0..90u32 {
+        let label = i as usize % classes;
+        let img = image::RgbImage::from_fn(8, 8, |x, y| {
+            let base = [60 + 70 * label as u32, 200 - 60 * label as u32, 120];
+            let n = (x * 7 + y * 13 + i * 31) % 40;
+            image::Rgb([(base[0] + n) as u8, (base[1] + n) as u8, base[2] as u8])
+        });
+        let name = format!("img{i}.png");
+        img.save(dir.join(&name)).unwrap();
+        csv.push_str(&format!("{name},class{label},site{},p{}\n", i % 2 + 1, i / 2));
+    }
+    let p = dir.join("manifest.csv");
+    std::fs::write(&p, csv).unwrap();
+    p
+}
+
+/// `failscope infer --model <model> --dataset <manifest> --out <out> <extra…>`.
+pub fn infer(model: &Path, manifest: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "infer".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--dataset".as_ref(),
+        manifest.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    failscope(&args)
 }

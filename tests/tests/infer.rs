@@ -1,44 +1,8 @@
 //! `failscope infer`: a PyTorch-exported TorchScript model over an image folder with shifts, written
 //! as an FD-Shifts experiment that `failscope eval` scores.
 
-use std::path::Path;
-
-use failscope_e2e::{failscope, fixture};
+use failscope_e2e::{failscope, fixture, image_folder, infer};
 use serde_json::Value;
-
-/// 90 PNG images in 3 classes at 2 sites, each class with its own colour (plus noise).
-fn image_folder(dir: &Path, classes: usize) -> std::path::PathBuf {
-    let mut csv = String::from("path,label,domain,group\n");
-    for i in 0..90u32 {
-        let label = i as usize % classes;
-        let img = image::RgbImage::from_fn(8, 8, |x, y| {
-            let base = [60 + 70 * label as u32, 200 - 60 * label as u32, 120];
-            let n = (x * 7 + y * 13 + i * 31) % 40;
-            image::Rgb([(base[0] + n) as u8, (base[1] + n) as u8, base[2] as u8])
-        });
-        let name = format!("img{i}.png");
-        img.save(dir.join(&name)).unwrap();
-        csv.push_str(&format!("{name},class{label},site{},p{}\n", i % 2 + 1, i / 2));
-    }
-    let p = dir.join("manifest.csv");
-    std::fs::write(&p, csv).unwrap();
-    p
-}
-
-/// `failscope infer --model <model> --dataset <manifest> --out <out> <extra…>`.
-fn infer(model: &Path, manifest: &Path, out: &Path, extra: &[&str]) -> failscope_e2e::Run {
-    let mut args: Vec<&std::ffi::OsStr> = vec![
-        "infer".as_ref(),
-        "--model".as_ref(),
-        model.as_os_str(),
-        "--dataset".as_ref(),
-        manifest.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ];
-    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
-    failscope(&args)
-}
 
 #[test]
 fn infer_writes_an_experiment_that_eval_scores() {
@@ -105,6 +69,11 @@ fn infer_writes_an_experiment_that_eval_scores() {
     assert_eq!(features[[7, 3]], encoded.data[7 * (d_feat + 1) + 3] as f32);
     let mc = store.mc(1, 5).unwrap().expect("MC passes stored");
     assert_eq!(mc.dim(), (3, 4));
+    let scores = store.scores(1).unwrap();
+    assert_eq!(scores["det_mcp"].len(), encoded.shape[0]);
+    assert!(scores.contains_key("mcd_waic") && scores.contains_key("det_mls"));
+    // MSR of a row is its largest softmax probability.
+    assert!(scores["det_mcp"].iter().all(|v| (0.0..=1.0).contains(v)));
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use clap::{Parser, Subcommand, ValueEnum};
 use failscope_shared::analysis::experiment::{self, Report};
 use failscope_shared::analysis::{Compat, EvalConfig, TieOrder};
+use indexmap::IndexMap;
 use ndarray::{Array2, Array3};
 
 use crate::error::InputError;
@@ -19,6 +20,7 @@ use crate::{csv_input, export, fdshifts, http, report};
 
 mod datasets;
 mod infer;
+mod latent;
 
 pub use datasets::{dataset_summary, load_dataset};
 use infer::InferArgs;
@@ -74,6 +76,10 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Embed a study's features jointly over all test sets: PCA, then t-SNE in 2-D or 3-D (cached).
+    Embed(Box<latent::EmbedArgs>),
+    /// Cluster a study's samples (k-means per class, GMM, DBSCAN) with per-cluster failure statistics.
+    Cluster(Box<latent::ClusterArgs>),
     /// Serve the web app and its API.
     Serve {
         /// Address to listen on.
@@ -237,6 +243,8 @@ pub struct Evaluated {
     pub features: Option<Array2<f32>>,
     /// `(n, c, m)` MC-dropout outputs, when the source has them.
     pub mc: Option<Array3<f32>>,
+    /// Every CSF's score per sample (empty for confidence-only CSVs).
+    pub scores: IndexMap<String, Vec<f64>>,
 }
 
 /// Evaluates an FD-Shifts folder or a CSV file.
@@ -262,10 +270,13 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
             n_samples,
             features: None,
             mc: None,
+            scores: IndexMap::new(),
         });
     }
     let loaded = fdshifts::load(path)?;
     let report = experiment::evaluate(&loaded.experiment, &loaded.plan, cfg)
+        .map_err(|e| InputError::file(&loaded.test_dir, e.to_string()))?;
+    let scores = experiment::sample_scores(&loaded.experiment, &loaded.plan, cfg)
         .map_err(|e| InputError::file(&loaded.test_dir, e.to_string()))?;
     let e = &loaded.experiment;
     let samples = e
@@ -295,6 +306,7 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
         samples,
         features: loaded.features,
         mc,
+        scores,
     })
 }
 
@@ -336,6 +348,7 @@ fn import(
         samples: &ev.samples,
         features: ev.features.as_ref().map(|f| f.view()),
         mc: ev.mc.as_ref().map(|m| m.view()),
+        scores: &ev.scores,
     })?;
     Ok((id, ev))
 }
@@ -355,6 +368,8 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 Format::Table => write!(out, "{}", report::to_table(&ev.report)).map_err(io)?,
             }
         }
+        Command::Embed(args) => latent::embed(&args, out)?,
+        Command::Cluster(args) => latent::cluster(&args, out)?,
         Command::Infer(args) => {
             let summary = infer::infer(&args)?;
             writeln!(out, "{summary}").map_err(io)?;

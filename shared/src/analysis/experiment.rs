@@ -454,41 +454,89 @@ fn study_plan(exp: &Experiment, plan: &Plan, ok: &Correctness) -> Result<Vec<Stu
     Ok(out)
 }
 
+/// What is fitted on `val_tuning` and applied to every study: the temperature (with logits) and a
+/// Platt scaling per CSF that needs one.
+struct Fitted {
+    temperature: Option<f64>,
+    platt: IndexMap<String, Platt>,
+}
+
+impl Fitted {
+    fn on_val(
+        exp: &Experiment,
+        plan: &Plan,
+        cfg: &EvalConfig,
+        names: &[String],
+        val: &View,
+    ) -> Result<Self, ExperimentError> {
+        let temperature = val
+            .logits
+            .as_ref()
+            .map(|l| csf::fit_temperature(&Matrix::new(l, exp.num_classes), &val.labels));
+        let mut platt = IndexMap::new();
+        for name in names.iter().filter(|n| csf::needs_platt(n)) {
+            let s = score(name, val, exp, plan, cfg.compat, temperature);
+            let fit = Platt::fit(&s.scores, s.correct).map_err(|_| ExperimentError::PlattAllNan(name.clone()))?;
+            platt.insert(name.clone(), fit);
+        }
+        Ok(Self { temperature, platt })
+    }
+
+    /// One CSF's scores over a view, Platt-scaled where FD-Shifts scales them.
+    fn score<'v>(&self, name: &str, view: &'v View, exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Scored<'v> {
+        let mut s = score(name, view, exp, plan, cfg.compat, self.temperature);
+        if let Some(p) = self.platt.get(name) {
+            s.scores.iter_mut().for_each(|v| *v = p.apply(*v));
+        }
+        s
+    }
+}
+
 /// Evaluates every study × CSF. Platt parameters and the temperature are fitted on `val_tuning`.
 pub fn evaluate(exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Result<Report, ExperimentError> {
     let names = csf_names(exp, plan)?;
     let ok = Correctness::of(exp);
     let studies = study_plan(exp, plan, &ok)?;
+    let fitted = Fitted::on_val(exp, plan, cfg, &names, &View::new(exp, &studies[0], &ok))?;
     let mut report = Report::new();
-    let mut platt: IndexMap<String, Platt> = IndexMap::new();
-    let mut temperature = None;
     for study in &studies {
         let view = View::new(exp, study, &ok);
-        if study.name == "val_tuning" {
-            if let Some(l) = &view.logits {
-                temperature = Some(csf::fit_temperature(&Matrix::new(l, exp.num_classes), &view.labels));
-            }
-        }
         let mut per_csf = IndexMap::new();
         for name in &names {
-            let s = score(name, &view, exp, plan, cfg.compat, temperature);
-            let mut confids = s.scores;
-            if csf::needs_platt(name) {
-                if study.name == "val_tuning" {
-                    let fit =
-                        Platt::fit(&confids, s.correct).map_err(|_| ExperimentError::PlattAllNan(name.clone()))?;
-                    platt.insert(name.clone(), fit);
-                }
-                let p = platt[name];
-                confids.iter_mut().for_each(|v| *v = p.apply(*v));
-            }
+            let s = fitted.score(name, &view, exp, plan, cfg);
             let probs = Matrix::new(&s.probs, exp.num_classes);
             let mut row = metrics::performance_metrics(&probs, s.labels, s.correct, study.open_set.is_some());
-            row.extend(metrics::confid_metrics(&confids, s.correct, s.labels, cfg));
-            row.insert("n_test".into(), Some(confids.len() as f64));
+            row.extend(metrics::confid_metrics(&s.scores, s.correct, s.labels, cfg));
+            row.insert("n_test".into(), Some(s.scores.len() as f64));
             per_csf.insert(name.clone(), row);
         }
         report.insert(study.name.clone(), per_csf);
     }
     Ok(report)
+}
+
+/// Every CSF's score for every row of the experiment (in row order, Platt-scaled and with the
+/// temperature fitted on `val_tuning`, as in [`evaluate`]): what the latent view colours by and the
+/// inspector lists. Higher means more confident; NaN where the model gave none.
+pub fn sample_scores(
+    exp: &Experiment,
+    plan: &Plan,
+    cfg: &EvalConfig,
+) -> Result<IndexMap<String, Vec<f64>>, ExperimentError> {
+    let names = csf_names(exp, plan)?;
+    let ok = Correctness::of(exp);
+    let studies = study_plan(exp, plan, &ok)?;
+    let fitted = Fitted::on_val(exp, plan, cfg, &names, &View::new(exp, &studies[0], &ok))?;
+    let all: Vec<usize> = (0..exp.labels.len()).collect();
+    let every_row = StudyRows {
+        name: "all".into(),
+        rows: all.clone(),
+        mcd_rows: all,
+        open_set: None,
+    };
+    let view = View::new(exp, &every_row, &ok);
+    Ok(names
+        .iter()
+        .map(|name| (name.clone(), fitted.score(name, &view, exp, plan, cfg).scores))
+        .collect())
 }

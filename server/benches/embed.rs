@@ -1,0 +1,126 @@
+//! Embedding benchmark (`cargo xtask bench`): the joint 2-D embedding (PCA 50 → t-SNE) of
+//! `FAILSCOPE_BENCH_N` (default 20,000) points × 512 features, timed here and — in the same run,
+//! on the same features and threads — by scikit-learn (the SF-Visuals pipeline) and openTSNE when
+//! `FAILSCOPE_BENCH_PYTHON` names a Python with them (`benches/tsne_reference.py`). Prints the
+//! ratios, each embedding's trustworthiness (k = 10, computed by scikit-learn on one subsample)
+//! and this process's peak memory.
+//!
+//! Not criterion: one run takes seconds to minutes, and the comparison is against external
+//! programs; the ratio of wall times in one run is the figure reported.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use failscope::latent::{embed, EmbedParams};
+use ndarray::Array2;
+use npyz::WriterBuilder;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+
+/// ReLU features of a 12-cluster mixture on a 32-dimensional subspace (like a CNN's penultimate layer).
+fn features(n: usize, d: usize) -> Array2<f32> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let normal = Normal::new(0.0f32, 1.0).expect("valid");
+    let centres = Array2::from_shape_fn((12, 32), |_| normal.sample(&mut rng));
+    let w = Array2::from_shape_fn((32, d), |_| normal.sample(&mut rng) / 32f32.sqrt());
+    let low = Array2::from_shape_fn((n, 32), |_| 0.0f32);
+    let mut low = low;
+    for mut row in low.rows_mut() {
+        let c = rng.random_range(0..12);
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = centres[[c, j]] + 0.6 * normal.sample(&mut rng);
+        }
+    }
+    let mut x = low.dot(&w);
+    x.mapv_inplace(|v| (v + 0.3 * normal.sample(&mut rng)).max(0.0));
+    x
+}
+
+fn write_npy(path: &Path, a: &Array2<f32>) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create .npy"));
+    let mut w = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(&[a.nrows() as u64, a.ncols() as u64])
+        .writer(&mut f)
+        .begin_nd()
+        .expect("npy header");
+    w.extend(a.iter().copied()).expect("npy data");
+    w.finish().expect("npy finish");
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn main() {
+    let n: usize = std::env::var("FAILSCOPE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let threads = rayon::current_num_threads();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let x = features(n, 512);
+    let feat_path = dir.join("embed-bench-features.npy");
+    write_npy(&feat_path, &x);
+
+    let start = Instant::now();
+    // Time of each stage's first report, for the breakdown.
+    let stages = std::sync::Mutex::new(Vec::<(String, f64)>::new());
+    let y = embed(x.view(), &EmbedParams::default(), &|stage, _| {
+        let mut s = stages.lock().expect("stages lock");
+        if s.last().is_none_or(|(last, _)| last != stage) {
+            s.push((stage.to_string(), start.elapsed().as_secs_f64()));
+        }
+    })
+    .expect("embedding");
+    let ours = start.elapsed().as_secs_f64();
+    let stages = stages.into_inner().expect("stages lock");
+    let breakdown: Vec<String> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, (name, t0))| {
+            let t1 = stages.get(i + 1).map_or(ours, |s| s.1);
+            format!("{name} {:.2} s", t1 - t0)
+        })
+        .collect();
+    let emb_path = dir.join("embed-bench-failscope.npy");
+    write_npy(&emb_path, &y);
+    println!(
+        "failscope: {n} points × 512 features → 2-D in {ours:.2} s on {threads} threads; peak memory {:.0} MiB",
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    println!("  stages: {}", breakdown.join(", "));
+
+    let Ok(python) = std::env::var("FAILSCOPE_BENCH_PYTHON") else {
+        println!("(set FAILSCOPE_BENCH_PYTHON to a Python with scikit-learn and openTSNE for the comparison)");
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/tsne_reference.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(&feat_path)
+        .arg(threads.to_string())
+        .arg(&emb_path)
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .output()
+        .expect("run the Python reference");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    println!(
+        "trustworthiness (k = 10, same subsample): failscope {:.4}",
+        v["failscope_trust"].as_f64().unwrap_or(f64::NAN)
+    );
+    for (name, key) in [("scikit-learn (SF-Visuals)", "sklearn"), ("openTSNE", "opentsne")] {
+        if let Some(t) = v[format!("{key}_s")].as_f64() {
+            println!(
+                "{name}: {t:.2} s, trustworthiness {:.4} → failscope is {:.1}× faster",
+                v[format!("{key}_trust")].as_f64().unwrap_or(f64::NAN),
+                t / ours
+            );
+        }
+    }
+}

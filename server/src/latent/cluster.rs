@@ -1,0 +1,293 @@
+//! Clustering of a study's samples with linfa-clustering (k-means — per class, SF-Visuals' default
+//! — Gaussian mixture, DBSCAN) and per-cluster statistics: class and test-set mix, accuracy, silent
+//! failures at a coverage threshold, and the representative sample nearest to the centroid.
+
+use failscope_shared::api::{ClusterStats, Clustering};
+use linfa::traits::{Fit, Predict, Transformer};
+use linfa::DatasetBase;
+use linfa_clustering::{Dbscan, GaussianMixtureModel, KMeans};
+use ndarray::{Array2, ArrayView2, Axis};
+use rand_xoshiro::rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256Plus;
+use serde::{Deserialize, Serialize};
+
+use crate::error::InputError;
+
+/// The clustering algorithm and its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "kebab-case")]
+pub enum Method {
+    /// k-means with `k` clusters — within each true class when `per_class` (ids class-major).
+    KMeans {
+        /// Clusters (per class when `per_class`).
+        k: usize,
+        /// Cluster each true class separately.
+        per_class: bool,
+    },
+    /// Gaussian mixture (full covariances) with `k` components.
+    Gmm {
+        /// Components.
+        k: usize,
+    },
+    /// DBSCAN: points with `min_points` neighbours within `eps` are cores; the rest noise (−1).
+    Dbscan {
+        /// Neighbourhood radius.
+        eps: f64,
+        /// Neighbours (itself included) that make a core point.
+        min_points: usize,
+    },
+}
+
+/// What each sample is, for the statistics.
+pub struct Samples<'a> {
+    /// True class per row.
+    pub labels: &'a [i64],
+    /// Predicted class per row.
+    pub predicted: &'a [i64],
+    /// FD-Shifts dataset index per row.
+    pub dataset_idx: &'a [i64],
+    /// The chosen CSF's confidence per row (NaN = none).
+    pub confidence: &'a [f32],
+}
+
+fn bad(problem: impl Into<String>) -> InputError {
+    InputError::item("clustering", problem)
+}
+
+/// Cluster ids (−1 = noise) of the rows of `x`.
+pub fn assign(x: ArrayView2<'_, f32>, labels: &[i64], method: &Method, seed: u64) -> Result<Vec<i32>, InputError> {
+    let n = x.nrows();
+    super::check_finite(x)?;
+    let x64 = x.mapv(f64::from);
+    match *method {
+        Method::KMeans { k, per_class } => {
+            if k == 0 || k > n {
+                return Err(bad(format!(
+                    "k = {k} clusters for {n} points: k must be between 1 and {n}"
+                )));
+            }
+            if !per_class {
+                return kmeans(x64, k, seed).map(|a| a.into_iter().map(|c| c as i32).collect());
+            }
+            let mut out = vec![-1i32; n];
+            let mut next = 0i32;
+            let mut classes: Vec<i64> = labels.to_vec();
+            classes.sort_unstable();
+            classes.dedup();
+            for class in classes {
+                let rows: Vec<usize> = (0..n).filter(|&r| labels[r] == class).collect();
+                // A class with fewer samples than k gets one cluster per sample.
+                let kc = k.min(rows.len());
+                let a = kmeans(x64.select(Axis(0), &rows), kc, seed)?;
+                for (r, c) in rows.iter().zip(a) {
+                    out[*r] = next + c as i32;
+                }
+                next += kc as i32;
+            }
+            Ok(out)
+        }
+        Method::Gmm { k } => {
+            if k == 0 || k > n {
+                return Err(bad(format!(
+                    "k = {k} components for {n} points: k must be between 1 and {n}"
+                )));
+            }
+            let ds = DatasetBase::from(x64);
+            let model = GaussianMixtureModel::params(k)
+                .with_rng(Xoshiro256Plus::seed_from_u64(seed))
+                .n_runs(1)
+                .tolerance(1e-3)
+                .reg_covariance(1e-4)
+                .max_n_iterations(200)
+                .fit(&ds)
+                .map_err(|e| bad(format!("Gaussian mixture with {k} components failed ({e})")))?;
+            Ok(model.predict(ds.records()).iter().map(|c| *c as i32).collect())
+        }
+        Method::Dbscan { eps, min_points } => {
+            if !(eps > 0.0 && eps.is_finite()) || min_points == 0 {
+                return Err(bad(format!(
+                    "DBSCAN needs eps > 0 and min_points ≥ 1 (got eps = {eps}, min_points = {min_points})"
+                )));
+            }
+            let labels = Dbscan::params(min_points)
+                .tolerance(eps)
+                .transform(&x64)
+                .map_err(|e| bad(format!("DBSCAN failed ({e})")))?;
+            Ok(labels.iter().map(|c| c.map_or(-1, |c| c as i32)).collect())
+        }
+    }
+}
+
+fn kmeans(x: Array2<f64>, k: usize, seed: u64) -> Result<Vec<usize>, InputError> {
+    let ds = DatasetBase::from(x);
+    let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
+        .n_runs(3)
+        .max_n_iterations(300)
+        .tolerance(1e-4)
+        .fit(&ds)
+        .map_err(|e| bad(format!("k-means with k = {k} failed ({e})")))?;
+    Ok(model.predict(ds.records()).to_vec())
+}
+
+/// The confidence at `coverage` of the rows with `dataset_idx == 1` (all rows if there are none):
+/// the lowest confidence among the `coverage` most confident.
+pub fn coverage_threshold(s: &Samples<'_>, coverage: f64) -> f64 {
+    let pick = |iid_only: bool| -> Vec<f64> {
+        (0..s.labels.len())
+            .filter(|&r| !iid_only || s.dataset_idx[r] == 1)
+            .map(|r| f64::from(s.confidence[r]))
+            .filter(|v| !v.is_nan())
+            .collect()
+    };
+    let mut v = pick(true);
+    if v.is_empty() {
+        v = pick(false);
+    }
+    if v.is_empty() {
+        return f64::INFINITY;
+    }
+    v.sort_by(|a, b| b.total_cmp(a));
+    let keep = ((coverage.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[keep - 1]
+}
+
+/// Statistics of every cluster of `assignment` over the clustering space `x`.
+pub fn summarise(
+    x: ArrayView2<'_, f32>,
+    assignment: Vec<i32>,
+    s: &Samples<'_>,
+    csf: &str,
+    coverage: f64,
+) -> Clustering {
+    let threshold = coverage_threshold(s, coverage);
+    let n_clusters = assignment.iter().copied().max().map_or(0, |m| (m + 1).max(0) as usize);
+    let n_classes = s.labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let n_sets = s.dataset_idx.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let clusters = (0..n_clusters)
+        .map(|c| {
+            let rows: Vec<usize> = (0..assignment.len()).filter(|&r| assignment[r] == c as i32).collect();
+            let mut class_mix = vec![0u64; n_classes];
+            let mut test_set_mix = vec![0u64; n_sets];
+            let (mut failures, mut silent) = (0u64, 0u64);
+            for &r in &rows {
+                class_mix[s.labels[r] as usize] += 1;
+                test_set_mix[s.dataset_idx[r] as usize] += 1;
+                if s.labels[r] != s.predicted[r] {
+                    failures += 1;
+                    if f64::from(s.confidence[r]) >= threshold {
+                        silent += 1;
+                    }
+                }
+            }
+            let centroid = x.select(Axis(0), &rows).mean_axis(Axis(0));
+            let representative = centroid.map_or(0, |m| {
+                rows.iter()
+                    .copied()
+                    .min_by(|&a, &b| {
+                        let d = |r: usize| x.row(r).iter().zip(&m).map(|(v, c)| (v - c).powi(2)).sum::<f32>();
+                        d(a).total_cmp(&d(b))
+                    })
+                    .unwrap_or(0)
+            });
+            let size = rows.len() as u64;
+            ClusterStats {
+                id: c as u32,
+                size,
+                class_mix,
+                test_set_mix,
+                accuracy: if size == 0 {
+                    0.0
+                } else {
+                    (size - failures) as f64 / size as f64
+                },
+                failures,
+                silent_failures: silent,
+                representative: representative as u64,
+            }
+        })
+        .collect();
+    Clustering {
+        assignment,
+        clusters,
+        csf: csf.to_string(),
+        threshold,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn blobs() -> Array2<f32> {
+        // Two tight groups on a line: rows 0–3 near 0, rows 4–7 near 10.
+        array![[0.0f32], [0.1], [0.2], [0.5], [10.0], [10.1], [10.2], [10.3]]
+    }
+
+    #[test]
+    fn kmeans_gmm_and_dbscan_find_the_two_groups() {
+        let x = blobs();
+        let labels = [0, 0, 0, 0, 1, 1, 1, 1];
+        for method in [
+            Method::KMeans { k: 2, per_class: false },
+            Method::Gmm { k: 2 },
+            Method::Dbscan {
+                eps: 0.5,
+                min_points: 2,
+            },
+        ] {
+            let a = assign(x.view(), &labels, &method, 1).unwrap();
+            assert!(
+                a[..4].iter().all(|c| *c == a[0]) && a[4..].iter().all(|c| *c == a[4]),
+                "{method:?}: {a:?}"
+            );
+            assert_ne!(a[0], a[4], "{method:?}");
+        }
+        // Per class with k = 2: four clusters, ids class-major.
+        let a = assign(x.view(), &labels, &Method::KMeans { k: 2, per_class: true }, 1).unwrap();
+        assert!(
+            a[..4].iter().all(|c| *c < 2) && a[4..].iter().all(|c| (2..4).contains(c)),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn statistics_by_hand() {
+        let x = blobs();
+        let labels = [0, 0, 0, 0, 1, 1, 1, 1];
+        let predicted = [0, 0, 1, 1, 1, 1, 1, 0];
+        let dataset_idx = [1, 1, 1, 1, 1, 2, 2, 2];
+        let confidence = [0.9f32, 0.8, 0.95, 0.3, 0.7, 0.6, 0.99, 0.85];
+        let s = Samples {
+            labels: &labels,
+            predicted: &predicted,
+            dataset_idx: &dataset_idx,
+            confidence: &confidence,
+        };
+        // i.i.d. rows 0–4: confidences 0.95 0.9 0.8 0.7 0.3; 80 % coverage keeps 4 → threshold 0.7.
+        assert_eq!(coverage_threshold(&s, 0.8), f64::from(0.7f32));
+        let c = summarise(x.view(), vec![0, 0, 0, 0, 1, 1, 1, 1], &s, "det_mcp", 0.8);
+        assert_eq!(c.threshold, f64::from(0.7f32));
+        let a = &c.clusters[0];
+        // Cluster 0: rows 0–3; failures rows 2 (0.95 ≥ 0.7: silent) and 3 (0.3: not silent).
+        assert_eq!((a.size, a.failures, a.silent_failures, a.accuracy), (4, 2, 1, 0.5));
+        assert_eq!(a.class_mix, vec![4, 0]);
+        assert_eq!(a.test_set_mix, vec![0, 4, 0]);
+        // Centroid 0.2: row 2 sits on it.
+        assert_eq!(a.representative, 2);
+        let b = &c.clusters[1];
+        // Cluster 1: rows 4–7; failure row 7 (0.85 ≥ 0.7: silent).
+        assert_eq!((b.failures, b.silent_failures), (1, 1));
+        assert_eq!(b.test_set_mix, vec![0, 1, 3]);
+    }
+
+    #[test]
+    fn k_larger_than_the_points_is_named() {
+        let x = blobs();
+        let e = assign(x.view(), &[0; 8], &Method::KMeans { k: 9, per_class: false }, 0).unwrap_err();
+        assert!(
+            e.to_string().contains("k = 9") && e.to_string().contains("8 points"),
+            "{e}"
+        );
+    }
+}
