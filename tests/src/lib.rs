@@ -120,3 +120,35 @@ pub fn infer(model: &Path, manifest: &Path, out: &Path, extra: &[&str]) -> Run {
     args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
     failscope(&args)
 }
+
+/// A store with one study inferred by the TorchScript fixture from 90 images (features + MC passes).
+pub fn inferred_study(d: &Path) -> (PathBuf, PathBuf) {
+    let manifest = image_folder(d, 3);
+    let out = d.join("experiment");
+    let r = infer(
+        &fixture("tiny_cnn.pt"),
+        &manifest,
+        &out,
+        &[
+            "--size",
+            "8,8",
+            "--mc",
+            "3",
+            "--hold-out-domain",
+            "site2",
+            "--corrupt",
+            "gaussian_noise",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let db = d.join("s.db");
+    let imp = failscope(&[
+        "study".as_ref(),
+        "import".as_ref(),
+        out.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ]);
+    assert_eq!(imp.code, 0, "{}", imp.stderr);
+    (db, out)
+}

@@ -20,6 +20,7 @@ fn state_with_fixture() -> (tempfile::TempDir, AppState) {
     let state = AppState {
         store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
         dist,
+        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
     };
     (d, state)
 }
@@ -88,4 +89,114 @@ fn import_is_listed_by_the_cli() {
         "{}",
         r.stdout
     );
+}
+
+async fn post(state: &AppState, uri: &str, body: &str) -> (StatusCode, Vec<u8>) {
+    let req = Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    (
+        status,
+        axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap().to_vec(),
+    )
+}
+
+/// Polls a job until it finishes; returns its last status.
+async fn wait(state: &AppState, job: u64) -> serde_json::Value {
+    for _ in 0..600 {
+        let (status, body) = get(state, &format!("/api/jobs/{job}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if v["finished"] == true {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("job {job} did not finish in 60 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
+    let d = tempfile::tempdir().unwrap();
+    let (db, _) = failscope_e2e::inferred_study(d.path());
+    let n = Store::open(&db).unwrap().samples(1).unwrap().len();
+    failscope_e2e::import_demo_study(&db, "no features");
+    let state = AppState {
+        store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
+        dist: d.path().to_path_buf(),
+        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
+    };
+    let (status, body) = post(&state, "/api/studies/1/embeddings", r#"{"perplexity": 10}"#).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let job = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["job"]
+        .as_u64()
+        .unwrap();
+    let done = wait(&state, job).await;
+    assert_eq!(done["stage"], "done", "{done}");
+    // Server-Sent Events of a finished job: one `done` event.
+    let (status, events) = get(&state, &format!("/api/jobs/{job}/events")).await;
+    assert_eq!(status, StatusCode::OK);
+    let events = String::from_utf8(events).unwrap();
+    assert!(
+        events.contains("event: done") && events.contains("\"finished\":true"),
+        "{events}"
+    );
+    // Coordinates as little-endian f32, n × 2.
+    let resp = app(state.clone())
+        .oneshot(
+            Request::get(format!("/api/jobs/{job}/result"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-failscope-shape"], format!("{n},2").as_str());
+    assert_eq!(resp.headers()["content-type"], "application/octet-stream");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
+    assert_eq!(bytes.len(), n * 2 * 4);
+    let first = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    assert!(first.is_finite());
+
+    // Clustering: JSON with every sample assigned.
+    let params =
+        r#"{"method": {"method": "k-means", "k": 3, "per_class": false}, "space": {"space": "pca", "dims": 5}}"#;
+    let (status, body) = post(&state, "/api/studies/1/clusterings", params).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+    let job = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["job"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(wait(&state, job).await["stage"], "done");
+    let (status, body) = get(&state, &format!("/api/jobs/{job}/result")).await;
+    assert_eq!(status, StatusCode::OK);
+    let c: failscope_shared::api::Clustering = serde_json::from_slice(&body).unwrap();
+    assert_eq!(c.assignment.len(), n);
+    assert_eq!(c.clusters.len(), 3);
+
+    // A study without features: the job fails and its result is a 422 naming why.
+    let (_, body) = post(&state, "/api/studies/2/embeddings", "{}").await;
+    let job = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["job"]
+        .as_u64()
+        .unwrap();
+    let failed = wait(&state, job).await;
+    assert_eq!(failed["stage"], "failed");
+    let (status, body) = get(&state, &format!("/api/jobs/{job}/result")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let e: ApiError = serde_json::from_slice(&body).unwrap();
+    assert!(e.error.contains("has no features"), "{}", e.error);
+    // Malformed parameters, unknown study, unknown job.
+    let (status, body) = post(&state, "/api/studies/1/embeddings", r#"{"perplexity": "high"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(serde_json::from_slice::<ApiError>(&body)
+        .unwrap()
+        .error
+        .contains("invalid parameters"));
+    assert_eq!(
+        post(&state, "/api/studies/99/embeddings", "{}").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get(&state, "/api/jobs/12345").await.0, StatusCode::NOT_FOUND);
 }

@@ -62,6 +62,7 @@ async fn start_server(dir: &std::path::Path) -> SocketAddr {
     let state = AppState {
         store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
         dist,
+        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -2,10 +2,10 @@
 //! `failscope embed` / `failscope cluster` on a study inferred from images (cache, CSV, bad input).
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use failscope::latent::{embed, quality, EmbedParams};
-use failscope_e2e::{failscope, fixture, image_folder, infer, Run};
+use failscope_e2e::{failscope, fixture, inferred_study, Run};
 use ndarray::Array2;
 
 fn npy(path: &Path) -> Array2<f32> {
@@ -39,38 +39,6 @@ fn trustworthiness_matches_scikit_learn_and_beats_a_random_projection() {
     let t = quality::trustworthiness(x.view(), y.view(), 10);
     assert!((t - sk).abs() <= 0.01 || t > sk, "ours {t:.4} vs scikit-learn {sk:.4}");
     assert!(t > random + 0.2, "ours {t:.4} vs random projection {random:.4}");
-}
-
-/// A store with one study inferred by the TorchScript fixture from 90 images (features + MC passes).
-fn inferred_study(d: &Path) -> (PathBuf, PathBuf) {
-    let manifest = image_folder(d, 3);
-    let out = d.join("experiment");
-    let r = infer(
-        &fixture("tiny_cnn.pt"),
-        &manifest,
-        &out,
-        &[
-            "--size",
-            "8,8",
-            "--mc",
-            "3",
-            "--hold-out-domain",
-            "site2",
-            "--corrupt",
-            "gaussian_noise",
-        ],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let db = d.join("s.db");
-    let imp = failscope(&[
-        "study".as_ref(),
-        "import".as_ref(),
-        out.as_os_str(),
-        "--db".as_ref(),
-        db.as_os_str(),
-    ]);
-    assert_eq!(imp.code, 0, "{}", imp.stderr);
-    (db, out)
 }
 
 fn cli(db: &Path, args: &[&str]) -> Run {

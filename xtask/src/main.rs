@@ -255,16 +255,15 @@ fn demo(args: &[String]) -> Result<()> {
 
 /// Criterion benchmarks, then — in the same run, when `FAILSCOPE_BENCH_PYTHON` names a Python with
 /// numpy, scipy, scikit-learn and pyyaml — the FD-Shifts-style reference on the same workload, so the
-/// README's ratios compare numbers from one run on one machine.
+/// README's ratios compare numbers from one run on one machine. Then the embedding benchmark, which
+/// runs scikit-learn's and openTSNE's t-SNE itself when `FAILSCOPE_BENCH_PYTHON` is set.
 fn bench() -> Result<()> {
     run(cargo().args(["bench", "-p", "failscope-shared", "--bench", "metrics"]))?;
     match env::var_os("FAILSCOPE_BENCH_PYTHON") {
-        Some(python) => run(Command::new(python).arg(root().join("shared/benches/fdshifts_reference.py"))),
-        None => {
-            eprintln!("xtask: set FAILSCOPE_BENCH_PYTHON to also time the numpy/scikit-learn baseline");
-            Ok(())
-        }
+        Some(python) => run(Command::new(python).arg(root().join("shared/benches/fdshifts_reference.py")))?,
+        None => eprintln!("xtask: set FAILSCOPE_BENCH_PYTHON to also time the numpy/scikit-learn baselines"),
     }
+    run(cargo().args(["bench", "-p", "failscope-server", "--bench", "embed"]))
 }
 
 fn main() -> Result<()> {

@@ -494,6 +494,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let state = http::AppState {
                 store: Arc::new(Mutex::new(store)),
                 dist,
+                jobs: crate::latent::jobs::Jobs::new(db.db.clone()),
             };
             let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Other(e.to_string()))?;
             rt.block_on(async move {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use failscope_shared::api::{ApiError, StudyDetail, StudySummary};
 use tower_http::compression::CompressionLayer;
@@ -18,7 +18,10 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::latent::jobs::Jobs;
 use crate::store::Store;
+
+mod latent;
 
 /// Shared state of all handlers.
 #[derive(Clone)]
@@ -27,6 +30,8 @@ pub struct AppState {
     pub store: Arc<Mutex<Store>>,
     /// The built frontend (`index.html`, wasm, js).
     pub dist: PathBuf,
+    /// Background latent-space jobs (each opens its own connection to the store's file).
+    pub jobs: Jobs,
 }
 
 /// Every error a handler returns; mapped to a status and a JSON body.
@@ -34,6 +39,12 @@ pub struct AppState {
 pub enum AppError {
     /// 404 with a message.
     NotFound(String),
+    /// 400: the request is malformed.
+    BadRequest(String),
+    /// 409: not possible in the current state (e.g. a job still running).
+    Conflict(String),
+    /// 422: well-formed but unusable (e.g. a study without features).
+    Unprocessable(String),
     /// 500: logged once here; the body stays generic.
     Internal(String),
 }
@@ -42,6 +53,9 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, error) = match self {
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, m),
+            AppError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             AppError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
@@ -70,10 +84,14 @@ async fn list_studies(State(state): State<AppState>) -> Result<Json<Vec<StudySum
     with_store(&state, Store::list).await.map(Json)
 }
 
+/// A study id from the path; anything but an integer is a 404 naming it.
+fn parse_id(id: &str) -> Result<i64, AppError> {
+    id.parse()
+        .map_err(|_| AppError::NotFound(format!("no study '{id}': ids are integers")))
+}
+
 async fn get_study(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StudyDetail>, AppError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| AppError::NotFound(format!("no study '{id}': ids are integers")))?;
+    let id = parse_id(&id)?;
     with_store(&state, move |s| s.get(id))
         .await?
         .map(Json)
@@ -91,6 +109,11 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/studies", get(list_studies))
         .route("/studies/{id}", get(get_study))
+        .route("/studies/{id}/embeddings", post(latent::start_embedding))
+        .route("/studies/{id}/clusterings", post(latent::start_clustering))
+        .route("/jobs/{job}", get(latent::job_status))
+        .route("/jobs/{job}/events", get(latent::job_events))
+        .route("/jobs/{job}/result", get(latent::job_result))
         .fallback(api_not_found);
     Router::new()
         .nest("/api", api)

@@ -40,8 +40,9 @@ pub enum Space {
     Embedding(EmbedParams),
 }
 
-/// Parameters of a clustering; their JSON is the cache key.
+/// Parameters of a clustering; their JSON is the cache key. Missing fields take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ClusterParams {
     /// Algorithm.
     pub method: Method,
@@ -172,6 +173,8 @@ pub struct JobStatus {
 }
 
 struct Job {
+    study: i64,
+    work: Work,
     stage: Mutex<String>,
     fraction: AtomicU64,
     outcome: Mutex<Option<Result<(), String>>>,
@@ -186,6 +189,7 @@ pub struct Jobs {
 }
 
 /// A job's work: computes and caches a result in the store.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Work {
     /// [`embedding`].
     Embed(EmbedParams),
@@ -203,6 +207,8 @@ impl Jobs {
     pub fn start(&self, id: i64, work: Work) -> u64 {
         let job_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let job = Arc::new(Job {
+            study: id,
+            work,
             stage: Mutex::new("queued".into()),
             fraction: AtomicU64::new(0f64.to_bits()),
             outcome: Mutex::new(None),
@@ -216,7 +222,7 @@ impl Jobs {
             };
             let result = Store::open(&db)
                 .map_err(JobError::from)
-                .and_then(|store| match &work {
+                .and_then(|store| match &job.work {
                     Work::Embed(p) => embedding(&store, id, p, &report).map(|_| ()),
                     Work::Cluster(p) => clustering(&store, id, p, &report).map(|_| ()),
                 })
@@ -224,6 +230,12 @@ impl Jobs {
             *job.outcome.lock().expect("outcome lock") = Some(result);
         });
         job_id
+    }
+
+    /// A job's study and work, or `None` for an unknown id.
+    pub fn work(&self, job_id: u64) -> Option<(i64, Work)> {
+        let jobs = self.jobs.lock().expect("jobs lock");
+        jobs.get(&job_id).map(|j| (j.study, j.work.clone()))
     }
 
     /// A job's status, or `None` for an unknown id.

@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
 
-/// Parameters of an embedding, linfa-style (builder methods); their JSON is the cache key.
+/// Parameters of an embedding, linfa-style (builder methods); their JSON is the cache key. Missing
+/// fields take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EmbedParams {
     /// 2 or 3 output dimensions.
     pub dims: usize,

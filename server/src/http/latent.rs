@@ -1,0 +1,179 @@
+//! Latent-space jobs over HTTP: start an embedding or clustering (`POST`), follow its progress
+//! (`GET /api/jobs/{id}` or as Server-Sent Events), fetch the result — coordinates as a compact
+//! binary buffer (little-endian f32, `X-Failscope-Shape: n,dims`), clusterings as JSON.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, Stream};
+use serde::Serialize;
+
+use super::{parse_id, with_store, AppError, AppState};
+use crate::latent::jobs::{self, ClusterParams, JobError, JobStatus, Work};
+use crate::latent::EmbedParams;
+
+/// `{"job": id}`: where to follow a started job.
+#[derive(Serialize)]
+struct Started {
+    job: u64,
+}
+
+async fn start(state: &AppState, id: &str, work: Work) -> Result<(StatusCode, Json<Started>), AppError> {
+    let id = parse_id(id)?;
+    if with_store(state, move |s| s.get(id)).await?.is_none() {
+        return Err(AppError::NotFound(format!("no study with id {id}")));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Started {
+            job: state.jobs.start(id, work),
+        }),
+    ))
+}
+
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
+    body.map(|Json(b)| b)
+        .map_err(|e| AppError::BadRequest(format!("invalid parameters: {}", e.body_text())))
+}
+
+/// `POST /api/studies/{id}/embeddings` with [`EmbedParams`] (missing fields default).
+pub async fn start_embedding(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Json<EmbedParams>, JsonRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    start(&state, &id, Work::Embed(body(params)?)).await
+}
+
+/// `POST /api/studies/{id}/clusterings` with [`ClusterParams`] (missing fields default).
+pub async fn start_clustering(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Json<ClusterParams>, JsonRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    start(&state, &id, Work::Cluster(body(params)?)).await
+}
+
+fn status(state: &AppState, job: &str) -> Result<(u64, JobStatus), AppError> {
+    let id: u64 = job
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("no job '{job}': ids are integers")))?;
+    state
+        .jobs
+        .status(id)
+        .map(|s| (id, s))
+        .ok_or_else(|| AppError::NotFound(format!("no job with id {id}")))
+}
+
+/// `GET /api/jobs/{id}`.
+pub async fn job_status(State(state): State<AppState>, Path(job): Path<String>) -> Result<Json<JobStatus>, AppError> {
+    status(&state, &job).map(|(_, s)| Json(s))
+}
+
+/// `GET /api/jobs/{id}/events`: the status as Server-Sent Events (`progress`, then one `done` or
+/// `failed`), polled every 200 ms.
+pub async fn job_events(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let (id, first) = status(&state, &job)?;
+    let events = stream::unfold((Some(first), false), move |(next, over)| {
+        let state = state.clone();
+        async move {
+            if over {
+                return None;
+            }
+            let s = match next {
+                Some(s) => s,
+                None => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    state.jobs.status(id)?
+                }
+            };
+            let name = match (s.finished, s.error.is_some()) {
+                (false, _) => "progress",
+                (true, false) => "done",
+                (true, true) => "failed",
+            };
+            let event = Event::default()
+                .event(name)
+                .json_data(&s)
+                .unwrap_or_else(|_| Event::default().event(name));
+            Some((Ok(event), (None, s.finished)))
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// `GET /api/jobs/{id}/result`: 409 while running; the job's error as 422; else the result.
+pub async fn job_result(State(state): State<AppState>, Path(job): Path<String>) -> Result<Response, AppError> {
+    let (id, s) = status(&state, &job)?;
+    if !s.finished {
+        return Err(AppError::Conflict(format!(
+            "job {id} is still running ({} {:.0} %)",
+            s.stage,
+            s.fraction * 100.0
+        )));
+    }
+    if let Some(e) = s.error {
+        return Err(AppError::Unprocessable(e));
+    }
+    let (study, work) = state
+        .jobs
+        .work(id)
+        .ok_or_else(|| AppError::NotFound(format!("no job with id {id}")))?;
+    // Finished jobs have cached their result: these calls read it back.
+    let none = |_: &str, _: f64| {};
+    match work {
+        Work::Embed(p) => {
+            let y = with_latent(&state, move |store| {
+                jobs::embedding(store, study, &p, &none).map(|r| r.0)
+            })
+            .await?;
+            let bytes: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                    (
+                        header::HeaderName::from_static("x-failscope-shape"),
+                        format!("{},{}", y.nrows(), y.ncols()),
+                    ),
+                ],
+                Bytes::from(bytes),
+            )
+                .into_response())
+        }
+        Work::Cluster(p) => {
+            let c = with_latent(&state, move |store| {
+                jobs::clustering(store, study, &p, &none).map(|r| r.0)
+            })
+            .await?;
+            Ok(Json(c).into_response())
+        }
+    }
+}
+
+async fn with_latent<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&crate::store::Store) -> Result<T, JobError> + Send + 'static,
+) -> Result<T, AppError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let guard = store
+            .lock()
+            .map_err(|_| AppError::Internal("store lock poisoned".into()))?;
+        f(&guard).map_err(|e| match e {
+            JobError::Input(e) => AppError::Unprocessable(e.to_string()),
+            JobError::Store(e) => AppError::Internal(e.to_string()),
+        })
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+}
