@@ -40,9 +40,12 @@ fn write_npz(path: &Path, shape: &[u64], data: impl Iterator<Item = f64>) -> std
     w.finish()
 }
 
+const STAGING: &str = ".failscope-export-";
+
 /// A temporary folder beside `dir` (which must not exist yet) to write an export into; [`publish`]
-/// renames it into place, so `dir` is either complete or absent.
-fn staging(dir: &Path) -> Result<tempfile::TempDir, InputError> {
+/// renames it into place, so `dir` is either complete or absent. Its name carries this process's id,
+/// so leftovers of killed runs (whose process no longer exists) are removed here.
+pub(crate) fn staging(dir: &Path) -> Result<tempfile::TempDir, InputError> {
     if dir.exists() {
         return Err(InputError::file(dir, "already exists: choose a new output folder"));
     }
@@ -51,14 +54,32 @@ fn staging(dir: &Path) -> Result<tempfile::TempDir, InputError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| InputError::file(parent, format!("cannot create ({e})")))?;
+    remove_stale_staging(parent);
     tempfile::Builder::new()
-        .prefix(".failscope-export-")
+        .prefix(&format!("{STAGING}{}-", std::process::id()))
         .tempdir_in(parent)
         .map_err(|e| InputError::file(parent, format!("cannot write here ({e})")))
 }
 
+/// Removes staging folders in `parent` left by processes that no longer run (Linux: `/proc/<pid>`).
+fn remove_stale_staging(parent: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(STAGING).and_then(|r| r.split('-').next()) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Moves a finished staging folder to `dir`.
-fn publish(tmp: tempfile::TempDir, dir: &Path) -> Result<(), InputError> {
+pub(crate) fn publish(tmp: tempfile::TempDir, dir: &Path) -> Result<(), InputError> {
     let kept = tmp.keep();
     std::fs::rename(&kept, dir)
         .map_err(|e| InputError::file(dir, format!("cannot move the finished export into place ({e})")))

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use image::imageops::{self, FilterType};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::data::Dataset;
@@ -38,7 +38,7 @@ impl Classifier for TorchModel {
 }
 
 /// How images become model input.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocess {
     /// Input height and width.
     pub size: [u32; 2],

@@ -10,10 +10,11 @@ use tch::{Kind, Tensor};
 
 use crate::data::split::Fractions;
 use crate::error::InputError;
-use crate::infer::{self, Classifier, InferConfig, Preprocess};
+use crate::infer::{self, InferConfig, Preprocess};
 use crate::shift::corrupt::Corruption;
 use crate::shift::{self, Design, ShiftPlan};
-use crate::train::{self, EpochStats, TensorSet, TrainConfig};
+use crate::train::checkpoint::{self, ModelCard, Trained};
+use crate::train::{self, Compute, EpochStats, TensorSet, TrainConfig};
 
 /// A study recipe (TOML).
 #[derive(Debug, Clone, Deserialize)]
@@ -126,7 +127,8 @@ impl Recipe {
         })
     }
 
-    fn preprocess(&self) -> Preprocess {
+    /// Input size and normalisation.
+    pub fn preprocess(&self) -> Preprocess {
         Preprocess {
             size: self.data.size,
             mean: self.data.mean,
@@ -175,36 +177,86 @@ pub struct RunOutput {
     pub curve: Vec<EpochStats>,
 }
 
-/// Runs the recipe, writing `<out>/<method>/` experiment folders.
-pub fn run(recipe: &Recipe, data: Option<&Path>, out: &Path) -> Result<(Design, Vec<RunOutput>), InputError> {
+/// A recipe's trained models with the data they were trained on.
+pub struct Training {
+    /// The dataset.
+    pub ds: crate::data::Dataset,
+    /// Its shift design.
+    pub design: Design,
+    /// ConfidNet and DeepGamblers models with their training curves.
+    pub models: Vec<(Trained, Vec<EpochStats>)>,
+}
+
+/// The training half of a recipe: dataset → shift design → CNN + ConfidNet head, and a
+/// DeepGamblers CNN, on `device`.
+pub fn train(recipe: &Recipe, data: Option<&Path>, device: Compute) -> Result<Training, InputError> {
     let ds = crate::cli::load_dataset(&recipe.data.source, data)?;
     let design = shift::design(&ds, &recipe.plan()?)?;
     let p = recipe.preprocess();
     let train_set = load_tensors(&ds, &design.train, &p, "train")?;
     let val_set = load_tensors(&ds, &design.val, &p, "val")?;
     let classes = ds.classes.len() as i64;
-    let (cnn, cnn_curve) = train::train_cnn(&train_set, &val_set, classes, false, &recipe.train)?;
-    let confidnet = train::train_confidnet(cnn, &train_set, classes, &recipe.train)?;
-    let (gambler, dg_curve) = train::train_cnn(&train_set, &val_set, classes, true, &recipe.train)?;
+    let cfg = TrainConfig {
+        device,
+        ..recipe.train.clone()
+    };
+    let (cnn, cnn_curve) = train::train_cnn(&train_set, &val_set, classes, false, &cfg)?;
+    let confidnet = train::train_confidnet(cnn, &train_set, classes, &cfg)?;
+    let (gambler, dg_curve) = train::train_cnn(&train_set, &val_set, classes, true, &cfg)?;
+    Ok(Training {
+        ds,
+        design,
+        models: vec![
+            (Trained::ConfidNet(confidnet), cnn_curve),
+            (Trained::DeepGamblers(gambler), dg_curve),
+        ],
+    })
+}
+
+/// Saves every model of `t` as a checkpoint folder `<dir>/<method>/`; returns the folders.
+pub fn save_checkpoints(t: &Training, recipe: &Recipe, dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    t.models
+        .iter()
+        .map(|(model, curve)| {
+            let card = ModelCard {
+                method: model.method().to_string(),
+                classes: t.ds.classes.clone(),
+                dropout: recipe.train.dropout,
+                preprocess: recipe.preprocess(),
+            };
+            let path = dir.join(model.method());
+            checkpoint::save(&path, model, &card, curve)?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// Runs the recipe: trains, saves checkpoints under `<out>/checkpoints/`, and writes one
+/// `<out>/<method>/` experiment folder per model.
+pub fn run(
+    recipe: &Recipe,
+    data: Option<&Path>,
+    out: &Path,
+    device: Compute,
+) -> Result<(Design, Vec<RunOutput>), InputError> {
+    let t = train(recipe, data, device)?;
+    save_checkpoints(&t, recipe, &out.join("checkpoints"))?;
     let cfg = InferConfig {
-        preprocess: p,
+        preprocess: recipe.preprocess(),
         batch: recipe.infer.batch,
         mc_passes: recipe.infer.mc,
         seed: recipe.shifts.seed,
     };
-    let models: [(&'static str, &dyn Classifier, &str, Vec<EpochStats>); 2] = [
-        ("confidnet", &confidnet, "tcp", cnn_curve),
-        ("deepgamblers", &gambler, "dg", dg_curve),
-    ];
     let mut outputs = Vec::new();
-    for (method, model, ext, curve) in models {
-        let rows = infer::run(model, &ds, &design, &cfg)?;
+    for (model, curve) in t.models {
+        let rows = infer::run(model.classifier(), &t.ds, &t.design, &cfg)?;
+        let method = model.method();
         let dir = out.join(method);
-        crate::export::write_fdshifts(&dir, &rows, ext)?;
+        crate::export::write_fdshifts(&dir, &rows, model.ext_name())?;
         let curve_path = dir.join("training_curve.json");
         std::fs::write(&curve_path, serde_json::to_string_pretty(&curve).expect("serialisable"))
             .map_err(|e| InputError::file(&curve_path, format!("cannot write ({e})")))?;
         outputs.push(RunOutput { method, dir, curve });
     }
-    Ok((design, outputs))
+    Ok((t.design, outputs))
 }

@@ -9,14 +9,19 @@ use crate::infer::{InferConfig, Preprocess};
 use crate::shift::corrupt::Corruption;
 use crate::shift::{self, ShiftPlan};
 use crate::torch::TorchModel;
+use crate::train::checkpoint;
 
 use super::{load_dataset, CliError};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct InferArgs {
-    /// The TorchScript model: `forward(x)` returns logits or `(logits, features)`.
+    /// The model: a TorchScript file whose `forward(x)` returns logits or `(logits, features)`, or a
+    /// checkpoint folder written by `failscope train`.
     #[arg(long)]
     model: PathBuf,
+    /// Where to run: `cpu`, or `cuda` (checkpoints of `failscope train`; needs a CUDA libtorch).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: super::DeviceArg,
     /// Dataset source, as for `failscope dataset`.
     #[arg(long)]
     dataset: String,
@@ -97,7 +102,23 @@ pub(super) fn infer(a: &InferArgs) -> Result<String, CliError> {
             return Err(InputError::item(flag, format!("expected {n} comma-separated numbers")).into());
         }
     }
-    let sidecar = Preprocess::sidecar(&a.model)?;
+    let compute = a.device.compute();
+    let checkpoint = if checkpoint::is_checkpoint(&a.model) {
+        Some(checkpoint::load(&a.model, compute.device()?)?)
+    } else {
+        if compute != crate::train::Compute::Cpu {
+            return Err(InputError::item(
+                "--device cuda",
+                "TorchScript models run on the CPU here; only checkpoints of `failscope train` run on CUDA",
+            )
+            .into());
+        }
+        None
+    };
+    let sidecar = match &checkpoint {
+        Some((_, card)) => Some(card.preprocess.clone()),
+        None => Preprocess::sidecar(&a.model)?,
+    };
     let size = match (&a.size, &sidecar) {
         (Some(s), _) => [s[0], s[1]],
         (None, Some(p)) => p.size,
@@ -119,15 +140,41 @@ pub(super) fn infer(a: &InferArgs) -> Result<String, CliError> {
     };
     let ds = load_dataset(&a.dataset, a.data.as_deref())?;
     let design = shift::design(&ds, &shift_plan(a)?)?;
-    let model = TorchModel::load(&a.model)?;
     let cfg = InferConfig {
         preprocess,
         batch: a.batch,
         mc_passes: a.mc,
         seed: a.seed,
     };
-    let rows = crate::infer::run(&model, &ds, &design, &cfg)?;
-    export::write_fdshifts(&a.out, &rows, "ext")?;
+    let (mut rows, ext_name) = match &checkpoint {
+        Some((model, card)) => {
+            if card.classes != ds.classes {
+                return Err(InputError::file(
+                    &a.model,
+                    format!(
+                        "trained for classes {:?}, but the dataset has {:?}",
+                        card.classes, ds.classes
+                    ),
+                )
+                .into());
+            }
+            (
+                crate::infer::run(model.classifier(), &ds, &design, &cfg)?,
+                model.ext_name(),
+            )
+        }
+        None => (
+            crate::infer::run(&TorchModel::load(&a.model)?, &ds, &design, &cfg)?,
+            "ext",
+        ),
+    };
+    let mut warning = String::new();
+    if rows.features.is_none() {
+        // The latent view still works, on the logits (documented in the README's model contract).
+        warning = "\nwarning: the model returns only logits: the latent space will use the logits as features".into();
+        rows.features = Some((rows.logits.clone(), rows.num_classes));
+    }
+    export::write_fdshifts(&a.out, &rows, ext_name)?;
     let sets: Vec<String> = design
         .test_sets
         .iter()
@@ -140,7 +187,7 @@ pub(super) fn infer(a: &InferArgs) -> Result<String, CliError> {
         })
         .collect();
     Ok(format!(
-        "wrote {} ({} validation rows, {} test sets):\n{}\nscore it: failscope eval {}",
+        "wrote {} ({} validation rows, {} test sets):\n{}\nscore it: failscope eval {}{warning}",
         a.out.display(),
         design.val.len(),
         design.test_sets.len(),

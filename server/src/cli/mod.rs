@@ -67,14 +67,32 @@ enum Command {
     Run {
         /// The recipe (TOML).
         recipe: PathBuf,
-        /// Output folder for the experiment folders (must not exist).
+        /// Output folder for the experiment folders and checkpoints (must not exist).
         #[arg(long)]
         out: PathBuf,
         /// The data folder.
         #[arg(long, env = "FAILSCOPE_DATA")]
         data: Option<PathBuf>,
+        /// Where to train and infer.
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: DeviceArg,
         #[command(flatten)]
         db: DbArg,
+    },
+    /// Train a recipe's models (CNN + ConfidNet head, DeepGamblers CNN) and save them as checkpoint
+    /// folders `<out>/confidnet`, `<out>/deepgamblers` (use with `failscope infer --model`).
+    Train {
+        /// The recipe (TOML): its data, shifts (the training split) and training settings.
+        recipe: PathBuf,
+        /// Output folder for the checkpoints (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// The data folder.
+        #[arg(long, env = "FAILSCOPE_DATA")]
+        data: Option<PathBuf>,
+        /// Where to train.
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: DeviceArg,
     },
     /// Embed a study's features jointly over all test sets: PCA, then t-SNE in 2-D or 3-D (cached).
     Embed(Box<latent::EmbedArgs>),
@@ -155,6 +173,22 @@ struct Definitions {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+/// `--device`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+impl DeviceArg {
+    fn compute(self) -> crate::train::Compute {
+        match self {
+            DeviceArg::Cpu => crate::train::Compute::Cpu,
+            DeviceArg::Cuda => crate::train::Compute::Cuda,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -374,18 +408,47 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let summary = infer::infer(&args)?;
             writeln!(out, "{summary}").map_err(io)?;
         }
+        Command::Train {
+            recipe,
+            out: out_dir,
+            data,
+            device,
+        } => {
+            if out_dir.exists() {
+                return Err(InputError::file(&out_dir, "already exists: choose a new output folder").into());
+            }
+            let r = Recipe::load(&recipe)?;
+            device.compute().device()?;
+            let start = std::time::Instant::now();
+            let t = crate::recipe::train(&r, data.as_deref(), device.compute())?;
+            let dirs = crate::recipe::save_checkpoints(&t, &r, &out_dir)?;
+            for ((model, curve), dir) in t.models.iter().zip(&dirs) {
+                let best = curve.iter().map(|e| e.val_balanced_accuracy).fold(f64::NAN, f64::max);
+                writeln!(
+                    out,
+                    "{}: {} epochs, best validation balanced accuracy {best:.3} → {}",
+                    model.method(),
+                    curve.len(),
+                    dir.display()
+                )
+                .map_err(io)?;
+            }
+            writeln!(out, "trained in {:.0} s", start.elapsed().as_secs_f64()).map_err(io)?;
+        }
         Command::Run {
             recipe,
             out: out_dir,
             data,
+            device,
             db,
         } => {
             if out_dir.exists() {
                 return Err(InputError::file(&out_dir, "already exists: choose a new output folder").into());
             }
             let r = Recipe::load(&recipe)?;
+            device.compute().device()?;
             let start = std::time::Instant::now();
-            let (_design, runs) = crate::recipe::run(&r, data.as_deref(), &out_dir)?;
+            let (_design, runs) = crate::recipe::run(&r, data.as_deref(), &out_dir, device.compute())?;
             let mut store = open_store(&db.db)?;
             for run in &runs {
                 let (id, ev) = import(

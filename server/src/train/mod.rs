@@ -9,6 +9,8 @@ use serde::Serialize;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
+pub mod checkpoint;
+
 use crate::error::InputError;
 use crate::infer::Classifier;
 use crate::torch::Outputs;
@@ -40,9 +42,9 @@ fn block(p: &nn::Path<'_>, i: i64, o: i64) -> nn::SequentialT {
 }
 
 impl Cnn {
-    /// A fresh network for `classes` classes (seed with `tch::manual_seed` first).
-    pub fn new(classes: i64, extra_output: bool, dropout: f64) -> Self {
-        let vs = nn::VarStore::new(Device::Cpu);
+    /// A fresh network for `classes` classes on `device` (seed with `tch::manual_seed` first).
+    pub fn new(classes: i64, extra_output: bool, dropout: f64, device: Device) -> Self {
+        let vs = nn::VarStore::new(device);
         let root = vs.root();
         let body = nn::seq_t()
             .add(block(&(&root / "b1"), 3, 16))
@@ -67,9 +69,9 @@ impl Cnn {
         }
     }
 
-    /// Penultimate features; `train` puts BatchNorm in training mode.
+    /// Penultimate features (on the network's device); `train` puts BatchNorm in training mode.
     pub fn features(&self, x: &Tensor, train: bool) -> Tensor {
-        self.body.forward_t(x, train)
+        self.body.forward_t(&x.to_device(self.vs.device()), train)
     }
 
     /// Raw outputs (C, or C + 1 with the reservation); `dropout` samples the dropout mask.
@@ -82,8 +84,8 @@ impl Cnn {
             let f = self.features(x, false);
             let raw = self.head(&f, dropout);
             Outputs {
-                logits: raw.narrow(1, 0, self.classes),
-                features: Some(f),
+                logits: raw.narrow(1, 0, self.classes).to_device(Device::Cpu),
+                features: Some(f.to_device(Device::Cpu)),
             }
         })
     }
@@ -99,10 +101,11 @@ impl Classifier for Cnn {
     fn forward_mc(&self, x: &Tensor, passes: usize) -> Result<Vec<Outputs>, InputError> {
         Ok(tch::no_grad(|| {
             let f = self.features(x, false);
+            let on_cpu = f.to_device(Device::Cpu);
             (0..passes)
                 .map(|_| Outputs {
-                    logits: self.head(&f, true).narrow(1, 0, self.classes),
-                    features: Some(f.shallow_clone()),
+                    logits: self.head(&f, true).narrow(1, 0, self.classes).to_device(Device::Cpu),
+                    features: Some(on_cpu.shallow_clone()),
                 })
                 .collect()
         }))
@@ -113,7 +116,8 @@ impl Classifier for Cnn {
         self.extra_output.then(|| {
             tch::no_grad(|| {
                 let raw = self.head(&self.features(x, false), false);
-                1.0 - raw.softmax(-1, Kind::Float).select(1, self.classes)
+                let p: Tensor = 1.0 - raw.softmax(-1, Kind::Float).select(1, self.classes);
+                p.to_device(Device::Cpu)
             })
         })
     }
@@ -142,6 +146,7 @@ impl Classifier for ConfidNet {
                 .forward_t(&self.cnn.features(x, false), false)
                 .sigmoid()
                 .squeeze_dim(1)
+                .to_device(Device::Cpu)
         }))
     }
 }
@@ -168,6 +173,33 @@ pub struct TrainConfig {
     pub confidnet_epochs: usize,
     /// Seed of initialisation, shuffling and augmentation.
     pub seed: u64,
+    /// Where to train (a flag, not part of a recipe).
+    #[serde(skip)]
+    pub device: Compute,
+}
+
+/// The device to train and run on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compute {
+    /// The CPU (default).
+    #[default]
+    Cpu,
+    /// The first CUDA device (needs a CUDA libtorch and the `cuda` feature).
+    Cuda,
+}
+
+impl Compute {
+    /// The tch device, or a named error when CUDA is requested but libtorch sees no GPU.
+    pub fn device(self) -> Result<Device, InputError> {
+        match self {
+            Compute::Cpu => Ok(Device::Cpu),
+            Compute::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            Compute::Cuda => Err(InputError::item(
+                "--device cuda",
+                "libtorch sees no CUDA device: build with `--features cuda` against a CUDA libtorch on a machine with a GPU",
+            )),
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -182,6 +214,7 @@ impl Default for TrainConfig {
             pretrain_epochs: 3,
             confidnet_epochs: 4,
             seed: 0,
+            device: Compute::Cpu,
         }
     }
 }
@@ -263,11 +296,16 @@ pub fn train_cnn(
     cfg: &TrainConfig,
 ) -> Result<(Cnn, Vec<EpochStats>), InputError> {
     tch::manual_seed(cfg.seed as i64);
-    let net = Cnn::new(classes, gambler, cfg.dropout);
+    let dev = cfg.device.device()?;
+    let net = Cnn::new(classes, gambler, cfg.dropout, dev);
+    let val = TensorSet {
+        x: val.x.to_device(dev),
+        y: val.y.to_device(dev),
+    };
     let mut opt = nn::Adam::default()
         .build(&net.vs, cfg.lr)
         .map_err(|e| InputError::item("training", e.to_string()))?;
-    let w = class_weights(&train.y, classes);
+    let w = class_weights(&train.y, classes).to_device(dev);
     let n = train.y.size()[0];
     let mut curve = Vec::new();
     let (mut best, mut best_loss, mut stale) = (Vec::new(), f64::INFINITY, 0);
@@ -281,7 +319,7 @@ pub fn train_cnn(
             if Tensor::rand([1], (Kind::Float, Device::Cpu)).double_value(&[0]) < 0.5 {
                 x = x.flip([3]); // horizontal flip
             }
-            let y = train.y.index_select(0, &idx);
+            let y = train.y.index_select(0, &idx).to_device(dev);
             let raw = net.head(&net.features(&x, true), true);
             let loss = if gambler && epoch > cfg.pretrain_epochs {
                 gambler_loss(&raw, &y, &w, classes, cfg.reward)
@@ -333,16 +371,20 @@ pub fn train_cnn(
     Ok((net, curve))
 }
 
+/// ConfidNet's head: features → 32 → 1 (a logit of the true-class probability).
+fn confidnet_head(root: &nn::Path<'_>) -> nn::SequentialT {
+    nn::seq_t()
+        .add(nn::linear(root / "h1", FEATURES, 32, Default::default()))
+        .add_fn(|x| x.relu())
+        .add(nn::linear(root / "h2", 32, 1, Default::default()))
+}
+
 /// ConfidNet stage 2: the classifier frozen, a head on its features regresses the true-class
 /// probability with MSE (sigmoid output).
 pub fn train_confidnet(cnn: Cnn, train: &TensorSet, classes: i64, cfg: &TrainConfig) -> Result<ConfidNet, InputError> {
     tch::manual_seed(cfg.seed as i64 + 1);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let root = vs.root();
-    let head = nn::seq_t()
-        .add(nn::linear(&root / "h1", FEATURES, 32, Default::default()))
-        .add_fn(|x| x.relu())
-        .add(nn::linear(&root / "h2", 32, 1, Default::default()));
+    let vs = nn::VarStore::new(cnn.vs.device());
+    let head = confidnet_head(&vs.root());
     let mut opt = nn::Adam::default()
         .build(&vs, cfg.lr)
         .map_err(|e| InputError::item("training", e.to_string()))?;
@@ -353,7 +395,7 @@ pub fn train_confidnet(cnn: Cnn, train: &TensorSet, classes: i64, cfg: &TrainCon
         for start in (0..n).step_by(cfg.batch) {
             let idx = perm.narrow(0, start, cfg.batch.min((n - start) as usize) as i64);
             let x = train.x.index_select(0, &idx);
-            let y = train.y.index_select(0, &idx);
+            let y = train.y.index_select(0, &idx).to_device(cnn.vs.device());
             let (f, tcp) = tch::no_grad(|| {
                 let f = cnn.features(&x, false);
                 let p = cnn.head(&f, false).narrow(1, 0, classes).softmax(-1, Kind::Float);
