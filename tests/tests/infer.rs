@@ -115,3 +115,37 @@ fn missing_input_size_and_bad_model_are_named() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("fake.pt: not a TorchScript model"), "{}", r.stderr);
 }
+
+#[test]
+fn a_logits_only_model_warns_and_its_logits_become_the_features() {
+    let d = tempfile::tempdir().unwrap();
+    let manifest = image_folder(d.path(), 3);
+    let out = d.path().join("experiment");
+    let r = infer(&fixture("tiny_logits_only.pt"), &manifest, &out, &["--size", "8,8"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("warning: the model returns only logits"),
+        "{}",
+        r.stdout
+    );
+    let enc = failscope::fdshifts::npz::read(&out.join("test_results/encoded_output.npz"), "arr_0").unwrap();
+    let raw = failscope::fdshifts::npz::read(&out.join("test_results/raw_logits.npz"), "arr_0").unwrap();
+    // Features = logits (3 columns) + dataset_idx; logits file = logits + label + dataset_idx.
+    assert_eq!(enc.shape[1], 4);
+    assert_eq!(enc.data[..3], raw.data[..3]);
+}
+
+#[test]
+fn a_model_expecting_another_channel_count_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let manifest = image_folder(d.path(), 3);
+    let out = d.path().join("experiment");
+    let r = infer(&fixture("tiny_grey.pt"), &manifest, &out, &["--size", "8,8"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("tiny_grey.pt") && r.stderr.contains("channels"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists());
+}

@@ -263,7 +263,8 @@ fn bench() -> Result<()> {
         Some(python) => run(Command::new(python).arg(root().join("shared/benches/fdshifts_reference.py")))?,
         None => eprintln!("xtask: set FAILSCOPE_BENCH_PYTHON to also time the numpy/scikit-learn baselines"),
     }
-    run(cargo().args(["bench", "-p", "failscope-server", "--bench", "embed"]))
+    run(cargo().args(["bench", "-p", "failscope-server", "--bench", "embed"]))?;
+    run(cargo().args(["bench", "-p", "failscope-server", "--bench", "infer"]))
 }
 
 fn main() -> Result<()> {

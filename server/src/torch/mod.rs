@@ -35,14 +35,17 @@ fn take_error(err: *mut c_char) -> String {
         return "unknown libtorch error".into();
     }
     // SAFETY: the shim returns a NUL-terminated string from malloc, freed here exactly once.
-    let msg = unsafe { CStr::from_ptr(err) }
-        .to_string_lossy()
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let full = unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned();
     unsafe { fs_string_free(err) };
-    msg
+    // TorchScript errors are a traceback; the cause is its last `…Error: …` line (e.g. "RuntimeError:
+    // … expected input[64, 3, 8, 8] to have 1 channels, but got 3 channels …"), else the first line.
+    let lines: Vec<&str> = full.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("Error: "))
+        .or(lines.first())
+        .map_or_else(|| "unknown libtorch error".to_string(), |l| l.to_string())
 }
 
 /// What `forward` returned.
@@ -62,6 +65,8 @@ unsafe impl Send for Handle {}
 pub struct TorchModel {
     /// The train flag of Dropout modules is shared module state: every call holds this lock.
     lock: Mutex<Handle>,
+    /// The file it came from, for error messages.
+    path: std::path::PathBuf,
 }
 
 impl TorchModel {
@@ -76,17 +81,25 @@ impl TorchModel {
             .ok_or_else(|| InputError::file(path, format!("not a TorchScript model ({})", take_error(err))))?;
         Ok(Self {
             lock: Mutex::new(Handle(ptr)),
+            path: path.to_path_buf(),
         })
     }
 
-    fn run(handle: &Handle, x: &Tensor) -> Result<Outputs, InputError> {
+    fn run(&self, handle: &Handle, x: &Tensor) -> Result<Outputs, InputError> {
         let mut out: [*mut C_tensor; 2] = [std::ptr::null_mut(); 2];
         let mut err = std::ptr::null_mut();
         // SAFETY: the handle is live (we hold the lock); `x` outlives the call; on success the
         // shim hands over ownership of `n` heap tensors, which `Tensor::from_ptr` takes.
         let n = unsafe { fs_module_forward(handle.0.as_ptr(), x.as_ptr(), out.as_mut_ptr(), &mut err) };
         if n < 1 {
-            return Err(InputError::item("model forward", take_error(err)));
+            return Err(InputError::file(
+                &self.path,
+                format!(
+                    "forward on an input of shape {:?} failed: {}",
+                    x.size(),
+                    take_error(err)
+                ),
+            ));
         }
         let logits = unsafe { Tensor::from_ptr(out[0]) };
         let features = (n > 1).then(|| unsafe { Tensor::from_ptr(out[1]) });
@@ -108,7 +121,7 @@ impl TorchModel {
 
     /// Runs `forward` in eval mode without gradients.
     pub fn forward(&self, x: &Tensor) -> Result<Outputs, InputError> {
-        Self::run(&self.handle(), x)
+        self.run(&self.handle(), x)
     }
 
     /// `passes` MC-dropout forward passes: only Dropout modules sample, BatchNorm stays in eval mode.
@@ -118,7 +131,7 @@ impl TorchModel {
         if Self::set_dropout(&handle, true)? == 0 {
             return Err(InputError::item("model", "has no Dropout module: MC-dropout needs one"));
         }
-        let result = (0..passes).map(|_| Self::run(&handle, x)).collect();
+        let result = (0..passes).map(|_| self.run(&handle, x)).collect();
         Self::set_dropout(&handle, false)?;
         result
     }
