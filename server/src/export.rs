@@ -27,6 +27,8 @@ pub struct ExportRows {
     pub external: Option<Vec<f32>>,
     /// Names of the test sets after `iid` (dataset_idx 2, 3, …), reported as `in_class_study_<name>`.
     pub shifted_sets: Vec<String>,
+    /// Where each row's image came from (written as `failscope_samples.json`).
+    pub sources: Option<crate::sources::SampleSources>,
 }
 
 fn write_npz(path: &Path, shape: &[u64], data: impl Iterator<Item = f64>) -> std::io::Result<()> {
@@ -135,6 +137,11 @@ pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(
     );
     let p = tmp.path().join("hydra/config.yaml");
     std::fs::write(&p, config).map_err(|e| io(&p, e))?;
+    if let Some(sources) = &rows.sources {
+        let p = tmp.path().join(crate::sources::FILE);
+        let json = serde_json::to_vec(sources).expect("plain fields serialise");
+        std::fs::write(&p, json).map_err(|e| io(&p, e))?;
+    }
     publish(tmp, dir)
 }
 

@@ -78,6 +78,11 @@ pub struct InferConfig {
     pub seed: u64,
 }
 
+/// The seed of row `index`'s corruption (per image, so the web app can re-render it).
+pub fn corruption_seed(seed: u64, index: usize) -> u64 {
+    seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// Resizes to the model's input size (a no-op when it already has it).
 pub fn resize(img: image::RgbImage, p: &Preprocess) -> image::RgbImage {
     let [h, w] = p.size;
@@ -139,6 +144,7 @@ pub fn run(model: &dyn Classifier, ds: &Dataset, design: &Design, cfg: &InferCon
         features: None,
         external: None,
         shifted_sets: design.test_sets.iter().skip(1).map(|t| t.name.clone()).collect(),
+        sources: Some(crate::sources::SampleSources::of(ds, design, &cfg.preprocess, cfg.seed)),
     };
     // Corrupted test sets reuse the i.i.d. images: decode and resize each once. Corruptions apply at
     // the model's input size (their parameters are relative to the image size).
@@ -159,11 +165,7 @@ pub fn run(model: &dyn Classifier, ds: &Dataset, design: &Design, cfg: &InferCon
                         }
                     };
                     Ok(match corruption {
-                        Some((kind, severity)) => kind.apply(
-                            &img,
-                            severity,
-                            cfg.seed ^ (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                        ),
+                        Some((kind, severity)) => kind.apply(&img, severity, corruption_seed(cfg.seed, r)),
                         None => img,
                     })
                 })

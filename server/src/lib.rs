@@ -16,6 +16,7 @@ pub mod latent;
 pub mod recipe;
 pub mod report;
 pub mod shift;
+pub mod sources;
 pub mod store;
 pub mod torch;
 pub mod train;

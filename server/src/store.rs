@@ -1,13 +1,16 @@
 //! The study store: an embedded SQLite database (WAL). Each study is written in one transaction, so it
 //! is either complete or absent.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use failscope_shared::analysis::experiment::Report;
 use failscope_shared::api::{StudyDetail, StudySummary};
 use indexmap::IndexMap;
 use ndarray::{Array2, ArrayView2, ArrayView3};
 use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::infer::Preprocess;
+use crate::sources::SampleSources;
 
 /// A store error: the database file and what failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,45 @@ pub struct NewStudy<'a> {
     pub mc: Option<ArrayView3<'a, f32>>,
     /// Every CSF's score per sample (in sample order).
     pub scores: &'a IndexMap<String, Vec<f64>>,
+    /// `(n, c)` softmax per sample.
+    pub probs: Option<ArrayView2<'a, f32>>,
+    /// Where each sample's image came from (studies made by `failscope infer`/`run`).
+    pub sources: Option<&'a SampleSources>,
+}
+
+/// Everything stored about one sample, for the inspector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleInfo {
+    /// Test set, label, prediction.
+    pub record: SampleRecord,
+    /// Softmax, when stored.
+    pub probs: Option<Vec<f32>>,
+    /// The dataset's id of the sample.
+    pub sample_id: Option<String>,
+    /// Image path relative to the study's data root.
+    pub image: Option<String>,
+    /// Dataset row (seeds the corruption).
+    pub source_index: Option<i64>,
+    /// `name:severity` of the corruption applied.
+    pub corruption: Option<String>,
+    /// Acquisition domain.
+    pub domain: Option<String>,
+    /// Metadata columns.
+    pub meta: IndexMap<String, String>,
+}
+
+/// A sample's domain and metadata columns.
+pub type SampleMeta = (Option<String>, IndexMap<String, String>);
+
+/// How a study's images are found and rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSettings {
+    /// Images are read only below this folder.
+    pub root: PathBuf,
+    /// The model's preprocessing.
+    pub preprocess: Preprocess,
+    /// Corruption seed.
+    pub seed: u64,
 }
 
 const SCHEMA: &str = "
@@ -93,7 +135,11 @@ CREATE TABLE IF NOT EXISTS studies (
     compat TEXT NOT NULL,
     report_json TEXT NOT NULL,
     feature_dim INTEGER NOT NULL DEFAULT 0,
-    mc_passes INTEGER NOT NULL DEFAULT 0
+    mc_passes INTEGER NOT NULL DEFAULT 0,
+    data_root TEXT,
+    preprocess TEXT,
+    seed INTEGER NOT NULL DEFAULT 0,
+    classes TEXT
 );
 CREATE TABLE IF NOT EXISTS study_files (
     study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
@@ -109,7 +155,19 @@ CREATE TABLE IF NOT EXISTS samples (
     predicted INTEGER NOT NULL,
     features BLOB,
     mc BLOB,
+    probs BLOB,
+    sample_id TEXT,
+    image TEXT,
+    source_index INTEGER,
+    corruption TEXT,
+    domain TEXT,
+    meta TEXT,
     PRIMARY KEY (study_id, row)
+);
+CREATE TABLE IF NOT EXISTS links (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 CREATE TABLE IF NOT EXISTS scores (
     study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
@@ -127,15 +185,27 @@ CREATE TABLE IF NOT EXISTS latent_results (
     PRIMARY KEY (study_id, kind, params)
 );";
 
-/// Schema version (`PRAGMA user_version`). 1: session-1 stores without per-sample arrays.
-const VERSION: i64 = 2;
+/// Schema version (`PRAGMA user_version`). 1: session-1 stores without per-sample arrays;
+/// 2: without sample provenance and softmax.
+const VERSION: i64 = 3;
 
 /// Columns added after version 1, for stores written by older versions.
-const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 15] = [
+    ("studies", "classes", "TEXT"),
     ("samples", "features", "BLOB"),
     ("samples", "mc", "BLOB"),
+    ("samples", "probs", "BLOB"),
+    ("samples", "sample_id", "TEXT"),
+    ("samples", "image", "TEXT"),
+    ("samples", "source_index", "INTEGER"),
+    ("samples", "corruption", "TEXT"),
+    ("samples", "domain", "TEXT"),
+    ("samples", "meta", "TEXT"),
     ("studies", "feature_dim", "INTEGER NOT NULL DEFAULT 0"),
     ("studies", "mc_passes", "INTEGER NOT NULL DEFAULT 0"),
+    ("studies", "data_root", "TEXT"),
+    ("studies", "preprocess", "TEXT"),
+    ("studies", "seed", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// `f32`s as little-endian bytes (the blob format of every stored array).
@@ -179,7 +249,7 @@ impl Store {
         let json = serde_json::to_string(s.report).map_err(|source| StoreError::Corrupt { id: -1, source })?;
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO studies (name, kind, source, n_classes, n_samples, compat, report_json, feature_dim, mc_passes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO studies (name, kind, source, n_classes, n_samples, compat, report_json, feature_dim, mc_passes, data_root, preprocess, seed, classes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 s.name,
                 s.kind,
@@ -189,7 +259,14 @@ impl Store {
                 s.compat,
                 json,
                 s.features.map_or(0, |f| f.ncols() as i64),
-                s.mc.map_or(0, |m| m.shape()[2] as i64)
+                s.mc.map_or(0, |m| m.shape()[2] as i64),
+                s.sources.and_then(|x| x.root.as_ref()).map(|r| r.display().to_string()),
+                s.sources
+                    .map(|x| serde_json::to_string(&x.preprocess).expect("plain fields serialise")),
+                s.sources.map_or(0, |x| x.seed as i64),
+                s.sources
+                    .filter(|x| !x.classes.is_empty())
+                    .map(|x| serde_json::to_string(&x.classes).expect("strings serialise"))
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -199,12 +276,30 @@ impl Store {
                 file.execute(params![id, path, data])?;
             }
             let mut sample = tx.prepare(
-                "INSERT INTO samples (study_id, row, dataset_idx, label, predicted, features, mc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO samples (study_id, row, dataset_idx, label, predicted, features, mc, probs, sample_id, image, source_index, corruption, domain, meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
             for (i, r) in s.samples.iter().enumerate() {
                 let features = s.features.map(|f| to_blob(f.row(i)));
                 let mc = s.mc.map(|m| to_blob(m.index_axis(ndarray::Axis(0), i)));
-                sample.execute(params![id, r.row, r.dataset_idx, r.label, r.predicted, features, mc])?;
+                let probs = s.probs.map(|p| to_blob(p.row(i)));
+                let src = s.sources.and_then(|x| x.rows.get(i));
+                sample.execute(params![
+                    id,
+                    r.row,
+                    r.dataset_idx,
+                    r.label,
+                    r.predicted,
+                    features,
+                    mc,
+                    probs,
+                    src.map(|x| x.id.as_str()),
+                    src.and_then(|x| x.image.as_deref()),
+                    src.map(|x| x.index as i64),
+                    src.and_then(|x| x.corruption.as_ref())
+                        .map(|(c, sev)| format!("{c}:{sev}")),
+                    src.and_then(|x| x.domain.as_deref()),
+                    src.map(|x| serde_json::to_string(&x.meta).expect("strings serialise")),
+                ])?;
             }
             let mut score = tx.prepare("INSERT INTO scores (study_id, csf, position, data) VALUES (?1, ?2, ?3, ?4)")?;
             for (pos, (csf, values)) in s.scores.iter().enumerate() {
@@ -263,6 +358,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Width of a study's stored features (0 = none).
+    pub fn feature_dim(&self, id: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT feature_dim FROM studies WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
     /// The `(n, d)` feature matrix of a study, rows in sample order; `None` when it has no features.
     pub fn features(&self, id: i64) -> Result<Option<Array2<f32>>, StoreError> {
         let d: i64 = self
@@ -308,6 +412,118 @@ impl Store {
         Array2::from_shape_vec((c as usize, m as usize), from_blob(&blob).collect())
             .map(Some)
             .map_err(|_| StoreError::Shape { id, what: "mc" })
+    }
+
+    /// Everything stored about one sample, or `None` for an unknown study or row.
+    pub fn sample(&self, id: i64, row: i64) -> Result<Option<SampleInfo>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT row, dataset_idx, label, predicted, probs, sample_id, image, source_index, corruption, domain, meta FROM samples WHERE study_id = ?1 AND row = ?2",
+                params![id, row],
+                |r| {
+                    let probs: Option<Vec<u8>> = r.get(4)?;
+                    let meta: Option<String> = r.get(10)?;
+                    Ok(SampleInfo {
+                        record: SampleRecord {
+                            row: r.get(0)?,
+                            dataset_idx: r.get(1)?,
+                            label: r.get(2)?,
+                            predicted: r.get(3)?,
+                        },
+                        probs: probs.map(|b| from_blob(&b).collect()),
+                        sample_id: r.get(5)?,
+                        image: r.get(6)?,
+                        source_index: r.get(7)?,
+                        corruption: r.get(8)?,
+                        domain: r.get(9)?,
+                        meta: meta.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default(),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// How the study's images are rendered; `None` when it has no image sources.
+    pub fn image_settings(&self, id: i64) -> Result<Option<ImageSettings>, StoreError> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT data_root, preprocess, seed FROM studies WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(match found {
+            Some((Some(root), Some(pre), seed)) => serde_json::from_str(&pre).ok().map(|preprocess| ImageSettings {
+                root: PathBuf::from(root),
+                preprocess,
+                seed: seed as u64,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Class names: stored ones, else `class 0`, `class 1`, ….
+    pub fn classes(&self, id: i64) -> Result<Vec<String>, StoreError> {
+        let (json, n): (Option<String>, i64) = self
+            .conn
+            .query_row("SELECT classes, n_classes FROM studies WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .unwrap_or((None, 0));
+        Ok(json
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_else(|| (0..n).map(|k| format!("class {k}")).collect()))
+    }
+
+    /// Every sample's domain and metadata, by row.
+    pub fn sample_meta(&self, id: i64) -> Result<Vec<SampleMeta>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT domain, meta FROM samples WHERE study_id = ?1 ORDER BY row")?;
+        let rows = stmt.query_map([id], |r| {
+            let meta: Option<String> = r.get(1)?;
+            Ok((
+                r.get(0)?,
+                meta.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default(),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Stores a view state under a new short id; returns the id.
+    pub fn create_link(&self, state: &str) -> Result<String, StoreError> {
+        // 8 characters from a hash of the state and the time, retried on the (unlikely) collision.
+        use std::hash::{Hash, Hasher};
+        for attempt in 0u32..8 {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (state, attempt, std::time::SystemTime::now()).hash(&mut h);
+            let id: String = format!("{:016x}", h.finish()).chars().take(8).collect();
+            let inserted = self.conn.execute(
+                "INSERT OR IGNORE INTO links (id, state) VALUES (?1, ?2)",
+                params![id, state],
+            )?;
+            if inserted == 1 {
+                return Ok(id);
+            }
+        }
+        Err(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    /// The view state of a short link.
+    pub fn link(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT state FROM links WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?)
     }
 
     /// Every CSF's per-sample scores, in the order the study reports them.
@@ -421,6 +637,8 @@ mod tests {
                 features: Some(features.view()),
                 mc: Some(mc.view()),
                 scores: &IndexMap::from([("det_mcp".to_string(), vec![0.9, f64::NAN])]),
+                probs: None,
+                sources: None,
             })
             .unwrap();
         let list = store.list().unwrap();
@@ -443,6 +661,12 @@ mod tests {
         assert!(store.cached(id, "embedding", "{}").unwrap().is_none());
         store.cache(id, "embedding", "{}", b"xy").unwrap();
         assert_eq!(store.cached(id, "embedding", "{}").unwrap().unwrap(), b"xy");
+        let link = store.create_link("study=1&color=confusion").unwrap();
+        assert_eq!(link.len(), 8);
+        assert_eq!(store.link(&link).unwrap().as_deref(), Some("study=1&color=confusion"));
+        assert!(store.link("nope").unwrap().is_none());
+        assert_eq!(store.sample(id, 1).unwrap().unwrap().record.dataset_idx, 2);
+        assert!(store.image_settings(id).unwrap().is_none());
     }
 
     #[test]

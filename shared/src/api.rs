@@ -79,3 +79,90 @@ pub struct Clustering {
     /// of the i.i.d. test set.
     pub threshold: f64,
 }
+
+/// `GET /api/studies/{id}/samples/{row}`: one sample for the inspector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleDetail {
+    /// Row in the study.
+    pub row: u64,
+    /// FD-Shifts dataset index and the test set's name.
+    pub dataset_idx: i64,
+    /// Test set name.
+    pub test_set: String,
+    /// True class index and name.
+    pub label: i64,
+    /// Class name of the label.
+    pub label_name: String,
+    /// Predicted class index.
+    pub predicted: i64,
+    /// Class name of the prediction.
+    pub predicted_name: String,
+    /// Softmax (empty when not stored).
+    pub probs: Vec<f32>,
+    /// Every CSF: score and its percentile (0–100) within the sample's test set.
+    pub scores: Vec<CsfScore>,
+    /// The dataset's id of the sample.
+    pub sample_id: Option<String>,
+    /// Acquisition domain.
+    pub domain: Option<String>,
+    /// Corruption (`name:severity`) applied.
+    pub corruption: Option<String>,
+    /// Metadata columns.
+    pub meta: Vec<(String, String)>,
+    /// Whether `/image` serves its image.
+    pub has_image: bool,
+}
+
+/// One CSF's score of a sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CsfScore {
+    /// CSF name.
+    pub csf: String,
+    /// Score (`None` = NaN).
+    pub score: Option<f32>,
+    /// Percentile within the test set (share of the set's samples with a lower score, × 100).
+    pub percentile: Option<f32>,
+}
+
+/// A study's per-sample layout for the scatter: names for dataset indices and classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyLayout {
+    /// Number of samples.
+    pub n: u64,
+    /// Test-set name per dataset index.
+    pub test_sets: Vec<String>,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// CSFs with per-sample scores.
+    pub csfs: Vec<String>,
+    /// Metadata columns available as categorical colourings.
+    pub meta: Vec<String>,
+    /// Whether the study has features (so it can be embedded).
+    pub has_features: bool,
+    /// Whether sample images can be shown.
+    pub has_images: bool,
+}
+
+/// A sample row with a value (neighbours: distance; failures: confidence).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankedSample {
+    /// Row.
+    pub row: u64,
+    /// Distance or confidence.
+    pub value: f64,
+    /// Label and prediction.
+    pub label: i64,
+    /// Prediction.
+    pub predicted: i64,
+    /// Dataset index.
+    pub dataset_idx: i64,
+}
+
+/// A short link: `POST /api/links` answers with it; `/s/{id}` opens the stored view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    /// Short id.
+    pub id: String,
+    /// The view state (the URL's query string).
+    pub state: String,
+}

@@ -200,3 +200,161 @@ async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
     );
     assert_eq!(get(&state, "/api/jobs/12345").await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn samples_columns_images_failures_links_and_figures() {
+    let d = tempfile::tempdir().unwrap();
+    let (db, _) = failscope_e2e::inferred_study(d.path());
+    let n = Store::open(&db).unwrap().samples(1).unwrap().len();
+    let state = AppState {
+        store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
+        dist: d.path().to_path_buf(),
+        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
+    };
+    let (status, body) = get(&state, "/api/studies/1/layout").await;
+    assert_eq!(status, StatusCode::OK);
+    let layout: failscope_shared::api::StudyLayout = serde_json::from_slice(&body).unwrap();
+    assert_eq!(layout.n as usize, n);
+    assert_eq!(layout.classes, vec!["class0", "class1", "class2"]);
+    assert_eq!(
+        layout.test_sets[..2],
+        ["val_tuning".to_string(), "iid_study".to_string()]
+    );
+    assert!(
+        layout
+            .test_sets
+            .contains(&"in_class_study_acquisition_site2".to_string()),
+        "{:?}",
+        layout.test_sets
+    );
+    assert!(layout.has_features && layout.has_images && layout.meta.contains(&"domain".to_string()));
+
+    // Columns: compact little-endian buffers.
+    let (status, labels) = get(&state, "/api/studies/1/columns/label").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(labels.len(), 2 * n);
+    let (_, scores) = get(&state, "/api/studies/1/columns/score:det_mcp").await;
+    assert_eq!(scores.len(), 4 * n);
+    let resp = app(state.clone())
+        .oneshot(
+            Request::get("/api/studies/1/columns/meta:domain")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["x-failscope-categories"]
+        .to_str()
+        .unwrap()
+        .contains("site2"));
+    assert_eq!(
+        get(&state, "/api/studies/1/columns/nonsense").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // One sample: label names, softmax, every CSF with a percentile, and its image as PNG.
+    let (status, body) = get(&state, "/api/studies/1/samples/3").await;
+    assert_eq!(status, StatusCode::OK);
+    let s: failscope_shared::api::SampleDetail = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s.probs.len(), 3);
+    assert!((s.probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    assert!(s.label_name.starts_with("class") && s.has_image);
+    assert!(s.scores.iter().any(|c| c.csf == "det_mcp" && c.percentile.is_some()));
+    let resp = app(state.clone())
+        .oneshot(
+            Request::get("/api/studies/1/samples/3/image")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    let png = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert_eq!(
+        get(&state, &format!("/api/studies/1/samples/{n}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&state, "/api/studies/1/samples/-1").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // Path traversal through the row is not a row; through the URL it never reaches a file.
+    assert_eq!(
+        get(&state, "/api/studies/1/samples/..%2F..%2Fetc%2Fpasswd/image")
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Neighbours in feature space, failures most confident first (huge page sizes capped).
+    let (_, body) = get(&state, "/api/studies/1/samples/3/neighbours?k=5").await;
+    let nb: Vec<failscope_shared::api::RankedSample> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(nb.len(), 5);
+    assert!(nb.windows(2).all(|w| w[0].value <= w[1].value) && nb.iter().all(|r| r.row != 3));
+    let (status, body) = get(&state, "/api/studies/1/failures?csf=det_mcp&per_page=100000000").await;
+    assert_eq!(status, StatusCode::OK);
+    let f: Vec<failscope_shared::api::RankedSample> = serde_json::from_slice(&body).unwrap();
+    assert!(f.windows(2).all(|w| w[0].value >= w[1].value) && f.iter().all(|r| r.label != r.predicted));
+    assert_eq!(
+        get(&state, "/api/studies/1/failures?csf=nope").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Short links: stored, resolved by a redirect to the view.
+    let (status, body) = post(&state, "/api/links", r#"{"state": "study=1&color=confusion&sel=3"}"#).await;
+    assert_eq!(status, StatusCode::OK);
+    let link: failscope_shared::api::Link = serde_json::from_slice(&body).unwrap();
+    let resp = app(state.clone())
+        .oneshot(Request::get(format!("/s/{}", link.id)).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection());
+    assert_eq!(resp.headers()["location"], "/?study=1&color=confusion&sel=3");
+    assert_eq!(get(&state, "/s/doesnotexist").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(post(&state, "/api/links", "{").await.0, StatusCode::BAD_REQUEST);
+
+    // A risk–coverage figure (SVG, plotters).
+    let (status, svg) = get(
+        &state,
+        "/api/studies/1/figures/risk-coverage.svg?test_set=1&csf=det_mcp",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let svg = String::from_utf8(svg).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("selective risk") && svg.contains("<polyline"),
+        "{}",
+        &svg[..200.min(svg.len())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_path_leaving_the_data_root_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (db, out) = failscope_e2e::inferred_study(d.path());
+    // A tampered sample list pointing outside the data root, imported as study 2.
+    let sidecar = out.join("failscope_samples.json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    v["rows"][0]["image"] = serde_json::json!("../../../../../../etc/passwd");
+    std::fs::write(&sidecar, v.to_string()).unwrap();
+    let r = failscope(&[
+        "study".as_ref(),
+        "import".as_ref(),
+        out.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let state = AppState {
+        store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
+        dist: d.path().to_path_buf(),
+        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
+    };
+    let (status, body) = get(&state, "/api/studies/2/samples/0/image").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let e: ApiError = serde_json::from_slice(&body).unwrap();
+    assert!(e.error.contains("outside the study's data root"), "{}", e.error);
+}

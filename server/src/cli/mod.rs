@@ -279,6 +279,10 @@ pub struct Evaluated {
     pub mc: Option<Array3<f32>>,
     /// Every CSF's score per sample (empty for confidence-only CSVs).
     pub scores: IndexMap<String, Vec<f64>>,
+    /// `(n, c)` softmax, when the source has it.
+    pub probs: Option<Array2<f32>>,
+    /// Where each sample's image came from (`failscope_samples.json`).
+    pub sources: Option<crate::sources::SampleSources>,
 }
 
 /// Evaluates an FD-Shifts folder or a CSV file.
@@ -305,6 +309,8 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
             features: None,
             mc: None,
             scores: IndexMap::new(),
+            probs: None,
+            sources: None,
         });
     }
     let loaded = fdshifts::load(path)?;
@@ -338,6 +344,14 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
         n_samples: e.labels.len() as u64,
         files: loaded.files()?,
         samples,
+        probs: Some(
+            Array2::from_shape_vec(
+                (e.labels.len(), e.num_classes),
+                e.softmax.iter().map(|v| *v as f32).collect(),
+            )
+            .expect("the loader checked the (n, c) shape"),
+        ),
+        sources: loaded.sources()?,
         features: loaded.features,
         mc,
         scores,
@@ -383,6 +397,8 @@ fn import(
         features: ev.features.as_ref().map(|f| f.view()),
         mc: ev.mc.as_ref().map(|m| m.view()),
         scores: &ev.scores,
+        probs: ev.probs.as_ref().map(|p| p.view()),
+        sources: ev.sources.as_ref(),
     })?;
     Ok((id, ev))
 }

@@ -31,6 +31,32 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The experiment folder (holding `hydra/` and `test_results/`).
+    pub fn experiment_dir(&self) -> PathBuf {
+        self.config_path
+            .parent()
+            .and_then(Path::parent)
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+
+    /// The rows' provenance (`failscope_samples.json`), checked to have one entry per row.
+    pub fn sources(&self) -> Result<Option<crate::sources::SampleSources>, InputError> {
+        let Some(s) = crate::sources::SampleSources::read(&self.experiment_dir())? else {
+            return Ok(None);
+        };
+        if s.rows.len() != self.experiment.labels.len() {
+            return Err(InputError::file(
+                &self.experiment_dir().join(crate::sources::FILE),
+                format!(
+                    "{} rows, expected {} (one per row of raw_logits)",
+                    s.rows.len(),
+                    self.experiment.labels.len()
+                ),
+            ));
+        }
+        Ok(Some(s))
+    }
+
     /// The files that make up the experiment (relative path in an FD-Shifts folder, bytes): the
     /// config and every `.npz` of `test_results/`.
     pub fn files(&self) -> Result<Vec<(String, Vec<u8>)>, InputError> {
@@ -42,6 +68,10 @@ impl Loaded {
             .filter(|p| p.extension().is_some_and(|x| x == "npz"))
             .collect();
         npz.sort();
+        let sidecar = self.experiment_dir().join(crate::sources::FILE);
+        if sidecar.is_file() {
+            out.push((crate::sources::FILE.to_string(), read(&sidecar)?));
+        }
         for p in npz {
             let name = p
                 .file_name()

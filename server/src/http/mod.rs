@@ -21,7 +21,9 @@ use tower_http::trace::TraceLayer;
 use crate::latent::jobs::Jobs;
 use crate::store::Store;
 
+mod figures;
 mod latent;
+mod samples;
 
 /// Shared state of all handlers.
 #[derive(Clone)]
@@ -45,6 +47,8 @@ pub enum AppError {
     Conflict(String),
     /// 422: well-formed but unusable (e.g. a study without features).
     Unprocessable(String),
+    /// 403: refused (e.g. a path outside the study's data root).
+    Forbidden(String),
     /// 500: logged once here; the body stays generic.
     Internal(String),
 }
@@ -56,6 +60,7 @@ impl IntoResponse for AppError {
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             AppError::Conflict(m) => (StatusCode::CONFLICT, m),
             AppError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             AppError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
@@ -114,9 +119,18 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{job}", get(latent::job_status))
         .route("/jobs/{job}/events", get(latent::job_events))
         .route("/jobs/{job}/result", get(latent::job_result))
+        .route("/studies/{id}/layout", get(samples::layout))
+        .route("/studies/{id}/columns/{name}", get(samples::column))
+        .route("/studies/{id}/samples/{row}", get(samples::sample))
+        .route("/studies/{id}/samples/{row}/image", get(samples::image))
+        .route("/studies/{id}/samples/{row}/neighbours", get(samples::neighbours))
+        .route("/studies/{id}/failures", get(samples::failures))
+        .route("/studies/{id}/figures/risk-coverage.svg", get(samples::risk_coverage))
+        .route("/links", post(samples::create_link))
         .fallback(api_not_found);
     Router::new()
         .nest("/api", api)
+        .route("/s/{id}", get(samples::open_link))
         .fallback_service(spa)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(1 << 20))

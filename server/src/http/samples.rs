@@ -1,0 +1,453 @@
+//! Per-sample API for the latent view: the study's layout, columns as compact binary buffers
+//! (`u16` codes or `f32` values, little-endian), one sample for the inspector, its image (rendered
+//! as the model saw it, never from outside the study's data root), nearest neighbours, the most
+//! confident failures, short links and risk–coverage figures (plotters, SVG).
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use failscope_shared::analysis::rc::{RiskCoverageStats, TieOrder};
+use failscope_shared::api::{CsfScore, Link, RankedSample, SampleDetail, StudyLayout};
+use serde::Deserialize;
+
+use super::{parse_id, with_store, AppError, AppState};
+use crate::sources::{self, ImageError};
+use crate::store::{SampleRecord, Store, StoreError};
+
+/// Largest page of failures, neighbours or any list (a huge query is capped, not an error).
+const MAX_LIST: usize = 500;
+
+/// Test-set names by dataset index: `val_tuning`, `iid_study`, then the report's `in_class_study_*`
+/// when they account for every other index, else `dataset <k>`.
+fn test_set_names(store: &Store, id: i64, samples: &[SampleRecord]) -> Result<Vec<String>, StoreError> {
+    let max = samples.iter().map(|s| s.dataset_idx).max().unwrap_or(-1);
+    let report = store.get(id)?.map(|d| d.report).unwrap_or_default();
+    let in_class: Vec<&String> = report.keys().filter(|k| k.starts_with("in_class_study_")).collect();
+    Ok((0..=max.max(1))
+        .map(|k| match k {
+            0 => "val_tuning".to_string(),
+            1 => "iid_study".to_string(),
+            k if in_class.len() as i64 == max - 1 => in_class[(k - 2) as usize].clone(),
+            k => format!("dataset {k}"),
+        })
+        .collect())
+}
+
+fn meta_keys(meta: &[crate::store::SampleMeta]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    if meta.iter().any(|m| m.0.is_some()) {
+        keys.push("domain".into());
+    }
+    for (_, m) in meta.iter().take(1000) {
+        for k in m.keys() {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    keys
+}
+
+fn study(store: &Store, id: i64) -> Result<Option<StudyLayout>, StoreError> {
+    if store.get(id)?.is_none() {
+        return Ok(None);
+    }
+    let samples = store.samples(id)?;
+    Ok(Some(StudyLayout {
+        n: samples.len() as u64,
+        test_sets: test_set_names(store, id, &samples)?,
+        classes: store.classes(id)?,
+        csfs: store.scores(id)?.keys().cloned().collect(),
+        meta: meta_keys(&store.sample_meta(id)?),
+        has_features: detail_has_features(store, id)?,
+        has_images: store.image_settings(id)?.is_some(),
+    }))
+}
+
+fn detail_has_features(store: &Store, id: i64) -> Result<bool, StoreError> {
+    store.feature_dim(id).map(|d| d > 0)
+}
+
+fn not_found(id: i64) -> AppError {
+    AppError::NotFound(format!("no study with id {id}"))
+}
+
+/// `GET /api/studies/{id}/layout`.
+pub async fn layout(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StudyLayout>, AppError> {
+    let id = parse_id(&id)?;
+    with_store(&state, move |s| study(s, id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found(id))
+}
+
+fn binary(bytes: Vec<u8>, dtype: &str, categories: Option<Vec<String>>) -> Response {
+    let mut headers = vec![
+        (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+        (header::HeaderName::from_static("x-failscope-dtype"), dtype.to_string()),
+    ];
+    if let Some(c) = categories {
+        // JSON, percent-encoded so any category text is a valid header value.
+        let json = serde_json::to_string(&c).expect("strings serialise");
+        let encoded: String = json
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        headers.push((header::HeaderName::from_static("x-failscope-categories"), encoded));
+    }
+    let mut resp = Bytes::from(bytes).into_response();
+    for (k, v) in headers {
+        if let Ok(v) = v.parse() {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
+fn u16s(values: impl Iterator<Item = i64>) -> Vec<u8> {
+    values
+        .flat_map(|v| (v.clamp(0, i64::from(u16::MAX)) as u16).to_le_bytes())
+        .collect()
+}
+
+/// `GET /api/studies/{id}/columns/{name}`: `dataset_idx`, `label`, `predicted` (u16),
+/// `score:<csf>` (f32), `meta:<key>` (u16 codes; categories in `X-Failscope-Categories`).
+pub async fn column(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let name2 = name.clone();
+    let out = with_store(&state, move |s| {
+        if s.get(id)?.is_none() {
+            return Ok(None);
+        }
+        let samples = s.samples(id)?;
+        Ok(Some(match name2.as_str() {
+            "dataset_idx" => Some(binary(u16s(samples.iter().map(|r| r.dataset_idx)), "u16", None)),
+            "label" => Some(binary(u16s(samples.iter().map(|r| r.label)), "u16", None)),
+            "predicted" => Some(binary(u16s(samples.iter().map(|r| r.predicted)), "u16", None)),
+            other => {
+                if let Some(csf) = other.strip_prefix("score:") {
+                    s.scores(id)?
+                        .get(csf)
+                        .map(|v| binary(v.iter().flat_map(|x| x.to_le_bytes()).collect(), "f32", None))
+                } else if let Some(key) = other.strip_prefix("meta:") {
+                    let meta = s.sample_meta(id)?;
+                    let values: Vec<Option<String>> = meta
+                        .into_iter()
+                        .map(|(domain, m)| if key == "domain" { domain } else { m.get(key).cloned() })
+                        .collect();
+                    if values.iter().all(Option::is_none) {
+                        None
+                    } else {
+                        let mut cats: Vec<String> = values.iter().flatten().cloned().collect();
+                        cats.sort();
+                        cats.dedup();
+                        cats.insert(0, "(none)".into());
+                        let index: std::collections::HashMap<&str, i64> = cats
+                            .iter()
+                            .enumerate()
+                            .skip(1)
+                            .map(|(i, c)| (c.as_str(), i as i64))
+                            .collect();
+                        let codes: Vec<i64> = values
+                            .iter()
+                            .map(|v| v.as_deref().and_then(|v| index.get(v).copied()).unwrap_or(0))
+                            .collect();
+                        Some(binary(u16s(codes.into_iter()), "u16", Some(cats)))
+                    }
+                } else {
+                    None
+                }
+            }
+        }))
+    })
+    .await?;
+    match out {
+        None => Err(not_found(id)),
+        Some(None) => Err(AppError::NotFound(format!(
+            "study {id} has no column {name:?} (dataset_idx, label, predicted, score:<csf>, meta:<key>)"
+        ))),
+        Some(Some(r)) => Ok(r),
+    }
+}
+
+fn row_of(row: &str) -> Result<i64, AppError> {
+    row.parse::<i64>()
+        .ok()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| AppError::BadRequest(format!("sample {row:?}: rows are non-negative integers")))
+}
+
+fn detail(store: &Store, id: i64, row: i64) -> Result<Option<SampleDetail>, StoreError> {
+    let Some(info) = store.sample(id, row)? else {
+        return Ok(None);
+    };
+    let samples = store.samples(id)?;
+    let names = test_set_names(store, id, &samples)?;
+    let classes = store.classes(id)?;
+    let same_set: Vec<usize> = (0..samples.len())
+        .filter(|&r| samples[r].dataset_idx == info.record.dataset_idx)
+        .collect();
+    let scores = store
+        .scores(id)?
+        .into_iter()
+        .map(|(csf, v)| {
+            let score = v.get(row as usize).copied().filter(|x| !x.is_nan());
+            let percentile = score.map(|x| {
+                let lower = same_set.iter().filter(|&&r| v[r] < x).count();
+                100.0 * lower as f32 / same_set.len().max(1) as f32
+            });
+            CsfScore { csf, score, percentile }
+        })
+        .collect();
+    let name = |k: i64| classes.get(k as usize).cloned().unwrap_or_else(|| format!("class {k}"));
+    Ok(Some(SampleDetail {
+        row: row as u64,
+        dataset_idx: info.record.dataset_idx,
+        test_set: names.get(info.record.dataset_idx as usize).cloned().unwrap_or_default(),
+        label: info.record.label,
+        label_name: name(info.record.label),
+        predicted: info.record.predicted,
+        predicted_name: name(info.record.predicted),
+        probs: info.probs.unwrap_or_default(),
+        scores,
+        sample_id: info.sample_id,
+        domain: info.domain,
+        corruption: info.corruption,
+        meta: info.meta.into_iter().collect(),
+        has_image: info.image.is_some() && store.image_settings(id)?.is_some(),
+    }))
+}
+
+/// `GET /api/studies/{id}/samples/{row}`.
+pub async fn sample(
+    State(state): State<AppState>,
+    Path((id, row)): Path<(String, String)>,
+) -> Result<Json<SampleDetail>, AppError> {
+    let (id, row) = (parse_id(&id)?, row_of(&row)?);
+    with_store(&state, move |s| detail(s, id, row))
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("study {id} has no sample {row}")))
+}
+
+/// `GET /api/studies/{id}/samples/{row}/image`: PNG, cached by the browser for an hour.
+pub async fn image(
+    State(state): State<AppState>,
+    Path((id, row)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let (id, row) = (parse_id(&id)?, row_of(&row)?);
+    let found = with_store(&state, move |s| Ok((s.sample(id, row)?, s.image_settings(id)?))).await?;
+    let (Some(info), Some(settings)) = found else {
+        return Err(AppError::NotFound(format!("study {id} has no image for sample {row}")));
+    };
+    let rel = info
+        .image
+        .ok_or_else(|| AppError::NotFound(format!("sample {row} has no image file")))?;
+    let corruption = info.corruption.as_deref().and_then(|c| {
+        let (name, sev) = c.split_once(':')?;
+        Some((name.to_string(), sev.parse::<u8>().ok()?))
+    });
+    let index = info.source_index.unwrap_or(0) as usize;
+    let png = tokio::task::spawn_blocking(move || {
+        let img = sources::render(
+            &settings.root,
+            &rel,
+            &settings.preprocess,
+            corruption.as_ref().map(|(n, s)| (n.as_str(), *s)),
+            settings.seed,
+            index,
+        )?;
+        let mut buf = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut buf, image::ImageFormat::Png)
+            .map_err(|e| ImageError::Unreadable(e.to_string()))?;
+        Ok::<_, ImageError>(buf.into_inner())
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| match e {
+        ImageError::Outside(_) => AppError::Forbidden(e.to_string()),
+        ImageError::NoImage => AppError::NotFound(e.to_string()),
+        ImageError::Unreadable(_) => AppError::NotFound(e.to_string()),
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        png,
+    )
+        .into_response())
+}
+
+/// `?k=`.
+#[derive(Deserialize)]
+pub struct KQuery {
+    k: Option<usize>,
+}
+
+/// `GET /api/studies/{id}/samples/{row}/neighbours?k=8`: nearest samples in feature space (exact).
+pub async fn neighbours(
+    State(state): State<AppState>,
+    Path((id, row)): Path<(String, String)>,
+    Query(q): Query<KQuery>,
+) -> Result<Json<Vec<RankedSample>>, AppError> {
+    let (id, row) = (parse_id(&id)?, row_of(&row)?);
+    let k = q.k.unwrap_or(8).min(MAX_LIST);
+    let out = with_store(&state, move |s| {
+        let Some(x) = s.features(id)? else { return Ok(None) };
+        if row as usize >= x.nrows() {
+            return Ok(None);
+        }
+        let samples = s.samples(id)?;
+        Ok(Some(
+            crate::latent::knn::neighbours_of(x.view(), row as usize, k)
+                .into_iter()
+                .map(|(j, d)| RankedSample {
+                    row: j as u64,
+                    value: d,
+                    label: samples[j].label,
+                    predicted: samples[j].predicted,
+                    dataset_idx: samples[j].dataset_idx,
+                })
+                .collect(),
+        ))
+    })
+    .await?;
+    out.map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("study {id} has no features or no sample {row}")))
+}
+
+/// `?test_set=&csf=&page=&per_page=`.
+#[derive(Deserialize)]
+pub struct FailureQuery {
+    test_set: Option<i64>,
+    csf: Option<String>,
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+/// `GET /api/studies/{id}/failures`: wrong predictions, most confident first (one test set, or all).
+pub async fn failures(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<FailureQuery>,
+) -> Result<Json<Vec<RankedSample>>, AppError> {
+    let id = parse_id(&id)?;
+    let per_page = q.per_page.unwrap_or(20).clamp(1, MAX_LIST);
+    let page = q.page.unwrap_or(0).min(1 << 20);
+    let csf = q.csf.unwrap_or_else(|| "det_mcp".into());
+    let csf2 = csf.clone();
+    let out = with_store(&state, move |s| {
+        let scores = s.scores(id)?;
+        let Some(v) = scores.get(&csf2) else { return Ok(None) };
+        let samples = s.samples(id)?;
+        let mut fails: Vec<RankedSample> = samples
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.label != r.predicted && q.test_set.is_none_or(|t| r.dataset_idx == t))
+            .filter(|(i, _)| !v[*i].is_nan())
+            .map(|(i, r)| RankedSample {
+                row: i as u64,
+                value: f64::from(v[i]),
+                label: r.label,
+                predicted: r.predicted,
+                dataset_idx: r.dataset_idx,
+            })
+            .collect();
+        fails.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.row.cmp(&b.row)));
+        Ok(Some(
+            fails
+                .into_iter()
+                .skip(page * per_page)
+                .take(per_page)
+                .collect::<Vec<_>>(),
+        ))
+    })
+    .await?;
+    out.map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("study {id} has no CSF {csf:?}")))
+}
+
+/// `{"state": "<query string>"}`.
+#[derive(Deserialize)]
+pub struct NewLink {
+    state: String,
+}
+
+/// `POST /api/links`: stores a view state (at most 8 KiB) under a short id.
+pub async fn create_link(
+    State(state): State<AppState>,
+    body: Result<Json<NewLink>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Link>, AppError> {
+    let Json(NewLink { state: view }) =
+        body.map_err(|e| AppError::BadRequest(format!("expected {{\"state\": \"…\"}} ({})", e.body_text())))?;
+    if view.len() > 8192 {
+        return Err(AppError::BadRequest("a view state is at most 8 KiB".into()));
+    }
+    let v2 = view.clone();
+    let id = with_store(&state, move |s| s.create_link(&v2)).await?;
+    Ok(Json(Link { id, state: view }))
+}
+
+/// `GET /s/{id}`: redirects to the stored view (`/?<state>`), read-only.
+pub async fn open_link(State(state): State<AppState>, Path(id): Path<String>) -> Result<Redirect, AppError> {
+    if id.len() > 64 {
+        return Err(AppError::NotFound("no such link".into()));
+    }
+    let id2 = id.clone();
+    let view = with_store(&state, move |s| s.link(&id2))
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no link {id:?}")))?;
+    Ok(Redirect::to(&format!("/?{view}")))
+}
+
+/// `?test_set=&csf=`.
+#[derive(Deserialize)]
+pub struct FigureQuery {
+    test_set: Option<i64>,
+    csf: Option<String>,
+}
+
+/// `GET /api/studies/{id}/figures/risk-coverage.svg`: the selective risk–coverage curve of one
+/// CSF on one test set (default: i.i.d., `det_mcp`), drawn with plotters.
+pub async fn risk_coverage(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<FigureQuery>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let set = q.test_set.unwrap_or(1);
+    let csf = q.csf.unwrap_or_else(|| "det_mcp".into());
+    let csf2 = csf.clone();
+    let data = with_store(&state, move |s| {
+        let scores = s.scores(id)?;
+        let Some(v) = scores.get(&csf2) else { return Ok(None) };
+        let samples = s.samples(id)?;
+        let rows: Vec<usize> = (0..samples.len()).filter(|&r| samples[r].dataset_idx == set).collect();
+        let conf: Vec<f64> = rows.iter().map(|&r| f64::from(v[r])).collect();
+        let correct: Vec<bool> = rows.iter().map(|&r| samples[r].label == samples[r].predicted).collect();
+        Ok(Some((conf, correct)))
+    })
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("study {id} has no CSF {csf:?}")))?;
+    if data.0.is_empty() {
+        return Err(AppError::NotFound(format!("study {id} has no test set {set}")));
+    }
+    let stats = RiskCoverageStats::new(&data.0, &data.1, None, TieOrder::Input);
+    let curve = stats.selective_curve();
+    let points = RiskCoverageStats::plot_points(&curve, 400);
+    let svg = super::figures::risk_coverage_svg(&points, &format!("{csf} · test set {set} · AURC {:.1}", stats.aurc()))
+        .map_err(AppError::Internal)?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
