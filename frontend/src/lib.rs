@@ -1,109 +1,105 @@
-//! failscope's browser app (Leptos, client-side rendered, compiled to WebAssembly): the study list and
-//! each study's benchmark table. It talks to the server's `/api` only through `failscope_shared::api`
-//! types.
+//! failscope's browser app (Leptos, client-side rendered, compiled to WebAssembly): the study list
+//! and each study's latent view — a WebGL2 scatter coloured by shift, confusion, confidence,
+//! cluster or metadata — with inspector, failures, clusters, benchmark and selection panels. The
+//! whole view lives in the URL (`failscope_shared::view::ViewState`), so a link reopens it exactly.
+//! It talks to `/api` only through `failscope_shared::api` types.
 
-use failscope_shared::api::{StudyDetail, StudySummary};
+mod api;
+mod colors;
+mod panels;
+mod scatter;
+mod study;
+
+use failscope_shared::api::{StudyLayout, StudySummary};
+use failscope_shared::view::ViewState;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::wasm_bindgen;
 
-async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
-    let resp = gloo_net::http::Request::get(url)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !resp.ok() {
-        let body: Result<failscope_shared::api::ApiError, _> = resp.json().await;
-        return Err(body
-            .map(|b| b.error)
-            .unwrap_or_else(|_| format!("HTTP {}", resp.status())));
-    }
-    resp.json().await.map_err(|e| e.to_string())
-}
-
-/// Metrics shown in the benchmark table, in order.
-const HEADLINE: [&str; 5] = ["accuracy", "aurc", "augrc", "failauc", "ece"];
-
-fn fmt(v: Option<f64>) -> String {
-    v.map_or_else(
-        || "—".to_string(),
-        |x| {
-            if x.abs() >= 100.0 {
-                format!("{x:.1}")
-            } else {
-                format!("{x:.3}")
-            }
-        },
-    )
-}
-
-/// One study's benchmark: a table per test set, CSFs as rows, headline metrics as columns.
+/// The study list; clicking a study opens its view.
 #[component]
-fn Benchmark(
-    /// The study id to show.
-    id: i64,
-) -> impl IntoView {
-    let detail =
-        LocalResource::new(move || async move { fetch_json::<StudyDetail>(&format!("/api/studies/{id}")).await });
+fn StudyList(state: RwSignal<ViewState>) -> impl IntoView {
+    let studies = LocalResource::new(|| api::get_json::<Vec<StudySummary>>("/api/studies"));
     view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading benchmark…"</p> }>
-            {move || detail.get().map(|r| match r {
-                Err(e) => view! { <p class="error">{e}</p> }.into_any(),
-                Ok(d) => view! {
-                    <section class="benchmark" data-study=d.summary.id>
-                        <h2>{d.summary.name.clone()}</h2>
-                        <p class="muted">{format!("{} · {} samples · metrics: {}", d.summary.kind, d.summary.n_samples, d.compat)}</p>
-                        {d.report.iter().map(|(test_set, csfs)| view! {
-                            <h3>{test_set.clone()}</h3>
-                            <table>
-                                <thead><tr><th>"CSF"</th>{HEADLINE.iter().map(|m| view! { <th>{*m}</th> }).collect_view()}</tr></thead>
-                                <tbody>
-                                    {csfs.iter().map(|(csf, row)| view! {
-                                        <tr><td>{csf.clone()}</td>
-                                        {HEADLINE.iter().map(|m| view! { <td class="num">{fmt(row.get(*m).copied().flatten())}</td> }).collect_view()}
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
+        <Suspense fallback=|| view! { <p class="muted">"Loading studies…"</p> }>
+            {move || studies.get().map(|r| match r {
+                Err(e) => view! { <p class="error">{format!("Could not load studies: {e}")}</p> }.into_any(),
+                Ok(list) if list.is_empty() => view! {
+                    <p id="no-studies">"No studies yet. Import one: " <code>"failscope study import <FD-Shifts folder>"</code></p>
+                }.into_any(),
+                Ok(list) => view! {
+                    <ul id="study-list">
+                        {list.into_iter().map(|s| {
+                            let id = s.id;
+                            view! {
+                                <li class="study" data-id=id on:click=move |_| state.set(ViewState { study: Some(id), ..ViewState::default() })>
+                                    <strong>{s.name}</strong>
+                                    <span class="muted">{format!(" — {} test sets, {} CSFs, {} samples", s.test_sets.len(), s.csfs.len(), s.n_samples)}</span>
+                                </li>
+                            }
                         }).collect_view()}
-                    </section>
+                    </ul>
                 }.into_any(),
             })}
         </Suspense>
     }
 }
 
-/// The whole page: the study list; clicking a study shows its benchmark.
+/// A study: its layout first, then the view.
+#[component]
+fn Study(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
+    let layout =
+        LocalResource::new(
+            move || async move { api::get_json::<StudyLayout>(&format!("/api/studies/{id}/layout")).await },
+        );
+    view! {
+        <p><a href="/" on:click=move |ev| { ev.prevent_default(); state.set(ViewState::default()); }>"← all studies"</a></p>
+        <Suspense fallback=|| view! { <p class="muted">"Loading study…"</p> }>
+            {move || layout.get().map(|r| match r {
+                Err(e) => view! { <div class="error-page"><h2>"Cannot open this study"</h2><p class="error" id="page-error">{e}</p></div> }.into_any(),
+                Ok(l) => view! { <study::StudyView state=state layout=l/> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// The page: an error page for a malformed URL, else the study list or one study.
 #[component]
 fn App() -> impl IntoView {
-    let studies = LocalResource::new(|| fetch_json::<Vec<StudySummary>>("/api/studies"));
-    let selected = RwSignal::new(None::<i64>);
+    let search = window().location().search().unwrap_or_default();
+    let parsed = ViewState::from_query(&search);
+    let Ok(initial) = parsed else {
+        let e = parsed.err().unwrap_or_default();
+        return view! {
+            <header><h1>"failscope"</h1></header>
+            <main class="error-page"><h2>"This link is malformed"</h2><p class="error" id="page-error">{e}</p>
+            <p><a href="/">"Open the study list"</a></p></main>
+        }
+        .into_any();
+    };
+    let state = RwSignal::new(initial);
+    // Keep the URL in step with the view (replaceState: no history entry per pan).
+    Effect::new(move |_| {
+        let q = state.get().to_query();
+        let url = if q.is_empty() {
+            "/".to_string()
+        } else {
+            format!("/?{q}")
+        };
+        if let Ok(h) = window().history() {
+            let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+        }
+    });
+    let study = Memo::new(move |_| state.get().study);
     view! {
         <header><h1>"failscope"</h1><p class="muted">"Silent failures of medical image classifiers"</p></header>
         <main>
-            <Suspense fallback=|| view! { <p class="muted">"Loading studies…"</p> }>
-                {move || studies.get().map(|r| match r {
-                    Err(e) => view! { <p class="error">{format!("Could not load studies: {e}")}</p> }.into_any(),
-                    Ok(list) if list.is_empty() => view! {
-                        <p id="no-studies">"No studies yet. Import one: " <code>"failscope study import <FD-Shifts folder>"</code></p>
-                    }.into_any(),
-                    Ok(list) => view! {
-                        <ul id="study-list">
-                            {list.into_iter().map(|s| {
-                                let id = s.id;
-                                view! {
-                                    <li class="study" data-id=id on:click=move |_| selected.set(Some(id))>
-                                        <strong>{s.name}</strong>
-                                        <span class="muted">{format!(" — {} test sets, {} CSFs, {} samples", s.test_sets.len(), s.csfs.len(), s.n_samples)}</span>
-                                    </li>
-                                }
-                            }).collect_view()}
-                        </ul>
-                    }.into_any(),
-                })}
-            </Suspense>
-            {move || selected.get().map(|id| view! { <Benchmark id=id/> })}
+            {move || match study.get() {
+                None => view! { <StudyList state=state/> }.into_any(),
+                Some(id) => view! { <Study state=state id=id/> }.into_any(),
+            }}
         </main>
     }
+    .into_any()
 }
 
 /// Entry point called by the generated JS glue.

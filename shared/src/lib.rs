@@ -17,3 +17,4 @@
 
 pub mod analysis;
 pub mod api;
+pub mod view;

@@ -48,7 +48,8 @@ async fn start_chromedriver() -> (Driver, u16) {
     panic!("chromedriver did not listen on port {port} within 10 s");
 }
 
-async fn start_server(dir: &std::path::Path) -> SocketAddr {
+/// Serves `db` (or, when `None`, a fresh store with the FD-Shifts demo study) and the built frontend.
+async fn start_server(dir: &std::path::Path, db: Option<PathBuf>) -> SocketAddr {
     let dist = std::env::var_os("FAILSCOPE_DIST")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
@@ -57,8 +58,11 @@ async fn start_server(dir: &std::path::Path) -> SocketAddr {
         "{} has no index.html: run `cargo xtask web` first",
         dist.display()
     );
-    let db = dir.join("s.db");
-    import_demo_study(&db, "derm-demo");
+    let db = db.unwrap_or_else(|| {
+        let db = dir.join("s.db");
+        import_demo_study(&db, "derm-demo");
+        db
+    });
     let state = AppState {
         store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
         dist,
@@ -70,28 +74,32 @@ async fn start_server(dir: &std::path::Path) -> SocketAddr {
     addr
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
-async fn page_lists_studies_and_shows_a_benchmark() {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = start_server(dir.path()).await;
-    let (_driver, port) = start_chromedriver().await;
-    let profile = dir.path().join("chrome-profile");
+/// A fresh headless Chromium session (its own profile folder).
+async fn session(port: u16, profile: &std::path::Path) -> fantoccini::Client {
     let mut caps = serde_json::Map::new();
     let mut opts = serde_json::json!({ "args": [
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--window-size=1280,800", format!("--user-data-dir={}", profile.display()),
+        "--window-size=1400,1000", format!("--user-data-dir={}", profile.display()),
     ]});
     if std::path::Path::new("/usr/bin/chromium").exists() {
         opts["binary"] = "/usr/bin/chromium".into();
     }
     caps.insert("goog:chromeOptions".into(), opts);
-    let client = ClientBuilder::new(HttpConnector::new())
+    ClientBuilder::new(HttpConnector::new())
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
-        .expect("a chromedriver session");
+        .expect("a chromedriver session")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
+async fn page_lists_studies_and_shows_a_benchmark() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start_server(dir.path(), None).await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = session(port, &dir.path().join("chrome-profile")).await;
     // Assertions run in their own task so the browser session is closed even when one fails.
     let c = client.clone();
     let outcome = tokio::spawn(async move {
@@ -107,6 +115,12 @@ async fn page_lists_studies_and_shows_a_benchmark() {
             "study list shows the imported study: {text}"
         );
         item.click().await?;
+        // A study without features: the view says so, and its benchmark is one tab away.
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("#view-error"))
+            .await?;
+        c.find(Locator::Css("#tab-benchmark")).await?.click().await?;
         let table = c
             .wait()
             .at_most(Duration::from_secs(20))
@@ -134,5 +148,191 @@ async fn page_lists_studies_and_shows_a_benchmark() {
     })
     .await;
     client.close().await.expect("close the browser session");
+    outcome.expect("browser task panicked").expect("browser command failed");
+}
+
+fn screenshots() -> PathBuf {
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../artifacts/screenshots");
+    std::fs::create_dir_all(&out).unwrap();
+    out
+}
+
+/// Waits until the scatter has drawn its points; returns how many.
+async fn drawn(c: &fantoccini::Client) -> Result<usize, fantoccini::error::CmdError> {
+    let canvas = c
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css("#scatter"))
+        .await?;
+    for _ in 0..600 {
+        let n: usize = canvas
+            .attr("data-drawn")
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if n > 0 {
+            return Ok(n);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the scatter drew nothing in 60 s");
+}
+
+/// Coloured (non-white, non-grey-border) pixels inside the canvas in a real screenshot.
+async fn coloured_pixels(c: &fantoccini::Client) -> Result<usize, fantoccini::error::CmdError> {
+    let png = c.screenshot().await?;
+    let img = image::load_from_memory(&png).expect("a PNG screenshot").to_rgb8();
+    let (x, y, w, h) = c.find(Locator::Css("#scatter")).await?.rectangle().await?;
+    let scale = f64::from(img.width()) / 1400.0;
+    let mut n = 0;
+    for py in (y + 4.0) as u32..(y + h - 4.0) as u32 {
+        for px in (x + 4.0) as u32..(x + w - 4.0) as u32 {
+            let (sx, sy) = ((f64::from(px) * scale) as u32, (f64::from(py) * scale) as u32);
+            if sx >= img.width() || sy >= img.height() {
+                continue;
+            }
+            let p = img.get_pixel(sx, sy).0;
+            let spread = p.iter().max().unwrap() - p.iter().min().unwrap();
+            if spread > 40 {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+async fn text(c: &fantoccini::Client, css: &str) -> Result<String, fantoccini::error::CmdError> {
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await?
+        .text()
+        .await
+}
+
+async fn shot(c: &fantoccini::Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
+    let png = c.screenshot().await?;
+    std::fs::write(screenshots().join(name), &png).unwrap();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
+async fn latent_view_inspect_recolour_share_and_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = failscope_e2e::inferred_study(dir.path());
+    let store = Store::open(&db).unwrap();
+    let n = store.samples(1).unwrap().len();
+    let label_of_5 = format!("class{}", store.samples(1).unwrap()[5].label);
+    drop(store);
+    let addr = start_server(dir.path(), Some(db)).await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = session(port, &dir.path().join("profile-a")).await;
+    let fresh = session(port, &dir.path().join("profile-b")).await;
+    let (c, c2) = (client.clone(), fresh.clone());
+    let outcome = tokio::spawn(async move {
+        let base = format!("http://{addr}");
+        // The scatter draws every point (pixel check on a real screenshot, not just the DOM).
+        c.goto(&format!("{base}/?study=1")).await?;
+        assert_eq!(drawn(&c).await?, n);
+        let pixels = coloured_pixels(&c).await?;
+        assert!(pixels > 300, "the canvas shows coloured points ({pixels} coloured pixels)");
+        shot(&c, "scatter-test-sets.png").await?;
+
+        // Select a known sample through the URL: the inspector shows its image and label.
+        c.goto(&format!("{base}/?study=1&sel=5")).await?;
+        drawn(&c).await?;
+        assert_eq!(text(&c, "#inspector-label").await?, label_of_5);
+        let img = c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#inspector-image")).await?;
+        let mut loaded = false;
+        for _ in 0..100 {
+            let w = c
+                .execute("return document.getElementById('inspector-image').naturalWidth", vec![])
+                .await?;
+            if w.as_u64().unwrap_or(0) > 0 {
+                loaded = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(loaded, "the inspector's image loads ({:?})", img.attr("src").await?);
+        c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#neighbours .thumb")).await?;
+        shot(&c, "inspector.png").await?;
+
+        // Switch the colour mode: legend and URL state follow.
+        c.find(Locator::Css("#color-mode")).await?.select_by_value("confusion").await?;
+        let legend = text(&c, ".legend").await?;
+        assert!(legend.contains("correct") && legend.contains("wrong"), "{legend}");
+        let state = c
+            .execute("return document.getElementById('view-state').textContent", vec![])
+            .await?;
+        let state = state.as_str().unwrap_or_default().to_string();
+        assert!(state.contains("color=confusion") && state.contains("sel=5"), "{state}");
+        assert!(coloured_pixels(&c).await? > 300);
+        shot(&c, "scatter-confusion.png").await?;
+
+        // Copy link → a fresh browser session opens exactly the same view.
+        c.find(Locator::Css("#copy-link")).await?.click().await?;
+        let url = c.find(Locator::Css("#share-url")).await?.prop("value").await?.unwrap_or_default();
+        assert!(url.contains("color=confusion"), "{url}");
+        c2.goto(&url).await?;
+        assert_eq!(drawn(&c2).await?, n);
+        let state2 = c2.execute("return document.getElementById('view-state').textContent", vec![]).await?;
+        assert_eq!(state2.as_str().unwrap_or_default(), state);
+        assert_eq!(text(&c2, "#inspector-label").await?, label_of_5);
+        let select = c2.execute("return document.getElementById('color-mode').value", vec![]).await?;
+        assert_eq!(select.as_str(), Some("confusion"));
+
+        // A short link resolves to the same view.
+        c.find(Locator::Css("#short-link")).await?.click().await?;
+        let mut short = String::new();
+        for _ in 0..100 {
+            short = c.find(Locator::Css("#short-url")).await?.prop("value").await?.unwrap_or_default();
+            if !short.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(short.contains("/s/"), "{short}");
+        c2.goto(&short).await?;
+        drawn(&c2).await?;
+        let state3 = c2.execute("return document.getElementById('view-state').textContent", vec![]).await?;
+        assert_eq!(state3.as_str().unwrap_or_default(), state);
+
+        // The panels, each with a screenshot.
+        c.find(Locator::Css("#tab-failures")).await?.click().await?;
+        c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#failures .thumb, #failures p")).await?;
+        shot(&c, "panel-failures.png").await?;
+        c.find(Locator::Css("#tab-clusters")).await?.click().await?;
+        c.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("#clusters table")).await?;
+        shot(&c, "panel-clusters.png").await?;
+        c.find(Locator::Css("#tab-benchmark")).await?.click().await?;
+        c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("section.benchmark table")).await?;
+        shot(&c, "panel-benchmark.png").await?;
+        // Box selection (shift-drag over the whole plot): every visible point is selected.
+        c.execute(
+            "const c=document.getElementById('scatter'); const r=c.getBoundingClientRect();
+             const ev=(t,x,y)=>c.dispatchEvent(new MouseEvent(t,{clientX:r.left+x,clientY:r.top+y,shiftKey:true,bubbles:true}));
+             ev('mousedown',2,2); ev('mousemove',r.width-2,r.height-2); ev('mouseup',r.width-2,r.height-2);",
+            vec![],
+        )
+        .await?;
+        let stats = text(&c, "#selection-stats").await?;
+        assert!(stats.contains(&n.to_string()), "{stats}");
+        shot(&c, "panel-selection.png").await?;
+
+        // Bad requests: a malformed link, an unknown study, a path-traversal image request.
+        c.goto(&format!("{base}/?study=abc")).await?;
+        assert!(text(&c, "#page-error").await?.contains("study=abc"));
+        c.goto(&format!("{base}/?study=999")).await?;
+        assert!(text(&c, "#page-error").await?.contains("no study with id 999"));
+        c.goto(&format!("{base}/api/studies/1/samples/..%2F..%2F..%2Fetc%2Fpasswd/image")).await?;
+        let body = c.find(Locator::Css("body")).await?.text().await?;
+        assert!(body.contains("non-negative integers") && !body.contains("root:"), "{body}");
+        Ok::<_, fantoccini::error::CmdError>(())
+    })
+    .await;
+    client.close().await.expect("close the browser session");
+    fresh.close().await.expect("close the second browser session");
     outcome.expect("browser task panicked").expect("browser command failed");
 }

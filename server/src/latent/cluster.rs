@@ -129,26 +129,9 @@ fn kmeans(x: Array2<f64>, k: usize, seed: u64) -> Result<Vec<usize>, InputError>
     Ok(model.predict(ds.records()).to_vec())
 }
 
-/// The confidence at `coverage` of the rows with `dataset_idx == 1` (all rows if there are none):
-/// the lowest confidence among the `coverage` most confident.
+/// The silent-failure threshold of `s` ([`failscope_shared::analysis::rc::coverage_threshold`]).
 pub fn coverage_threshold(s: &Samples<'_>, coverage: f64) -> f64 {
-    let pick = |iid_only: bool| -> Vec<f64> {
-        (0..s.labels.len())
-            .filter(|&r| !iid_only || s.dataset_idx[r] == 1)
-            .map(|r| f64::from(s.confidence[r]))
-            .filter(|v| !v.is_nan())
-            .collect()
-    };
-    let mut v = pick(true);
-    if v.is_empty() {
-        v = pick(false);
-    }
-    if v.is_empty() {
-        return f64::INFINITY;
-    }
-    v.sort_by(|a, b| b.total_cmp(a));
-    let keep = ((coverage.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    v[keep - 1]
+    failscope_shared::analysis::rc::coverage_threshold(s.confidence, s.dataset_idx, coverage)
 }
 
 /// Statistics of every cluster of `assignment` over the clustering space `x`.

@@ -400,6 +400,30 @@ impl RiskCoverageStats {
     }
 }
 
+/// The confidence at `coverage` of the reference rows (`dataset_idx == 1`, the i.i.d. test set; all
+/// rows if there are none): the lowest confidence among the `coverage` most confident. A failure
+/// at or above it is *silent* — the model would have kept it at that coverage. NaN confidences are
+/// ignored; `+∞` when there is no confidence at all.
+pub fn coverage_threshold(confidence: &[f32], dataset_idx: &[i64], coverage: f64) -> f64 {
+    let pick = |iid_only: bool| -> Vec<f64> {
+        (0..confidence.len())
+            .filter(|&r| !iid_only || dataset_idx[r] == 1)
+            .map(|r| f64::from(confidence[r]))
+            .filter(|v| !v.is_nan())
+            .collect()
+    };
+    let mut v = pick(true);
+    if v.is_empty() {
+        v = pick(false);
+    }
+    if v.is_empty() {
+        return f64::INFINITY;
+    }
+    v.sort_by(|a, b| b.total_cmp(a));
+    let keep = ((coverage.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[keep - 1]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,187 @@
+//! Point colours for each colour mode, with the legend; filters hide points (alpha 0).
+
+use failscope_shared::view::{ColorMode, ViewState};
+
+/// Ten well-separated colours (Tableau 10).
+pub const PALETTE: [[u8; 3]; 10] = [
+    [78, 121, 167],
+    [242, 142, 43],
+    [89, 161, 79],
+    [225, 87, 89],
+    [118, 183, 178],
+    [237, 201, 72],
+    [176, 122, 161],
+    [255, 157, 167],
+    [156, 117, 95],
+    [186, 176, 172],
+];
+
+/// What is known per point.
+#[derive(Clone, Default, PartialEq)]
+pub struct Columns {
+    /// FD-Shifts dataset index.
+    pub dataset_idx: Vec<u16>,
+    /// True class.
+    pub label: Vec<u16>,
+    /// Prediction.
+    pub predicted: Vec<u16>,
+    /// The chosen CSF's score.
+    pub score: Vec<f32>,
+    /// Cluster per point (−1 noise), when clustered.
+    pub cluster: Option<Vec<i32>>,
+    /// Category codes and names of a metadata column, when chosen.
+    pub meta: Option<(Vec<u16>, Vec<String>)>,
+}
+
+/// One legend entry.
+#[derive(Clone, PartialEq)]
+pub struct Legend {
+    /// CSS colour.
+    pub css: String,
+    /// Label.
+    pub label: String,
+}
+
+fn css(c: [u8; 3]) -> String {
+    format!("rgb({},{},{})", c[0], c[1], c[2])
+}
+
+fn mix(a: [u8; 3], b: [u8; 3], t: f32) -> [u8; 3] {
+    let m = |x: u8, y: u8| (f32::from(x) + (f32::from(y) - f32::from(x)) * t).round() as u8;
+    [m(a[0], b[0]), m(a[1], b[1]), m(a[2], b[2])]
+}
+
+/// Whether point `i` passes the view's filters.
+pub fn visible(c: &Columns, s: &ViewState, threshold: f64, i: usize) -> bool {
+    let wrong = c.label[i] != c.predicted[i];
+    !s.hide_sets.contains(&i64::from(c.dataset_idx[i]))
+        && !s.hide_classes.contains(&i64::from(c.label[i]))
+        && (!s.failures_only || wrong)
+        && (!s.silent_only || (wrong && f64::from(c.score[i]) >= threshold))
+}
+
+/// RGBA per point and the legend.
+pub fn colors(
+    c: &Columns,
+    s: &ViewState,
+    threshold: f64,
+    test_sets: &[String],
+    classes: &[String],
+) -> (Vec<u8>, Vec<Legend>) {
+    let n = c.label.len();
+    let alpha = (s.opacity.clamp(0.0, 1.0) * 255.0) as u8;
+    let (lo, hi) = c
+        .score
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let span = (hi - lo).max(1e-12);
+    const GREY: [u8; 3] = [170, 170, 170];
+    const SUCCESS: ([u8; 3], [u8; 3]) = ([198, 219, 239], [8, 69, 148]);
+    const FAILURE: ([u8; 3], [u8; 3]) = ([252, 187, 161], [165, 15, 21]);
+    let mut rgba = Vec::with_capacity(4 * n);
+    for i in 0..n {
+        let rgb = match &s.color {
+            ColorMode::TestSet => PALETTE[usize::from(c.dataset_idx[i]) % 10],
+            ColorMode::Confusion => {
+                let base = PALETTE[usize::from(c.label[i]) % 10];
+                if c.label[i] == c.predicted[i] {
+                    mix(base, [255, 255, 255], 0.35)
+                } else {
+                    mix(base, [0, 0, 0], 0.55)
+                }
+            }
+            ColorMode::Confidence => {
+                let v = c.score[i];
+                if !v.is_finite() {
+                    GREY
+                } else {
+                    let t = (v - lo) / span;
+                    let (a, b) = if c.label[i] == c.predicted[i] { SUCCESS } else { FAILURE };
+                    mix(a, b, t)
+                }
+            }
+            ColorMode::Cluster => match &c.cluster {
+                Some(cl) if cl[i] >= 0 => PALETTE[cl[i] as usize % 10],
+                _ => GREY,
+            },
+            ColorMode::Meta(_) => match &c.meta {
+                Some((codes, _)) if codes[i] > 0 => PALETTE[usize::from(codes[i] - 1) % 10],
+                _ => GREY,
+            },
+        };
+        let a = if visible(c, s, threshold, i) { alpha } else { 0 };
+        rgba.extend_from_slice(&[rgb[0], rgb[1], rgb[2], a]);
+    }
+    let legend = match &s.color {
+        ColorMode::TestSet => test_sets
+            .iter()
+            .enumerate()
+            .map(|(k, t)| Legend {
+                css: css(PALETTE[k % 10]),
+                label: t.clone(),
+            })
+            .collect(),
+        ColorMode::Confusion => classes
+            .iter()
+            .enumerate()
+            .flat_map(|(k, name)| {
+                let base = PALETTE[k % 10];
+                [
+                    Legend {
+                        css: css(mix(base, [255, 255, 255], 0.35)),
+                        label: format!("{name} · correct"),
+                    },
+                    Legend {
+                        css: css(mix(base, [0, 0, 0], 0.55)),
+                        label: format!("{name} · wrong"),
+                    },
+                ]
+            })
+            .collect(),
+        ColorMode::Confidence => vec![
+            Legend {
+                css: css(SUCCESS.1),
+                label: format!("success, confident ({hi:.3})"),
+            },
+            Legend {
+                css: css(SUCCESS.0),
+                label: format!("success, unsure ({lo:.3})"),
+            },
+            Legend {
+                css: css(FAILURE.1),
+                label: "failure, confident (silent)".into(),
+            },
+            Legend {
+                css: css(FAILURE.0),
+                label: "failure, unsure".into(),
+            },
+        ],
+        ColorMode::Cluster => {
+            let k = c.cluster.as_ref().and_then(|v| v.iter().max().copied()).unwrap_or(-1);
+            (0..=k.max(-1))
+                .take(10)
+                .map(|j| Legend {
+                    css: css(PALETTE[j as usize % 10]),
+                    label: format!("cluster {j} (+10, +20, …)"),
+                })
+                .collect()
+        }
+        ColorMode::Meta(key) => c
+            .meta
+            .as_ref()
+            .map(|(_, cats)| {
+                cats.iter()
+                    .enumerate()
+                    .skip(1)
+                    .take(10)
+                    .map(|(k, name)| Legend {
+                        css: css(PALETTE[(k - 1) % 10]),
+                        label: format!("{key}: {name}"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    (rgba, legend)
+}

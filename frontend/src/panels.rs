@@ -1,0 +1,257 @@
+//! The side panels: inspector, most confident failures, clusters, benchmark, box selection.
+
+use failscope_shared::api::{Clustering, RankedSample, SampleDetail, StudyDetail};
+use failscope_shared::view::{ColorMode, Panel, ViewState};
+use leptos::prelude::*;
+
+use crate::api;
+use crate::colors::Columns;
+use crate::study::{selection_stats, Selection};
+
+fn thumb(id: i64, row: u64, state: RwSignal<ViewState>, caption: String) -> impl IntoView {
+    view! {
+        <figure class="thumb" data-row=row on:click=move |_| state.update(|s| { s.sel = Some(row); s.panel = Panel::Inspector; })>
+            <img src=format!("/api/studies/{id}/samples/{row}/image") alt=format!("sample {row}") loading="lazy"/>
+            <figcaption>{caption}</figcaption>
+        </figure>
+    }
+}
+
+/// The selected sample: image, label, prediction, softmax bars, every CSF with its percentile,
+/// metadata, and its nearest neighbours (clickable).
+#[component]
+pub fn Inspector(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
+    let sel = Memo::new(move |_| state.get().sel);
+    let detail = LocalResource::new(move || async move {
+        match sel.get() {
+            None => Ok(None),
+            Some(row) => api::get_json::<SampleDetail>(&format!("/api/studies/{id}/samples/{row}"))
+                .await
+                .map(Some),
+        }
+    });
+    let neighbours = LocalResource::new(move || async move {
+        match sel.get() {
+            None => Ok(Vec::new()),
+            Some(row) => {
+                api::get_json::<Vec<RankedSample>>(&format!("/api/studies/{id}/samples/{row}/neighbours?k=8")).await
+            }
+        }
+    });
+    view! {
+        <div id="inspector">
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || detail.get().map(|r| match r {
+                    Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+                    Ok(None) => view! { <p class="muted">"Click a point to inspect it."</p> }.into_any(),
+                    Ok(Some(d)) => {
+                        let wrong = d.label != d.predicted;
+                        view! {
+                            <div class="sample" data-row=d.row>
+                                {d.has_image.then(|| view! { <img id="inspector-image" src=format!("/api/studies/{id}/samples/{}/image", d.row) alt="the sample as the model saw it"/> })}
+                                <dl>
+                                    <dt>"sample"</dt><dd id="inspector-row">{format!("#{} {}", d.row, d.sample_id.clone().unwrap_or_default())}</dd>
+                                    <dt>"test set"</dt><dd>{d.test_set.clone()}</dd>
+                                    <dt>"label"</dt><dd id="inspector-label">{d.label_name.clone()}</dd>
+                                    <dt>"prediction"</dt><dd id="inspector-prediction" class:bad=wrong>{format!("{}{}", d.predicted_name, if wrong { " — wrong" } else { "" })}</dd>
+                                    {d.domain.clone().map(|dm| view! { <dt>"domain"</dt><dd>{dm}</dd> })}
+                                    {d.corruption.clone().map(|c| view! { <dt>"corruption"</dt><dd>{c}</dd> })}
+                                    {d.meta.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
+                                </dl>
+                                <h4>"softmax"</h4>
+                                <ul class="bars">{d.probs.iter().enumerate().map(|(k, p)| view! {
+                                    <li class:label=k as i64 == d.label><span class="bar" style=format!("width:{:.1}%", p * 100.0)></span>{format!("class {k}: {p:.3}")}</li>
+                                }).collect_view()}</ul>
+                                <h4>"confidence scoring functions"</h4>
+                                <table class="csfs"><thead><tr><th>"CSF"</th><th>"score"</th><th>"percentile in its test set"</th></tr></thead>
+                                <tbody>{d.scores.iter().map(|c| view! {
+                                    <tr><td>{c.csf.clone()}</td>
+                                    <td class="num">{c.score.map_or("—".into(), |v| format!("{v:.4}"))}</td>
+                                    <td class="num">{c.percentile.map_or("—".into(), |v| format!("{v:.0}"))}</td></tr>
+                                }).collect_view()}</tbody></table>
+                            </div>
+                        }.into_any()
+                    }
+                })}
+                <h4>"similar cases (feature space)"</h4>
+                <div class="thumbs" id="neighbours">{move || neighbours.get().map(|r| match r {
+                    Err(e) => view! { <p class="muted">{e}</p> }.into_any(),
+                    Ok(list) => list.into_iter().map(|n| thumb(id, n.row, state, format!("#{} d={:.2}", n.row, n.value))).collect_view().into_any(),
+                })}</div>
+            </Suspense>
+        </div>
+    }
+}
+
+/// The most confident failures of a test set (or all) for the chosen CSF, paged.
+#[component]
+pub fn Failures(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
+    let page = RwSignal::new(0usize);
+    let set = RwSignal::new(None::<i64>);
+    let csf = Memo::new(move |_| state.get().csf);
+    let list = LocalResource::new(move || async move {
+        let mut url = format!(
+            "/api/studies/{id}/failures?csf={}&page={}&per_page=12",
+            csf.get(),
+            page.get()
+        );
+        if let Some(t) = set.get() {
+            url.push_str(&format!("&test_set={t}"));
+        }
+        api::get_json::<Vec<RankedSample>>(&url).await
+    });
+    view! {
+        <div id="failures">
+            <p class="muted">{move || format!("Wrong predictions, most confident first ({})", csf.get())}</p>
+            <label>"test set "<input type="number" min="0" placeholder="all" on:change=move |ev| {
+                set.set(event_target_value(&ev).parse().ok()); page.set(0);
+            }/></label>
+            <div class="thumbs">{move || list.get().map(|r| match r {
+                Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+                Ok(l) if l.is_empty() => view! { <p class="muted">"No failures."</p> }.into_any(),
+                Ok(l) => l.into_iter().map(|f| thumb(id, f.row, state, format!("#{} {:.3} (set {})", f.row, f.value, f.dataset_idx))).collect_view().into_any(),
+            })}</div>
+            <button on:click=move |_| page.update(|p| *p = p.saturating_sub(1))>"◀"</button>
+            <span>{move || format!(" page {} ", page.get() + 1)}</span>
+            <button on:click=move |_| page.update(|p| *p += 1)>"▶"</button>
+        </div>
+    }
+}
+
+/// Clusters (k-means, 9 per class): size, accuracy, silent failures, representative image.
+#[component]
+pub fn Clusters(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
+    let csf = Memo::new(move |_| state.get().csf);
+    let progress = RwSignal::new(None::<(String, f64)>);
+    let result = LocalResource::new(move || async move {
+        let params = serde_json::json!({ "csf": csf.get() });
+        let job = api::run_job(id, "clusterings", params, |s, f| progress.set(Some((s, f)))).await?;
+        progress.set(None);
+        api::get_json::<Clustering>(&format!("/api/jobs/{job}/result")).await
+    });
+    view! {
+        <div id="clusters">
+            {move || progress.get().map(|(s, f)| view! { <progress max="1" value=f></progress><span>{s}</span> })}
+            {move || result.get().map(|r| match r {
+                Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+                Ok(c) => view! {
+                    <p class="muted">{format!("{} clusters; silent = wrong with {} ≥ {:.3}", c.clusters.len(), c.csf, c.threshold)}</p>
+                    <table><thead><tr><th>"cluster"</th><th>"size"</th><th>"accuracy"</th><th>"silent"</th><th>"representative"</th></tr></thead>
+                    <tbody>{c.clusters.iter().map(|s| {
+                        let rep = s.representative;
+                        view! {
+                            <tr class="cluster-row" on:click=move |_| state.update(|v| { v.color = ColorMode::Cluster; v.sel = Some(rep); })>
+                                <td>{s.id}</td><td class="num">{s.size}</td><td class="num">{format!("{:.2}", s.accuracy)}</td>
+                                <td class="num">{s.silent_failures}</td>
+                                <td><img class="mini" src=format!("/api/studies/{id}/samples/{rep}/image") alt="" loading="lazy"/></td>
+                            </tr>
+                        }
+                    }).collect_view()}</tbody></table>
+                }.into_any(),
+            })}
+        </div>
+    }
+}
+
+/// Metrics shown in the benchmark table, in order.
+const HEADLINE: [&str; 5] = ["aurc", "augrc", "failauc", "ece", "accuracy"];
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "—".to_string(),
+        |x| {
+            if x.abs() >= 100.0 {
+                format!("{x:.1}")
+            } else {
+                format!("{x:.3}")
+            }
+        },
+    )
+}
+
+/// The study's benchmark: CSF × headline metrics per test set (with bootstrap CIs when stored),
+/// a risk–coverage figure from the server, SVG and CSV downloads.
+#[component]
+pub fn Benchmark(id: i64, state: RwSignal<ViewState>) -> impl IntoView {
+    let detail =
+        LocalResource::new(move || async move { api::get_json::<StudyDetail>(&format!("/api/studies/{id}")).await });
+    let csf = Memo::new(move |_| state.get().csf);
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading benchmark…"</p> }>
+            {move || detail.get().map(|r| match r {
+                Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+                Ok(d) => {
+                    let mut csv = String::from("test_set,csf");
+                    for m in HEADLINE { csv.push(','); csv.push_str(m); }
+                    csv.push('\n');
+                    for (t, csfs) in &d.report {
+                        for (c, row) in csfs {
+                            csv.push_str(&format!("{t},{c}"));
+                            for m in HEADLINE { csv.push(','); csv.push_str(&row.get(m).copied().flatten().map_or(String::new(), |v| v.to_string())); }
+                            csv.push('\n');
+                        }
+                    }
+                    let csv_href = format!("data:text/csv;charset=utf-8,{}", js_sys::encode_uri_component(&csv));
+                    view! {
+                        <section class="benchmark" data-study=d.summary.id>
+                            <h2>{d.summary.name.clone()}</h2>
+                            <p class="muted">{format!("{} · {} samples · metrics: {}", d.summary.kind, d.summary.n_samples, d.compat)}</p>
+                            <p><a id="download-csv" href=csv_href download="benchmark.csv">"CSV"</a>" · "
+                               <a href=move || format!("/api/studies/{id}/figures/risk-coverage.svg?csf={}", csf.get()) download="risk-coverage.svg">"risk–coverage SVG"</a></p>
+                            <img class="figure" alt="risk–coverage curve" src=move || format!("/api/studies/{id}/figures/risk-coverage.svg?csf={}", csf.get())/>
+                            {d.report.iter().map(|(test_set, csfs)| view! {
+                                <h3>{test_set.clone()}</h3>
+                                <table>
+                                    <thead><tr><th>"CSF"</th>{HEADLINE.iter().map(|m| view! { <th>{*m}</th> }).collect_view()}</tr></thead>
+                                    <tbody>{csfs.iter().map(|(csf, row)| view! {
+                                        <tr><td>{csf.clone()}</td>
+                                        {HEADLINE.iter().map(|m| {
+                                            let ci = row.get(&format!("{m}_ci95_low")).copied().flatten().zip(row.get(&format!("{m}_ci95_high")).copied().flatten());
+                                            view! { <td class="num">{fmt(row.get(*m).copied().flatten())}
+                                                {ci.map(|(lo, hi)| view! { <small class="muted">{format!(" [{}, {}]", fmt(Some(lo)), fmt(Some(hi)))}</small> })}</td> }
+                                        }).collect_view()}
+                                        </tr>
+                                    }).collect_view()}</tbody>
+                                </table>
+                            }).collect_view()}
+                        </section>
+                    }.into_any()
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The box selection: size, accuracy, AURC, class and test-set mix; CSV / JSON export.
+#[component]
+pub fn SelectionPanel(rows: RwSignal<Selection>, cols: RwSignal<Option<Columns>>) -> impl IntoView {
+    view! {
+        <div id="selection">
+            {move || {
+                let sel = rows.get();
+                if sel.0.is_empty() {
+                    return view! { <p class="muted">"Shift-drag on the plot to select points."</p> }.into_any();
+                }
+                cols.with(|c| c.as_ref().map(|c| {
+                    let (n, acc, aurc, classes, sets) = selection_stats(c, &sel.0);
+                    let csv: String = std::iter::once("row,dataset_idx,label,predicted,score\n".to_string())
+                        .chain(sel.0.iter().map(|&r| format!("{r},{},{},{},{}\n", c.dataset_idx[r], c.label[r], c.predicted[r], c.score[r])))
+                        .collect();
+                    let json = serde_json::to_string(&sel.0).unwrap_or_default();
+                    view! {
+                        <dl id="selection-stats">
+                            <dt>"points"</dt><dd>{n}</dd>
+                            <dt>"accuracy"</dt><dd>{format!("{acc:.3}")}</dd>
+                            <dt>"failure rate"</dt><dd>{format!("{:.3}", 1.0 - acc)}</dd>
+                            <dt>"AURC"</dt><dd>{aurc.map_or("—".into(), |a| format!("{a:.1}"))}</dd>
+                            <dt>"classes"</dt><dd>{format!("{classes:?}")}</dd>
+                            <dt>"test sets"</dt><dd>{format!("{sets:?}")}</dd>
+                        </dl>
+                        <a href=format!("data:text/csv;charset=utf-8,{}", js_sys::encode_uri_component(&csv)) download="selection.csv">"CSV"</a>" · "
+                        <a href=format!("data:application/json;charset=utf-8,{}", js_sys::encode_uri_component(&json)) download="selection.json">"JSON"</a>
+                    }.into_any()
+                })).unwrap_or_else(|| view! { <p class="muted">"Loading…"</p> }.into_any())
+            }}
+        </div>
+    }
+}

@@ -1,0 +1,494 @@
+//! One study's latent view: the WebGL2 scatter with its toolbar, legend, hover thumbnails, click
+//! to inspect, shift-drag box selection, and the side panels.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use failscope_shared::analysis::rc::{coverage_threshold, RiskCoverageStats, TieOrder};
+use failscope_shared::api::StudyLayout;
+use failscope_shared::view::{ColorMode, Panel, ViewState};
+use leptos::prelude::*;
+
+use crate::api;
+use crate::colors::{self, Columns, Legend};
+use crate::panels::{Benchmark, Clusters, Failures, Inspector, SelectionPanel};
+use crate::scatter::{self, Scatter};
+
+/// Percent-decodes a header value.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn load_columns(study: i64, csf: &str) -> Result<Columns, String> {
+    let col = |name: String| async move { api::get_bytes(&format!("/api/studies/{study}/columns/{name}"), "x").await };
+    let (d, _) = col("dataset_idx".into()).await?;
+    let (l, _) = col("label".into()).await?;
+    let (p, _) = col("predicted".into()).await?;
+    let (s, _) = col(format!("score:{csf}")).await?;
+    Ok(Columns {
+        dataset_idx: api::u16s(&d),
+        label: api::u16s(&l),
+        predicted: api::u16s(&p),
+        score: api::f32s(&s),
+        cluster: None,
+        meta: None,
+    })
+}
+
+/// A box selection's rows.
+#[derive(Clone, PartialEq, Default)]
+pub struct Selection(pub Vec<usize>);
+
+/// Statistics of selected rows: size, accuracy, AURC of the CSF, class and test-set mix.
+pub fn selection_stats(c: &Columns, rows: &[usize]) -> (usize, f64, Option<f64>, Vec<usize>, Vec<usize>) {
+    let correct: Vec<bool> = rows.iter().map(|&r| c.label[r] == c.predicted[r]).collect();
+    let acc = correct.iter().filter(|x| **x).count() as f64 / rows.len().max(1) as f64;
+    let conf: Vec<f64> = rows.iter().map(|&r| f64::from(c.score[r])).collect();
+    let aurc = (!rows.is_empty() && conf.iter().all(|v| v.is_finite()))
+        .then(|| RiskCoverageStats::new(&conf, &correct, None, TieOrder::Input).aurc());
+    let mut classes = Vec::new();
+    let mut sets = Vec::new();
+    for &r in rows {
+        let (k, t) = (usize::from(c.label[r]), usize::from(c.dataset_idx[r]));
+        if classes.len() <= k {
+            classes.resize(k + 1, 0);
+        }
+        if sets.len() <= t {
+            sets.resize(t + 1, 0);
+        }
+        classes[k] += 1;
+        sets[t] += 1;
+    }
+    (rows.len(), acc, aurc, classes, sets)
+}
+
+#[component]
+fn Toolbar(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoView {
+    let meta = layout.meta.clone();
+    let csfs = layout.csfs.clone();
+    let sets = layout.test_sets.clone();
+    let share = RwSignal::new(String::new());
+    let short = RwSignal::new(String::new());
+    let href = move || {
+        let origin = window().location().origin().unwrap_or_default();
+        format!("{origin}/?{}", state.get().to_query())
+    };
+    view! {
+        <div class="toolbar">
+            <label>"Colour "
+                <select id="color-mode" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    if let Some(c) = ColorMode::parse(&v) { state.update(|s| s.color = c); }
+                } prop:value=move || state.get().color.name()>
+                    <option value="testset">"test set (iid vs shifts)"</option>
+                    <option value="confusion">"class confusion"</option>
+                    <option value="confidence">"confidence"</option>
+                    <option value="cluster">"cluster"</option>
+                    {meta.iter().map(|k| view! { <option value=format!("meta:{k}")>{k.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>" CSF "
+                <select id="csf" on:change=move |ev| { let v = event_target_value(&ev); state.update(|s| s.csf = v); }
+                    prop:value=move || state.get().csf>
+                    {csfs.iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label><input type="checkbox" id="failures-only" prop:checked=move || state.get().failures_only
+                on:change=move |_| state.update(|s| s.failures_only = !s.failures_only)/>" failures only"</label>
+            <label><input type="checkbox" id="silent-only" prop:checked=move || state.get().silent_only
+                on:change=move |_| state.update(|s| s.silent_only = !s.silent_only)/>" silent failures only"</label>
+            <label>" size "<input type="range" min="1" max="16" step="1" prop:value=move || state.get().size.to_string()
+                on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { state.update(|s| s.size = v) }/></label>
+            <label>" opacity "<input type="range" min="0.1" max="1" step="0.05" prop:value=move || state.get().opacity.to_string()
+                on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { state.update(|s| s.opacity = v) }/></label>
+            <span class="sets">
+                {sets.iter().enumerate().map(|(k, name)| {
+                    let k = k as i64;
+                    view! {
+                        <label class="set" title=name.clone()>
+                            <input type="checkbox" prop:checked=move || !state.get().hide_sets.contains(&k)
+                                on:change=move |_| state.update(|s| {
+                                    if let Some(p) = s.hide_sets.iter().position(|x| *x == k) { s.hide_sets.remove(p); } else { s.hide_sets.push(k); s.hide_sets.sort(); }
+                                })/>
+                            {name.trim_start_matches("in_class_study_").to_string()}
+                        </label>
+                    }
+                }).collect_view()}
+            </span>
+            <button id="copy-link" on:click=move |_| {
+                let url = href();
+                share.set(url.clone());
+                let _ = window().navigator().clipboard().write_text(&url);
+            }>"Copy link"</button>
+            <button id="short-link" on:click=move |_| {
+                let q = state.get_untracked().to_query();
+                leptos::task::spawn_local(async move {
+                    let r: Result<failscope_shared::api::Link, String> =
+                        api::post_json("/api/links", &serde_json::json!({ "state": q })).await;
+                    let origin = window().location().origin().unwrap_or_default();
+                    short.set(match r { Ok(l) => format!("{origin}/s/{}", l.id), Err(e) => format!("error: {e}") });
+                });
+            }>"Short link"</button>
+            <input id="share-url" readonly prop:value=move || share.get() class:hidden=move || share.get().is_empty()/>
+            <input id="short-url" readonly prop:value=move || short.get() class:hidden=move || short.get().is_empty()/>
+        </div>
+    }
+}
+
+/// The latent view of study `id`.
+#[component]
+pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoView {
+    let id = state.get_untracked().study.unwrap_or(0);
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+    let cols = RwSignal::new(None::<Columns>);
+    let xy = RwSignal::new(None::<Vec<f32>>);
+    let progress = RwSignal::new(Some(("starting".to_string(), 0.0)));
+    let error = RwSignal::new(None::<String>);
+    let hover = RwSignal::new(None::<(usize, f64, f64)>);
+    let selection = RwSignal::new(Selection::default());
+    let drawn = RwSignal::new(0usize);
+    let frame_ms = RwSignal::new(0.0f64);
+    let gl: Rc<RefCell<Option<Scatter>>> = Rc::new(RefCell::new(None));
+
+    // Columns (again when the CSF changes).
+    let csf = Memo::new(move |_| state.get().csf);
+    Effect::new(move |_| {
+        let csf = csf.get();
+        leptos::task::spawn_local(async move {
+            match load_columns(id, &csf).await {
+                Ok(c) => cols.update(|old| {
+                    let keep = old.take();
+                    *old = Some(Columns {
+                        cluster: keep.as_ref().and_then(|k| k.cluster.clone()),
+                        meta: keep.and_then(|k| k.meta),
+                        ..c
+                    })
+                }),
+                Err(e) => error.set(Some(format!("cannot load the study's columns: {e}"))),
+            }
+        });
+    });
+    // The joint embedding: a background job with a live progress bar, then binary coordinates.
+    if layout.has_features {
+        leptos::task::spawn_local(async move {
+            let r = async {
+                let job = api::run_job(id, "embeddings", serde_json::json!({}), |s, f| {
+                    progress.set(Some((s, f)))
+                })
+                .await?;
+                let (bytes, shape) = api::get_bytes(&format!("/api/jobs/{job}/result"), "x-failscope-shape").await?;
+                let dims = shape
+                    .and_then(|s| s.split(',').nth(1).and_then(|d| d.parse().ok()))
+                    .unwrap_or(2usize);
+                Ok::<_, String>(scatter::normalise(&api::f32s(&bytes), dims))
+            }
+            .await;
+            progress.set(None);
+            match r {
+                Ok(p) => xy.set(Some(p)),
+                Err(e) => error.set(Some(format!("embedding failed: {e}"))),
+            }
+        });
+    } else {
+        progress.set(None);
+        error.set(Some(
+            "this study has no features, so it has no latent view (its benchmark is in the Benchmark panel)".into(),
+        ));
+    }
+    // Cluster or metadata colourings fetch what they need once.
+    Effect::new(move |_| {
+        let color = state.get().color;
+        let have = cols.with(|c| c.as_ref().map(|c| (c.cluster.is_some(), c.meta.clone())));
+        let Some((has_cluster, meta)) = have else { return };
+        match color {
+            ColorMode::Cluster if !has_cluster => leptos::task::spawn_local(async move {
+                let r = async {
+                    let job = api::run_job(id, "clusterings", serde_json::json!({}), |s, f| {
+                        progress.set(Some((s, f)))
+                    })
+                    .await?;
+                    api::get_json::<failscope_shared::api::Clustering>(&format!("/api/jobs/{job}/result")).await
+                }
+                .await;
+                progress.set(None);
+                match r {
+                    Ok(c) => cols.update(|x| {
+                        if let Some(x) = x {
+                            x.cluster = Some(c.assignment)
+                        }
+                    }),
+                    Err(e) => error.set(Some(format!("clustering failed: {e}"))),
+                }
+            }),
+            ColorMode::Meta(key)
+                if meta
+                    .as_ref()
+                    .is_none_or(|m| m.1.first().map(String::as_str) != Some(key.as_str())) =>
+            {
+                leptos::task::spawn_local(async move {
+                    match api::get_bytes(
+                        &format!("/api/studies/{id}/columns/meta:{key}"),
+                        "x-failscope-categories",
+                    )
+                    .await
+                    {
+                        Ok((b, cats)) => {
+                            let mut cats: Vec<String> = cats
+                                .and_then(|c| serde_json::from_str(&percent_decode(&c)).ok())
+                                .unwrap_or_default();
+                            // Remember which key these codes are for (first entry), after "(none)".
+                            cats[0] = key.clone();
+                            cols.update(|x| {
+                                if let Some(x) = x {
+                                    x.meta = Some((api::u16s(&b), cats))
+                                }
+                            });
+                        }
+                        Err(e) => error.set(Some(e)),
+                    }
+                });
+            }
+            _ => {}
+        }
+    });
+
+    let threshold = Memo::new(move |_| {
+        cols.with(|c| {
+            c.as_ref().map_or(f64::INFINITY, |c| {
+                let idx: Vec<i64> = c.dataset_idx.iter().map(|v| i64::from(*v)).collect();
+                coverage_threshold(&c.score, &idx, 0.95)
+            })
+        })
+    });
+    let sets = layout.test_sets.clone();
+    let classes = layout.classes.clone();
+    let painted = Memo::new(move |_| {
+        let s = state.get();
+        let t = threshold.get();
+        cols.with(|c| c.as_ref().map(|c| colors::colors(c, &s, t, &sets, &classes)))
+    });
+
+    // Draw whenever positions, colours or the camera change.
+    let gl_draw = gl.clone();
+    Effect::new(move |_| {
+        let s = state.get();
+        let Some(canvas) = canvas_ref.get() else { return };
+        let (Some(p), Some((rgba, _))) = (xy.get(), painted.get()) else {
+            return;
+        };
+        if rgba.len() / 4 != p.len() / 2 {
+            return;
+        }
+        let mut g = gl_draw.borrow_mut();
+        if g.is_none() {
+            match Scatter::new(&canvas) {
+                Ok(sc) => *g = Some(sc),
+                Err(e) => {
+                    error.set(Some(e));
+                    return;
+                }
+            }
+        }
+        let Some(sc) = g.as_mut() else { return };
+        let dpr = window().device_pixel_ratio();
+        let (w, h) = (f64::from(canvas.client_width()), f64::from(canvas.client_height()));
+        canvas.set_width((w * dpr) as u32);
+        canvas.set_height((h * dpr) as u32);
+        let t0 = window().performance().map(|p| p.now()).unwrap_or(0.0);
+        sc.set_positions(&p);
+        sc.set_colors(&rgba);
+        sc.draw(s.cam, s.size, w * dpr, h * dpr);
+        let t1 = window().performance().map(|p| p.now()).unwrap_or(0.0);
+        frame_ms.set(t1 - t0);
+        drawn.set(p.len() / 2);
+    });
+
+    // Mouse: drag to pan, wheel to zoom, click to inspect, hover for a thumbnail, shift-drag to select.
+    let drag = Rc::new(RefCell::new(None::<(f64, f64, f64, f64, bool)>));
+    let size_of = move || {
+        canvas_ref.get().map_or((1.0, 1.0), |c| {
+            (f64::from(c.client_width()), f64::from(c.client_height()))
+        })
+    };
+    let box_rect = RwSignal::new(None::<(f64, f64, f64, f64)>);
+    let d1 = drag.clone();
+    let on_down = move |ev: leptos::ev::MouseEvent| {
+        *d1.borrow_mut() = Some((
+            f64::from(ev.offset_x()),
+            f64::from(ev.offset_y()),
+            f64::from(ev.offset_x()),
+            f64::from(ev.offset_y()),
+            ev.shift_key(),
+        ));
+    };
+    let d2 = drag.clone();
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
+        let (w, h) = size_of();
+        let mut d = d2.borrow_mut();
+        if let Some((x0, y0, lx, ly, shift)) = d.as_mut() {
+            if *shift {
+                box_rect.set(Some((x0.min(x), y0.min(y), (x - *x0).abs(), (y - *y0).abs())));
+            } else {
+                let cam = state.get_untracked().cam;
+                let (ax, ay) = scatter::unproject(cam, *lx, *ly, w, h);
+                let (bx, by) = scatter::unproject(cam, x, y, w, h);
+                state.update(|s| {
+                    s.cam.x -= bx - ax;
+                    s.cam.y -= by - ay;
+                });
+            }
+            *lx = x;
+            *ly = y;
+            return;
+        }
+        drop(d);
+        let cam = state.get_untracked().cam;
+        let (px, py) = scatter::unproject(cam, x, y, w, h);
+        let radius = 8.0 / (w.min(h) as f32 / 2.0) / cam.zoom;
+        let hit = xy.with_untracked(|p| {
+            painted.with_untracked(|c| match (p, c) {
+                (Some(p), Some((rgba, _))) => scatter::nearest(p, rgba, px, py, radius),
+                _ => None,
+            })
+        });
+        hover.set(hit.map(|i| (i, x, y)));
+    };
+    let d3 = drag.clone();
+    let on_up = move |ev: leptos::ev::MouseEvent| {
+        let Some((x0, y0, _, _, shift)) = d3.borrow_mut().take() else {
+            return;
+        };
+        let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
+        let (w, h) = size_of();
+        let cam = state.get_untracked().cam;
+        if shift {
+            box_rect.set(None);
+            let (ax, ay) = scatter::unproject(cam, x0.min(x), y0.max(y), w, h);
+            let (bx, by) = scatter::unproject(cam, x0.max(x), y0.min(y), w, h);
+            let rows: Vec<usize> = xy.with_untracked(|p| {
+                painted.with_untracked(|c| match (p, c) {
+                    (Some(p), Some((rgba, _))) => (0..p.len() / 2)
+                        .filter(|&i| {
+                            rgba[4 * i + 3] > 0 && (ax..=bx).contains(&p[2 * i]) && (ay..=by).contains(&p[2 * i + 1])
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                })
+            });
+            selection.set(Selection(rows));
+            state.update(|s| s.panel = Panel::Selection);
+        } else if (x - x0).abs() + (y - y0).abs() < 4.0 {
+            let (px, py) = scatter::unproject(cam, x, y, w, h);
+            let radius = 8.0 / (w.min(h) as f32 / 2.0) / cam.zoom;
+            let hit = xy.with_untracked(|p| {
+                painted.with_untracked(|c| match (p, c) {
+                    (Some(p), Some((rgba, _))) => scatter::nearest(p, rgba, px, py, radius),
+                    _ => None,
+                })
+            });
+            if let Some(i) = hit {
+                state.update(|s| {
+                    s.sel = Some(i as u64);
+                    s.panel = Panel::Inspector;
+                });
+            }
+        }
+    };
+    let on_wheel = move |ev: leptos::ev::WheelEvent| {
+        ev.prevent_default();
+        let (w, h) = size_of();
+        let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
+        state.update(|s| {
+            let (ax, ay) = scatter::unproject(s.cam, x, y, w, h);
+            let factor = if ev.delta_y() < 0.0 { 1.2 } else { 1.0 / 1.2 };
+            s.cam.zoom = (s.cam.zoom * factor).clamp(0.2, 500.0);
+            let (bx, by) = scatter::unproject(s.cam, x, y, w, h);
+            s.cam.x += ax - bx;
+            s.cam.y += ay - by;
+        });
+    };
+    let d4 = drag.clone();
+    let on_leave = move |_| {
+        hover.set(None);
+        *d4.borrow_mut() = None;
+        box_rect.set(None);
+    };
+
+    // The selected sample's ring.
+    let ring = move || {
+        let s = state.get();
+        let (w, h) = size_of();
+        s.sel.and_then(|r| {
+            xy.with(|p| {
+                p.as_ref().and_then(|p| {
+                    p.get(2 * r as usize..2 * r as usize + 2)
+                        .map(|q| scatter::project(s.cam, q[0], q[1], w, h))
+                })
+            })
+        })
+    };
+    let legend = move || painted.with(|p| p.as_ref().map(|(_, l)| l.clone()).unwrap_or_default());
+    let tl = layout.clone();
+    let panel = move || state.get().panel;
+    view! {
+        <section class="study-view" data-study=id>
+            <Toolbar state=state layout=tl/>
+            <div class="split">
+                <div class="plot">
+                    {move || progress.get().map(|(stage, f)| view! {
+                        <div id="job-progress"><span>{format!("{stage} {:.0} %", f * 100.0)}</span>
+                        <progress max="1" value=f></progress></div>
+                    })}
+                    {move || error.get().map(|e| view! { <p class="error" id="view-error">{e}</p> })}
+                    <canvas id="scatter" node_ref=canvas_ref data-drawn=move || drawn.get().to_string()
+                        data-frame-ms=move || format!("{:.2}", frame_ms.get())
+                        on:mousedown=on_down on:mousemove=on_move on:mouseup=on_up on:wheel=on_wheel on:mouseleave=on_leave></canvas>
+                    {move || box_rect.get().map(|(x, y, w, h)| view! {
+                        <div class="box" style=format!("left:{x}px;top:{y}px;width:{w}px;height:{h}px")></div>
+                    })}
+                    {move || ring().map(|(x, y)| view! { <div class="ring" style=format!("left:{}px;top:{}px", x - 9.0, y - 9.0)></div> })}
+                    {move || hover.get().map(|(i, x, y)| view! {
+                        <div class="tooltip" style=format!("left:{}px;top:{}px", x + 14.0, y + 14.0)>
+                            {layout.has_images.then(|| view! { <img src=format!("/api/studies/{id}/samples/{i}/image") alt="sample"/> })}
+                            <span>{format!("#{i}")}</span>
+                        </div>
+                    })}
+                    <ul class="legend">{move || legend().into_iter().map(|Legend { css, label }| view! {
+                        <li><i style=format!("background:{css}")></i>{label}</li>
+                    }).collect_view()}</ul>
+                </div>
+                <aside class="panel">
+                    <nav class="tabs">
+                        {[Panel::Inspector, Panel::Failures, Panel::Clusters, Panel::Benchmark, Panel::Selection].into_iter().map(|p| view! {
+                            <button class:active=move || panel() == p id=format!("tab-{}", p.name())
+                                on:click=move |_| state.update(|s| s.panel = p)>{p.name()}</button>
+                        }).collect_view()}
+                    </nav>
+                    {move || match panel() {
+                        Panel::Inspector => view! { <Inspector state=state id=id/> }.into_any(),
+                        Panel::Failures => view! { <Failures state=state id=id/> }.into_any(),
+                        Panel::Clusters => view! { <Clusters state=state id=id/> }.into_any(),
+                        Panel::Benchmark => view! { <Benchmark id=id state=state/> }.into_any(),
+                        Panel::Selection => view! { <SelectionPanel rows=selection cols=cols/> }.into_any(),
+                    }}
+                </aside>
+            </div>
+            <pre id="view-state" hidden>{move || state.get().to_query()}</pre>
+        </section>
+    }
+}

@@ -1,0 +1,347 @@
+//! The web app's view state, kept in the URL's query string so a link opens exactly the same view:
+//! study, colour mode, CSF, filters, camera, marker style, selected sample and open panel.
+//! `?study=1&color=confusion&csf=det_mcp&hide=2,3&fail=1&sel=12&panel=failures&cam=0.1,-0.2,1.5`.
+
+use std::fmt::Write as _;
+
+/// What the points are coloured by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColorMode {
+    /// i.i.d. vs each shifted test set.
+    TestSet,
+    /// Correct / incorrect × true class.
+    Confusion,
+    /// The chosen CSF's confidence, separate scales for successes and failures.
+    Confidence,
+    /// Cluster of the default clustering.
+    Cluster,
+    /// A metadata column (`domain`, `sex`, `age`, …).
+    Meta(String),
+}
+
+impl ColorMode {
+    /// The URL form.
+    pub fn name(&self) -> String {
+        match self {
+            ColorMode::TestSet => "testset".into(),
+            ColorMode::Confusion => "confusion".into(),
+            ColorMode::Confidence => "confidence".into(),
+            ColorMode::Cluster => "cluster".into(),
+            ColorMode::Meta(k) => format!("meta:{k}"),
+        }
+    }
+
+    /// Parses the URL form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "testset" => ColorMode::TestSet,
+            "confusion" => ColorMode::Confusion,
+            "confidence" => ColorMode::Confidence,
+            "cluster" => ColorMode::Cluster,
+            other => ColorMode::Meta(other.strip_prefix("meta:").filter(|k| !k.is_empty())?.to_string()),
+        })
+    }
+}
+
+/// The side panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    /// The selected sample.
+    Inspector,
+    /// Most confident failures.
+    Failures,
+    /// Cluster statistics.
+    Clusters,
+    /// CSF × test-set metrics and risk–coverage curves.
+    Benchmark,
+    /// The box selection's statistics.
+    Selection,
+}
+
+impl Panel {
+    const ALL: [(Panel, &'static str); 5] = [
+        (Panel::Inspector, "inspector"),
+        (Panel::Failures, "failures"),
+        (Panel::Clusters, "clusters"),
+        (Panel::Benchmark, "benchmark"),
+        (Panel::Selection, "selection"),
+    ];
+
+    /// The URL form.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map_or("inspector", |(_, n)| n)
+    }
+
+    /// Parses the URL form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(p, _)| *p)
+    }
+}
+
+/// Pan (in normalised scatter units) and zoom.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Camera {
+    /// Horizontal pan.
+    pub x: f32,
+    /// Vertical pan.
+    pub y: f32,
+    /// Zoom factor (1 = the whole embedding fits).
+    pub zoom: f32,
+}
+
+impl Default for Camera {
+    fn default() -> Self {
+        Self {
+            x: 0.0,
+            y: 0.0,
+            zoom: 1.0,
+        }
+    }
+}
+
+/// Everything that defines a view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewState {
+    /// Study id (`None`: the study list).
+    pub study: Option<i64>,
+    /// Colouring.
+    pub color: ColorMode,
+    /// CSF for confidence colouring, failures and silent failures.
+    pub csf: String,
+    /// Hidden test sets (dataset indices).
+    pub hide_sets: Vec<i64>,
+    /// Hidden true classes.
+    pub hide_classes: Vec<i64>,
+    /// Only failures.
+    pub failures_only: bool,
+    /// Only silent failures (wrong and confident at the 95 %-coverage threshold).
+    pub silent_only: bool,
+    /// Selected sample row.
+    pub sel: Option<u64>,
+    /// Open panel.
+    pub panel: Panel,
+    /// Camera.
+    pub cam: Camera,
+    /// Marker size in pixels.
+    pub size: f32,
+    /// Marker opacity.
+    pub opacity: f32,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        Self {
+            study: None,
+            color: ColorMode::TestSet,
+            csf: "det_mcp".into(),
+            hide_sets: Vec::new(),
+            hide_classes: Vec::new(),
+            failures_only: false,
+            silent_only: false,
+            sel: None,
+            panel: Panel::Inspector,
+            cam: Camera::default(),
+            size: 4.0,
+            opacity: 0.85,
+        }
+    }
+}
+
+/// Query-string escaping of a value (RFC 3986 unreserved characters kept).
+fn escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~:,".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn unescape(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3).ok_or_else(|| format!("bad escape in {s:?}"))?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape in {s:?}"))?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8"))
+}
+
+fn list<T: std::str::FromStr>(key: &str, v: &str) -> Result<Vec<T>, String> {
+    if v.is_empty() {
+        return Ok(Vec::new());
+    }
+    v.split(',')
+        .map(|x| {
+            x.parse()
+                .map_err(|_| format!("{key}={v}: expected comma-separated numbers"))
+        })
+        .collect()
+}
+
+fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("{key}={v}: expected a number"))
+}
+
+impl ViewState {
+    /// The query string (without `?`); defaults are left out, so links stay short.
+    pub fn to_query(&self) -> String {
+        let d = ViewState::default();
+        let mut q = String::new();
+        let mut put = |k: &str, v: String| {
+            if !q.is_empty() {
+                q.push('&');
+            }
+            let _ = write!(q, "{k}={}", escape(&v));
+        };
+        let join = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        if let Some(s) = self.study {
+            put("study", s.to_string());
+        }
+        if self.color != d.color {
+            put("color", self.color.name());
+        }
+        if self.csf != d.csf {
+            put("csf", self.csf.clone());
+        }
+        if !self.hide_sets.is_empty() {
+            put("hide", join(&self.hide_sets));
+        }
+        if !self.hide_classes.is_empty() {
+            put("hideclass", join(&self.hide_classes));
+        }
+        if self.failures_only {
+            put("fail", "1".into());
+        }
+        if self.silent_only {
+            put("silent", "1".into());
+        }
+        if let Some(s) = self.sel {
+            put("sel", s.to_string());
+        }
+        if self.panel != d.panel {
+            put("panel", self.panel.name().into());
+        }
+        if self.cam != d.cam {
+            put("cam", format!("{},{},{}", self.cam.x, self.cam.y, self.cam.zoom));
+        }
+        if self.size != d.size {
+            put("size", self.size.to_string());
+        }
+        if self.opacity != d.opacity {
+            put("opacity", self.opacity.to_string());
+        }
+        q
+    }
+
+    /// Parses a query string (with or without `?`). Unknown keys are ignored (newer links in older
+    /// apps); a malformed value is an error naming the key, shown on the error page.
+    pub fn from_query(query: &str) -> Result<Self, String> {
+        let mut s = ViewState::default();
+        let query = query.strip_prefix('?').unwrap_or(query);
+        if query.len() > 8192 {
+            return Err("the view state is longer than 8 KiB".into());
+        }
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = unescape(raw)?;
+            match k {
+                "study" => s.study = Some(number(k, &v)?),
+                "color" => s.color = ColorMode::parse(&v).ok_or_else(|| format!("color={v}: unknown colour mode"))?,
+                "csf" if !v.is_empty() => s.csf = v,
+                "hide" => s.hide_sets = list(k, &v)?,
+                "hideclass" => s.hide_classes = list(k, &v)?,
+                "fail" => s.failures_only = v == "1",
+                "silent" => s.silent_only = v == "1",
+                "sel" => s.sel = Some(number(k, &v)?),
+                "panel" => s.panel = Panel::parse(&v).ok_or_else(|| format!("panel={v}: unknown panel"))?,
+                "cam" => {
+                    let c: Vec<f32> = list(k, &v)?;
+                    if c.len() != 3 || !c.iter().all(|x| x.is_finite()) || c[2] <= 0.0 {
+                        return Err(format!("cam={v}: expected x,y,zoom with zoom > 0"));
+                    }
+                    s.cam = Camera {
+                        x: c[0],
+                        y: c[1],
+                        zoom: c[2],
+                    };
+                }
+                "size" => s.size = number::<f32>(k, &v)?.clamp(1.0, 40.0),
+                "opacity" => s.opacity = number::<f32>(k, &v)?.clamp(0.05, 1.0),
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_field() {
+        let s = ViewState {
+            study: Some(3),
+            color: ColorMode::Meta("site name".into()),
+            csf: "mcd_mi".into(),
+            hide_sets: vec![0, 4],
+            hide_classes: vec![1],
+            failures_only: true,
+            silent_only: true,
+            sel: Some(42),
+            panel: Panel::Failures,
+            cam: Camera {
+                x: 0.25,
+                y: -1.5,
+                zoom: 3.0,
+            },
+            size: 6.0,
+            opacity: 0.5,
+        };
+        let q = s.to_query();
+        assert_eq!(ViewState::from_query(&q).unwrap(), s);
+        assert!(q.contains("color=meta:site%20name"), "{q}");
+        assert_eq!(ViewState::default().to_query(), "");
+        assert_eq!(ViewState::from_query("?").unwrap(), ViewState::default());
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        for (q, key) in [
+            ("study=abc", "study=abc"),
+            ("color=rainbow", "color=rainbow"),
+            ("cam=1,2", "cam=1,2"),
+            ("cam=0,0,-1", "cam=0,0,-1"),
+            ("hide=1,x", "hide=1,x"),
+            ("panel=nope", "panel=nope"),
+            ("csf=%ZZ", "bad escape"),
+        ] {
+            let e = ViewState::from_query(q).unwrap_err();
+            assert!(e.contains(key), "{q}: {e}");
+        }
+        assert!(ViewState::from_query(&"a".repeat(9000)).is_err());
+        // Unknown keys are ignored.
+        assert_eq!(ViewState::from_query("future=1&study=2").unwrap().study, Some(2));
+    }
+}
