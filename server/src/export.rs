@@ -138,9 +138,7 @@ pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(
     let p = tmp.path().join("hydra/config.yaml");
     std::fs::write(&p, config).map_err(|e| io(&p, e))?;
     if let Some(sources) = &rows.sources {
-        let p = tmp.path().join(crate::sources::FILE);
-        let json = serde_json::to_vec(sources).expect("plain fields serialise");
-        std::fs::write(&p, json).map_err(|e| io(&p, e))?;
+        sources.write(tmp.path())?;
     }
     publish(tmp, dir)
 }

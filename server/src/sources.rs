@@ -50,7 +50,14 @@ pub struct SampleSources {
     pub classes: Vec<String>,
     /// One entry per row.
     pub rows: Vec<SampleSource>,
+    /// In-memory images (MedMNIST) to write into the experiment folder under [`EMBEDDED`], by
+    /// relative path; their rows' `image` points there and `root` is then the experiment folder.
+    #[serde(skip)]
+    pub embedded: Vec<(String, std::sync::Arc<RgbImage>)>,
 }
+
+/// Folder (inside the experiment) of in-memory images written out for the web app.
+pub const EMBEDDED: &str = "images";
 
 /// The deepest folder holding every file-backed image of the dataset.
 fn common_root(ds: &Dataset) -> Option<PathBuf> {
@@ -77,6 +84,8 @@ impl SampleSources {
     pub fn of(ds: &Dataset, design: &Design, preprocess: &Preprocess, seed: u64) -> Self {
         let root = common_root(ds);
         let mut rows = Vec::new();
+        let mut embedded = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let sets = std::iter::once((&design.val, None)).chain(design.test_sets.iter().map(|t| (&t.rows, t.corruption)));
         for (set, corruption) in sets {
             for &r in set {
@@ -85,6 +94,13 @@ impl SampleSources {
                     (ImageRef::File(p), Some(root)) => {
                         let p = p.canonicalize().unwrap_or_else(|_| p.clone());
                         p.strip_prefix(root).ok().map(|rel| rel.to_string_lossy().into_owned())
+                    }
+                    (ImageRef::Memory(img), None) => {
+                        let rel = format!("{EMBEDDED}/{r}.png");
+                        if seen.insert(r) {
+                            embedded.push((rel.clone(), img.clone()));
+                        }
+                        Some(rel)
                     }
                     _ => None,
                 };
@@ -104,20 +120,40 @@ impl SampleSources {
             seed,
             classes: ds.classes.clone(),
             rows,
+            embedded,
         }
     }
 
-    /// Reads the sidecar of the experiment whose results are in `test_dir` (looked for in the
-    /// experiment folder, the parent of `test_results/`); `None` when absent.
+    /// Reads the sidecar of an experiment folder; `None` when absent. Without a recorded root the
+    /// images were written into the experiment folder, which becomes the root.
     pub fn read(experiment: &Path) -> Result<Option<Self>, InputError> {
         let p = experiment.join(FILE);
         if !p.is_file() {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&p).map_err(|e| InputError::file(&p, format!("cannot read ({e})")))?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| InputError::file(&p, format!("not a failscope sample list ({e})")))
+        let mut s: Self =
+            serde_json::from_str(&text).map_err(|e| InputError::file(&p, format!("not a failscope sample list ({e})")))?;
+        if s.root.is_none() && s.rows.iter().any(|r| r.image.is_some()) {
+            s.root = Some(experiment.canonicalize().unwrap_or_else(|_| experiment.to_path_buf()));
+        }
+        Ok(Some(s))
+    }
+
+    /// Writes the sidecar and the in-memory images into the (staging) experiment folder `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), InputError> {
+        let p = dir.join(FILE);
+        let json = serde_json::to_vec(self).expect("plain fields serialise");
+        std::fs::write(&p, json).map_err(|e| InputError::file(&p, format!("cannot write ({e})")))?;
+        if !self.embedded.is_empty() {
+            let folder = dir.join(EMBEDDED);
+            std::fs::create_dir_all(&folder).map_err(|e| InputError::file(&folder, format!("cannot create ({e})")))?;
+            for (rel, img) in &self.embedded {
+                let p = dir.join(rel);
+                img.save(&p).map_err(|e| InputError::file(&p, format!("cannot write ({e})")))?;
+            }
+        }
+        Ok(())
     }
 }
 

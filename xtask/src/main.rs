@@ -27,7 +27,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   web [--release]        build the Leptos frontend to WebAssembly into dist/
   test                   setup, fmt check, clippy -D warnings, all tests, wasm checks, browser tests
                          (needs FAILSCOPE_DATA: the folder holding ham10000/ and medmnist/)
-  demo [--addr A]        setup, build, and serve the app on a default study (http://127.0.0.1:8080)
+  demo [--addr A]        setup, build, and serve the app on a default study (http://127.0.0.1:8080);
+                         with FAILSCOPE_DATA, first builds a PneumoniaMNIST study once (~2 min)
   bench                  criterion benchmarks (+ the Python baseline if FAILSCOPE_BENCH_PYTHON is set)";
 
 fn root() -> PathBuf {
@@ -223,6 +224,9 @@ fn test() -> Result<()> {
     Ok(())
 }
 
+/// The recipe `cargo xtask demo` builds once when `FAILSCOPE_DATA` holds MedMNIST.
+const DEMO_RECIPE: &str = "assets/recipes/pneumoniamnist-demo.toml";
+
 fn demo(args: &[String]) -> Result<()> {
     setup(false)?;
     let dist = web(true)?;
@@ -231,26 +235,43 @@ fn demo(args: &[String]) -> Result<()> {
         .windows(2)
         .find(|w| w[0] == "--addr")
         .map_or("127.0.0.1:8080", |w| w[1].as_str());
-    let experiment: &Path = Path::new(DEMO_EXPERIMENT);
-    run(cargo()
-        .args([
-            "run",
-            "--release",
-            "-p",
-            "failscope-server",
-            "--bin",
-            "failscope",
-            "--",
-            "serve",
-            "--addr",
-            addr,
-        ])
+    run(cargo().args(["build", "--release", "-p", "failscope-server", "--bin", "failscope"]))?;
+    let bin = root.join("target/release/failscope");
+    let db = root.join(".failscope/demo.db");
+    // With the data folder, a real study with a latent space: PneumoniaMNIST trained here, built
+    // once (about two minutes) and kept in the demo store.
+    let data = env::var_os("FAILSCOPE_DATA").map(PathBuf::from);
+    match data.filter(|d| d.join("medmnist/pneumoniamnist.npz").is_file()) {
+        Some(data) => {
+            let listed = Command::new(&bin).args(["study", "list", "--db"]).arg(&db).output()?;
+            if !String::from_utf8_lossy(&listed.stdout).contains("pneumoniamnist-demo/") {
+                let out = root.join(".failscope/demo-runs");
+                if out.exists() {
+                    std::fs::remove_dir_all(&out)?;
+                }
+                run(Command::new(&bin)
+                    .arg("run")
+                    .arg(root.join(DEMO_RECIPE))
+                    .arg("--out")
+                    .arg(&out)
+                    .arg("--data")
+                    .arg(&data)
+                    .arg("--db")
+                    .arg(&db))?;
+            }
+        }
+        None => eprintln!(
+            "xtask: set FAILSCOPE_DATA to a folder with medmnist/pneumoniamnist.npz to also build a demo study with a latent space"
+        ),
+    }
+    run(Command::new(&bin)
+        .args(["serve", "--addr", addr])
         .arg("--dist")
         .arg(&dist)
         .arg("--db")
-        .arg(root.join(".failscope/demo.db"))
+        .arg(&db)
         .arg("--import")
-        .arg(root.join(experiment)))
+        .arg(root.join(DEMO_EXPERIMENT)))
 }
 
 /// Criterion benchmarks, then — in the same run, when `FAILSCOPE_BENCH_PYTHON` names a Python with
