@@ -114,6 +114,11 @@ impl Scatter {
             .buffer_data_with_array_buffer_view(GL::ARRAY_BUFFER, &arr, GL::DYNAMIC_DRAW);
     }
 
+    /// Number of points uploaded.
+    pub fn points(&self) -> usize {
+        self.n as usize
+    }
+
     /// Draws all points with `cam` on a `w × h` pixel canvas.
     pub fn draw(&self, cam: Camera, size: f32, w: f64, h: f64) {
         let gl = &self.gl;

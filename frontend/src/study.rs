@@ -81,6 +81,7 @@ fn Toolbar(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoView {
     let meta = layout.meta.clone();
     let csfs = layout.csfs.clone();
     let sets = layout.test_sets.clone();
+    let classes = layout.classes.clone();
     let share = RwSignal::new(String::new());
     let short = RwSignal::new(String::new());
     let href = move || {
@@ -129,6 +130,20 @@ fn Toolbar(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoView {
                     }
                 }).collect_view()}
             </span>
+            <span class="sets classes">
+                {classes.iter().enumerate().map(|(k, name)| {
+                    let k = k as i64;
+                    view! {
+                        <label class="class">
+                            <input type="checkbox" prop:checked=move || !state.get().hide_classes.contains(&k)
+                                on:change=move |_| state.update(|s| {
+                                    if let Some(p) = s.hide_classes.iter().position(|x| *x == k) { s.hide_classes.remove(p); } else { s.hide_classes.push(k); s.hide_classes.sort(); }
+                                })/>
+                            {format!("class {name}")}
+                        </label>
+                    }
+                }).collect_view()}
+            </span>
             <button id="copy-link" on:click=move |_| {
                 let url = href();
                 share.set(url.clone());
@@ -162,6 +177,8 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     let selection = RwSignal::new(Selection::default());
     let drawn = RwSignal::new(0usize);
     let frame_ms = RwSignal::new(0.0f64);
+    // Milliseconds from navigation start to the first drawn frame (the load benchmark reads it).
+    let first_draw_ms = RwSignal::new(0.0f64);
     let gl: Rc<RefCell<Option<Scatter>>> = Rc::new(RefCell::new(None));
 
     // Columns (again when the CSF changes).
@@ -276,16 +293,28 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     });
     let sets = layout.test_sets.clone();
     let classes = layout.classes.clone();
-    let painted = Memo::new(move |_| {
+    // Only the fields that change colours: panning or selecting must not recolour a million points.
+    let paint_key = Memo::new(move |_| {
         let s = state.get();
+        ViewState {
+            cam: Default::default(),
+            sel: None,
+            panel: Panel::Inspector,
+            size: 0.0,
+            ..s
+        }
+    });
+    let painted = Memo::new(move |_| {
+        let s = paint_key.get();
         let t = threshold.get();
         cols.with(|c| c.as_ref().map(|c| colors::colors(c, &s, t, &sets, &classes)))
     });
 
-    // Draw whenever positions, colours or the camera change.
-    let gl_draw = gl.clone();
+    // Upload positions and colours when they change; draw when they or the camera change. At 1M
+    // points an upload is 12 MB, so panning only redraws.
+    let uploaded = RwSignal::new(0u64);
+    let gl_up = gl.clone();
     Effect::new(move |_| {
-        let s = state.get();
         let Some(canvas) = canvas_ref.get() else { return };
         let (Some(p), Some((rgba, _))) = (xy.get(), painted.get()) else {
             return;
@@ -293,7 +322,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
         if rgba.len() / 4 != p.len() / 2 {
             return;
         }
-        let mut g = gl_draw.borrow_mut();
+        let mut g = gl_up.borrow_mut();
         if g.is_none() {
             match Scatter::new(&canvas) {
                 Ok(sc) => *g = Some(sc),
@@ -303,18 +332,39 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
                 }
             }
         }
-        let Some(sc) = g.as_mut() else { return };
+        if let Some(sc) = g.as_mut() {
+            sc.set_positions(&p);
+            sc.set_colors(&rgba);
+            drawn.set(0);
+            uploaded.update(|v| *v += 1);
+        }
+    });
+    let gl_draw = gl.clone();
+    Effect::new(move |_| {
+        let version = uploaded.get();
+        let (cam, size) = {
+            let s = state.get();
+            (s.cam, s.size)
+        };
+        let Some(canvas) = canvas_ref.get() else { return };
+        let g = gl_draw.borrow();
+        let Some(sc) = g.as_ref().filter(|_| version > 0) else {
+            return;
+        };
         let dpr = window().device_pixel_ratio();
         let (w, h) = (f64::from(canvas.client_width()), f64::from(canvas.client_height()));
-        canvas.set_width((w * dpr) as u32);
-        canvas.set_height((h * dpr) as u32);
+        if canvas.width() != (w * dpr) as u32 || canvas.height() != (h * dpr) as u32 {
+            canvas.set_width((w * dpr) as u32);
+            canvas.set_height((h * dpr) as u32);
+        }
         let t0 = window().performance().map(|p| p.now()).unwrap_or(0.0);
-        sc.set_positions(&p);
-        sc.set_colors(&rgba);
-        sc.draw(s.cam, s.size, w * dpr, h * dpr);
+        sc.draw(cam, size, w * dpr, h * dpr);
         let t1 = window().performance().map(|p| p.now()).unwrap_or(0.0);
         frame_ms.set(t1 - t0);
-        drawn.set(p.len() / 2);
+        if first_draw_ms.get_untracked() == 0.0 {
+            first_draw_ms.set(t1);
+        }
+        drawn.set(sc.points());
     });
 
     // Mouse: drag to pan, wheel to zoom, click to inspect, hover for a thumbnail, shift-drag to select.
@@ -457,6 +507,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
                     {move || error.get().map(|e| view! { <p class="error" id="view-error">{e}</p> })}
                     <canvas id="scatter" node_ref=canvas_ref data-drawn=move || drawn.get().to_string()
                         data-frame-ms=move || format!("{:.2}", frame_ms.get())
+                        data-first-draw-ms=move || format!("{:.1}", first_draw_ms.get())
                         on:mousedown=on_down on:mousemove=on_move on:mouseup=on_up on:wheel=on_wheel on:mouseleave=on_leave></canvas>
                     {move || box_rect.get().map(|(x, y, w, h)| view! {
                         <div class="box" style=format!("left:{x}px;top:{y}px;width:{w}px;height:{h}px")></div>

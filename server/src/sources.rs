@@ -132,8 +132,8 @@ impl SampleSources {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&p).map_err(|e| InputError::file(&p, format!("cannot read ({e})")))?;
-        let mut s: Self =
-            serde_json::from_str(&text).map_err(|e| InputError::file(&p, format!("not a failscope sample list ({e})")))?;
+        let mut s: Self = serde_json::from_str(&text)
+            .map_err(|e| InputError::file(&p, format!("not a failscope sample list ({e})")))?;
         if s.root.is_none() && s.rows.iter().any(|r| r.image.is_some()) {
             s.root = Some(experiment.canonicalize().unwrap_or_else(|_| experiment.to_path_buf()));
         }
@@ -150,7 +150,8 @@ impl SampleSources {
             std::fs::create_dir_all(&folder).map_err(|e| InputError::file(&folder, format!("cannot create ({e})")))?;
             for (rel, img) in &self.embedded {
                 let p = dir.join(rel);
-                img.save(&p).map_err(|e| InputError::file(&p, format!("cannot write ({e})")))?;
+                img.save(&p)
+                    .map_err(|e| InputError::file(&p, format!("cannot write ({e})")))?;
             }
         }
         Ok(())

@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: fixture paths and running the `failscope` CLI in-process
 //! (the binary is a thin wrapper over `failscope::cli::run`).
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 
 /// `tests/fixtures/<rel>`.

@@ -3,94 +3,21 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use failscope::http::{app, AppState};
 use failscope::store::Store;
+use failscope_e2e::browser::{serve, session, start_chromedriver};
 use failscope_e2e::import_demo_study;
-use fantoccini::{ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_chromedriver() -> (Driver, u16) {
-    let port = free_port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver on PATH (`cargo xtask setup` installs Debian's chromium-driver)");
-    let driver = Driver(child);
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return (driver, port);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chromedriver did not listen on port {port} within 10 s");
-}
+use fantoccini::Locator;
 
 /// Serves `db` (or, when `None`, a fresh store with the FD-Shifts demo study) and the built frontend.
 async fn start_server(dir: &std::path::Path, db: Option<PathBuf>) -> SocketAddr {
-    let dist = std::env::var_os("FAILSCOPE_DIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
-    assert!(
-        dist.join("index.html").is_file(),
-        "{} has no index.html: run `cargo xtask web` first",
-        dist.display()
-    );
     let db = db.unwrap_or_else(|| {
         let db = dir.join("s.db");
         import_demo_study(&db, "derm-demo");
         db
     });
-    let state = AppState {
-        store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
-        dist,
-        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
-    addr
-}
-
-/// A fresh headless Chromium session (its own profile folder).
-async fn session(port: u16, profile: &std::path::Path) -> fantoccini::Client {
-    let mut caps = serde_json::Map::new();
-    let mut opts = serde_json::json!({ "args": [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--window-size=1400,1000", format!("--user-data-dir={}", profile.display()),
-    ]});
-    if std::path::Path::new("/usr/bin/chromium").exists() {
-        opts["binary"] = "/usr/bin/chromium".into();
-    }
-    caps.insert("goog:chromeOptions".into(), opts);
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a chromedriver session")
+    serve(db).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

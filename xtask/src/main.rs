@@ -285,7 +285,12 @@ fn bench() -> Result<()> {
         None => eprintln!("xtask: set FAILSCOPE_BENCH_PYTHON to also time the numpy/scikit-learn baselines"),
     }
     run(cargo().args(["bench", "-p", "failscope-server", "--bench", "embed"]))?;
-    run(cargo().args(["bench", "-p", "failscope-server", "--bench", "infer"]))
+    run(cargo().args(["bench", "-p", "failscope-server", "--bench", "infer"]))?;
+    // The browser benchmark needs the release frontend and chromedriver.
+    let dist = web(true)?;
+    run(cargo()
+        .args(["bench", "-p", "failscope-e2e", "--bench", "browser"])
+        .env("FAILSCOPE_DIST", dist))
 }
 
 fn main() -> Result<()> {

@@ -1,0 +1,86 @@
+//! Headless Chromium for the browser tests and benchmarks: chromedriver and sessions.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::ClientBuilder;
+use hyper_util::client::legacy::connect::HttpConnector;
+
+/// A running chromedriver, killed on drop.
+pub struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free TCP port on localhost.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts chromedriver on a free port; returns it with the port once it listens.
+pub async fn start_chromedriver() -> (Driver, u16) {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver on PATH (`cargo xtask setup` installs Debian's chromium-driver)");
+    let driver = Driver(child);
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return (driver, port);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not listen on port {port} within 10 s");
+}
+
+/// A fresh headless Chromium session (its own profile folder).
+pub async fn session(port: u16, profile: &std::path::Path) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    let mut opts = serde_json::json!({ "args": [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1400,1000", format!("--user-data-dir={}", profile.display()),
+    ]});
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        opts["binary"] = "/usr/bin/chromium".into();
+    }
+    caps.insert("goog:chromeOptions".into(), opts);
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a chromedriver session")
+}
+
+/// Serves the store `db` and the built frontend (`FAILSCOPE_DIST`, default `dist/`) on a free port.
+pub async fn serve(db: std::path::PathBuf) -> std::net::SocketAddr {
+    use std::sync::{Arc, Mutex};
+    let dist = std::env::var_os("FAILSCOPE_DIST")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
+    assert!(
+        dist.join("index.html").is_file(),
+        "{} has no index.html: run `cargo xtask web` first",
+        dist.display()
+    );
+    let state = failscope::http::AppState {
+        store: Arc::new(Mutex::new(failscope::store::Store::open(&db).unwrap())),
+        dist,
+        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, failscope::http::app(state)).await.unwrap() });
+    addr
+}
