@@ -6,7 +6,7 @@
 //! chromedriver for the browser tests.
 
 use std::env;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
