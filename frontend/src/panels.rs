@@ -197,8 +197,10 @@ pub fn Benchmark(id: i64, state: RwSignal<ViewState>) -> impl IntoView {
                             <h2>{d.summary.name.clone()}</h2>
                             <p class="muted">{format!("{} · {} samples · metrics: {}", d.summary.kind, d.summary.n_samples, d.compat)}</p>
                             <p><a id="download-csv" href=csv_href download="benchmark.csv">"CSV"</a>" · "
-                               <a href=move || format!("/api/studies/{id}/figures/risk-coverage.svg?csf={}", csf.get()) download="risk-coverage.svg">"risk–coverage SVG"</a></p>
-                            <img class="figure" alt="risk–coverage curve" src=move || format!("/api/studies/{id}/figures/risk-coverage.svg?csf={}", csf.get())/>
+                               <a href=move || format!("/api/studies/{id}/figures/risk-coverage.svg?csf={}", csf.get()) download="risk-coverage.svg">"risk–coverage SVG"</a>" · "
+                               <a href=move || format!("/api/studies/{id}/figures/reliability.svg?csf={}", csf.get()) download="reliability.svg">"reliability SVG"</a></p>
+                            <img class="figure" id="figure-rc" alt="risk–coverage curve" src=move || format!("/api/studies/{id}/figures/risk-coverage.svg?csf={}", csf.get())/>
+                            <img class="figure" id="figure-reliability" alt="reliability diagram" src=move || format!("/api/studies/{id}/figures/reliability.svg?csf={}", csf.get())/>
                             {d.report.iter().map(|(test_set, csfs)| view! {
                                 <h3>{test_set.clone()}</h3>
                                 <table>

@@ -7,14 +7,16 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlCanvasElement, WebGl2RenderingContext as GL, WebGlBuffer, WebGlProgram, WebGlUniformLocation};
 
 const VERTEX: &str = r#"#version 300 es
-in vec2 a_pos;
+in vec3 a_pos;
 in vec4 a_color;
+uniform mat3 u_rot;
 uniform vec2 u_scale;
 uniform vec2 u_offset;
 uniform float u_size;
 out vec4 v_color;
 void main() {
-    gl_Position = vec4((a_pos - u_offset) * u_scale, 0.0, 1.0);
+    vec3 p = u_rot * a_pos;
+    gl_Position = vec4((p.xy - u_offset) * u_scale, 0.0, 1.0);
     gl_PointSize = u_size;
     v_color = a_color;
 }"#;
@@ -36,9 +38,14 @@ pub struct Scatter {
     program: WebGlProgram,
     positions: WebGlBuffer,
     colors: WebGlBuffer,
+    /// A fixed random permutation of the points: drawing its first `k` entries draws an unbiased
+    /// sample (level of detail while dragging).
+    order: WebGlBuffer,
+    vao: web_sys::WebGlVertexArrayObject,
     u_scale: Option<WebGlUniformLocation>,
     u_offset: Option<WebGlUniformLocation>,
     u_size: Option<WebGlUniformLocation>,
+    u_rot: Option<WebGlUniformLocation>,
     n: i32,
 }
 
@@ -74,13 +81,14 @@ impl Scatter {
             return Err(gl.get_program_info_log(&program).unwrap_or_default());
         }
         let positions = gl.create_buffer().ok_or("cannot create a buffer")?;
+        let order = gl.create_buffer().ok_or("cannot create a buffer")?;
         let colors = gl.create_buffer().ok_or("cannot create a buffer")?;
         let vao = gl.create_vertex_array().ok_or("cannot create a vertex array")?;
         gl.bind_vertex_array(Some(&vao));
         let pos_loc = gl.get_attrib_location(&program, "a_pos") as u32;
         gl.bind_buffer(GL::ARRAY_BUFFER, Some(&positions));
         gl.enable_vertex_attrib_array(pos_loc);
-        gl.vertex_attrib_pointer_with_i32(pos_loc, 2, GL::FLOAT, false, 0, 0);
+        gl.vertex_attrib_pointer_with_i32(pos_loc, 3, GL::FLOAT, false, 0, 0);
         let col_loc = gl.get_attrib_location(&program, "a_color") as u32;
         gl.bind_buffer(GL::ARRAY_BUFFER, Some(&colors));
         gl.enable_vertex_attrib_array(col_loc);
@@ -89,21 +97,38 @@ impl Scatter {
             u_scale: gl.get_uniform_location(&program, "u_scale"),
             u_offset: gl.get_uniform_location(&program, "u_offset"),
             u_size: gl.get_uniform_location(&program, "u_size"),
+            u_rot: gl.get_uniform_location(&program, "u_rot"),
             gl,
             program,
             positions,
             colors,
+            order,
+            vao,
             n: 0,
         })
     }
 
-    /// Uploads normalised `(x, y)` pairs.
-    pub fn set_positions(&mut self, xy: &[f32]) {
+    /// Uploads normalised `(x, y, z)` triples (`z = 0` in 2-D).
+    pub fn set_positions(&mut self, xyz: &[f32]) {
         self.gl.bind_buffer(GL::ARRAY_BUFFER, Some(&self.positions));
-        let arr = js_sys::Float32Array::from(xy);
+        let arr = js_sys::Float32Array::from(xyz);
         self.gl
             .buffer_data_with_array_buffer_view(GL::ARRAY_BUFFER, &arr, GL::STATIC_DRAW);
-        self.n = (xy.len() / 2) as i32;
+        self.n = (xyz.len() / 3) as i32;
+        // Fisher–Yates with a fixed xorshift seed: the same sample every frame.
+        let mut idx: Vec<u32> = (0..self.n as u32).collect();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for i in (1..idx.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            idx.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        self.gl.bind_vertex_array(Some(&self.vao));
+        self.gl.bind_buffer(GL::ELEMENT_ARRAY_BUFFER, Some(&self.order));
+        let arr = js_sys::Uint32Array::from(&idx[..]);
+        self.gl
+            .buffer_data_with_array_buffer_view(GL::ELEMENT_ARRAY_BUFFER, &arr, GL::STATIC_DRAW);
     }
 
     /// Uploads RGBA per point.
@@ -119,8 +144,9 @@ impl Scatter {
         self.n as usize
     }
 
-    /// Draws all points with `cam` on a `w × h` pixel canvas.
-    pub fn draw(&self, cam: Camera, size: f32, w: f64, h: f64) {
+    /// Draws the points — all, or an unbiased sample of `budget` while the view moves — with `cam`
+    /// on a `w × h` pixel canvas.
+    pub fn draw(&self, cam: Camera, size: f32, w: f64, h: f64, budget: Option<usize>) {
         let gl = &self.gl;
         gl.viewport(0, 0, w as i32, h as i32);
         gl.clear_color(1.0, 1.0, 1.0, 1.0);
@@ -131,11 +157,15 @@ impl Scatter {
         let (sx, sy) = scale(cam, w, h);
         gl.uniform2f(self.u_scale.as_ref(), sx, sy);
         gl.uniform2f(self.u_offset.as_ref(), cam.x, cam.y);
+        // Row-major rotation: WebGL2 accepts the transpose flag.
+        gl.uniform_matrix3fv_with_f32_array(self.u_rot.as_ref(), true, &cam.rotation());
         gl.uniform1f(
             self.u_size.as_ref(),
             size * web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()) as f32,
         );
-        gl.draw_arrays(GL::POINTS, 0, self.n);
+        gl.bind_vertex_array(Some(&self.vao));
+        let count = budget.map_or(self.n, |b| self.n.min(b as i32));
+        gl.draw_elements_with_i32(GL::POINTS, count, GL::UNSIGNED_INT, 0);
     }
 }
 
@@ -153,40 +183,59 @@ pub fn unproject(cam: Camera, px: f64, py: f64, w: f64, h: f64) -> (f32, f32) {
     (cx / sx + cam.x, cy / sy + cam.y)
 }
 
-/// Canvas pixel (CSS) of normalised coordinates.
-pub fn project(cam: Camera, x: f32, y: f32, w: f64, h: f64) -> (f64, f64) {
+/// Screen-plane coordinates (orbit applied, before pan and zoom) of point `i` of `xyz`.
+pub fn plane(cam: Camera, xyz: &[f32], i: usize) -> [f32; 2] {
+    cam.rotate([xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2]])
+}
+
+/// Canvas pixel (CSS) of screen-plane coordinates.
+pub fn project(cam: Camera, p: [f32; 2], w: f64, h: f64) -> (f64, f64) {
     let (sx, sy) = scale(cam, w, h);
-    let cx = f64::from((x - cam.x) * sx);
-    let cy = f64::from((y - cam.y) * sy);
+    let cx = f64::from((p[0] - cam.x) * sx);
+    let cy = f64::from((p[1] - cam.y) * sy);
     ((cx + 1.0) / 2.0 * w, (1.0 - cy) / 2.0 * h)
 }
 
-/// Scales coordinates (`n × dims`, first two used) into [-0.95, 0.95] around their centre.
+/// Scales coordinates (`n × dims`, 2 or 3) into [-0.95, 0.95] around their centre, as `(x, y, z)`
+/// triples (`z = 0` for 2-D).
 pub fn normalise(coords: &[f32], dims: usize) -> Vec<f32> {
-    let n = coords.len() / dims.max(1);
-    let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
+    let dims = dims.clamp(1, 3);
+    let n = coords.len() / dims;
+    let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
     for i in 0..n {
-        for d in 0..2 {
+        for d in 0..dims {
             let v = coords[i * dims + d];
             lo[d] = lo[d].min(v);
             hi[d] = hi[d].max(v);
         }
     }
-    let half = ((hi[0] - lo[0]).max(hi[1] - lo[1]) / 2.0).max(1e-9);
-    let mid = [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0];
+    let half = ((0..dims).map(|d| hi[d] - lo[d]).fold(0.0f32, f32::max) / 2.0).max(1e-9);
+    let mid: Vec<f32> = (0..3)
+        .map(|d| if d < dims { (lo[d] + hi[d]) / 2.0 } else { 0.0 })
+        .collect();
     (0..n)
-        .flat_map(|i| (0..2).map(move |d| (coords[i * dims + d] - mid[d]) / half * 0.95))
+        .flat_map(|i| {
+            let mid = mid.clone();
+            (0..3).map(move |d| {
+                if d < dims {
+                    (coords[i * dims + d] - mid[d]) / half * 0.95
+                } else {
+                    0.0
+                }
+            })
+        })
         .collect()
 }
 
-/// The visible point nearest to `(x, y)` within `radius` (normalised units).
-pub fn nearest(xy: &[f32], rgba: &[u8], x: f32, y: f32, radius: f32) -> Option<usize> {
+/// The visible point whose screen-plane position is nearest to `(x, y)` within `radius`.
+pub fn nearest(cam: Camera, xyz: &[f32], rgba: &[u8], x: f32, y: f32, radius: f32) -> Option<usize> {
     let mut best = (radius * radius, None);
-    for i in 0..xy.len() / 2 {
+    for i in 0..xyz.len() / 3 {
         if rgba.get(4 * i + 3) == Some(&0) {
             continue;
         }
-        let d = (xy[2 * i] - x).powi(2) + (xy[2 * i + 1] - y).powi(2);
+        let p = plane(cam, xyz, i);
+        let d = (p[0] - x).powi(2) + (p[1] - y).powi(2);
         if d <= best.0 {
             best = (d, Some(i));
         }

@@ -14,6 +14,9 @@ use crate::colors::{self, Columns, Legend};
 use crate::panels::{Benchmark, Clusters, Failures, Inspector, SelectionPanel};
 use crate::scatter::{self, Scatter};
 
+/// Points drawn per frame while the view is being dragged (an unbiased sample; all on release).
+const LOD_POINTS: usize = 50_000;
+
 /// Percent-decodes a header value.
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -108,6 +111,8 @@ fn Toolbar(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoView {
                     {csfs.iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
                 </select>
             </label>
+            <label><input type="checkbox" id="three-d" prop:checked=move || state.get().dims == 3
+                on:change=move |_| state.update(|s| { s.dims = if s.dims == 3 { 2 } else { 3 }; s.cam = Default::default(); })/>" 3-D (drag to orbit)"</label>
             <label><input type="checkbox" id="failures-only" prop:checked=move || state.get().failures_only
                 on:change=move |_| state.update(|s| s.failures_only = !s.failures_only)/>" failures only"</label>
             <label><input type="checkbox" id="silent-only" prop:checked=move || state.get().silent_only
@@ -139,7 +144,7 @@ fn Toolbar(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoView {
                                 on:change=move |_| state.update(|s| {
                                     if let Some(p) = s.hide_classes.iter().position(|x| *x == k) { s.hide_classes.remove(p); } else { s.hide_classes.push(k); s.hide_classes.sort(); }
                                 })/>
-                            {format!("class {name}")}
+                            {name.clone()}
                         </label>
                     }
                 }).collect_view()}
@@ -199,14 +204,25 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             }
         });
     });
-    // The joint embedding: a background job with a live progress bar, then binary coordinates.
-    if layout.has_features {
+    // The joint embedding (2-D or 3-D): a background job with a live progress bar, then binary
+    // coordinates.
+    let dims = Memo::new(move |_| state.get().dims);
+    let has_features = layout.has_features;
+    Effect::new(move |_| {
+        let dims = dims.get();
+        if !has_features {
+            progress.set(None);
+            error.set(Some(
+                "this study has no features, so it has no latent view (its benchmark is in the Benchmark panel)".into(),
+            ));
+            return;
+        }
+        xy.set(None);
+        progress.set(Some(("starting".into(), 0.0)));
         leptos::task::spawn_local(async move {
             let r = async {
-                let job = api::run_job(id, "embeddings", serde_json::json!({}), |s, f| {
-                    progress.set(Some((s, f)))
-                })
-                .await?;
+                let params = serde_json::json!({ "dims": dims });
+                let job = api::run_job(id, "embeddings", params, |s, f| progress.set(Some((s, f)))).await?;
                 let (bytes, shape) = api::get_bytes(&format!("/api/jobs/{job}/result"), "x-failscope-shape").await?;
                 let dims = shape
                     .and_then(|s| s.split(',').nth(1).and_then(|d| d.parse().ok()))
@@ -220,12 +236,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
                 Err(e) => error.set(Some(format!("embedding failed: {e}"))),
             }
         });
-    } else {
-        progress.set(None);
-        error.set(Some(
-            "this study has no features, so it has no latent view (its benchmark is in the Benchmark panel)".into(),
-        ));
-    }
+    });
     // Cluster or metadata colourings fetch what they need once.
     Effect::new(move |_| {
         let color = state.get().color;
@@ -313,13 +324,14 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     // Upload positions and colours when they change; draw when they or the camera change. At 1M
     // points an upload is 12 MB, so panning only redraws.
     let uploaded = RwSignal::new(0u64);
+    let moving = RwSignal::new(false);
     let gl_up = gl.clone();
     Effect::new(move |_| {
         let Some(canvas) = canvas_ref.get() else { return };
         let (Some(p), Some((rgba, _))) = (xy.get(), painted.get()) else {
             return;
         };
-        if rgba.len() / 4 != p.len() / 2 {
+        if rgba.len() / 4 != p.len() / 3 {
             return;
         }
         let mut g = gl_up.borrow_mut();
@@ -358,7 +370,9 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             canvas.set_height((h * dpr) as u32);
         }
         let t0 = window().performance().map(|p| p.now()).unwrap_or(0.0);
-        sc.draw(cam, size, w * dpr, h * dpr);
+        // While dragging, draw an unbiased sample of the points (all of them on release).
+        let budget = moving.get().then_some(LOD_POINTS);
+        sc.draw(cam, size, w * dpr, h * dpr, budget);
         let t1 = window().performance().map(|p| p.now()).unwrap_or(0.0);
         frame_ms.set(t1 - t0);
         if first_draw_ms.get_untracked() == 0.0 {
@@ -377,6 +391,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     let box_rect = RwSignal::new(None::<(f64, f64, f64, f64)>);
     let d1 = drag.clone();
     let on_down = move |ev: leptos::ev::MouseEvent| {
+        moving.set(!ev.shift_key());
         *d1.borrow_mut() = Some((
             f64::from(ev.offset_x()),
             f64::from(ev.offset_y()),
@@ -393,6 +408,12 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
         if let Some((x0, y0, lx, ly, shift)) = d.as_mut() {
             if *shift {
                 box_rect.set(Some((x0.min(x), y0.min(y), (x - *x0).abs(), (y - *y0).abs())));
+            } else if state.get_untracked().dims == 3 {
+                let (dx, dy) = ((x - *lx) as f32, (y - *ly) as f32);
+                state.update(|s| {
+                    s.cam.yaw += dx * 0.01;
+                    s.cam.pitch = (s.cam.pitch + dy * 0.01).clamp(-1.55, 1.55);
+                });
             } else {
                 let cam = state.get_untracked().cam;
                 let (ax, ay) = scatter::unproject(cam, *lx, *ly, w, h);
@@ -412,7 +433,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
         let radius = 8.0 / (w.min(h) as f32 / 2.0) / cam.zoom;
         let hit = xy.with_untracked(|p| {
             painted.with_untracked(|c| match (p, c) {
-                (Some(p), Some((rgba, _))) => scatter::nearest(p, rgba, px, py, radius),
+                (Some(p), Some((rgba, _))) => scatter::nearest(cam, p, rgba, px, py, radius),
                 _ => None,
             })
         });
@@ -420,6 +441,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     };
     let d3 = drag.clone();
     let on_up = move |ev: leptos::ev::MouseEvent| {
+        moving.set(false);
         let Some((x0, y0, _, _, shift)) = d3.borrow_mut().take() else {
             return;
         };
@@ -432,9 +454,10 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             let (bx, by) = scatter::unproject(cam, x0.max(x), y0.min(y), w, h);
             let rows: Vec<usize> = xy.with_untracked(|p| {
                 painted.with_untracked(|c| match (p, c) {
-                    (Some(p), Some((rgba, _))) => (0..p.len() / 2)
+                    (Some(p), Some((rgba, _))) => (0..p.len() / 3)
                         .filter(|&i| {
-                            rgba[4 * i + 3] > 0 && (ax..=bx).contains(&p[2 * i]) && (ay..=by).contains(&p[2 * i + 1])
+                            let q = scatter::plane(cam, p, i);
+                            rgba[4 * i + 3] > 0 && (ax..=bx).contains(&q[0]) && (ay..=by).contains(&q[1])
                         })
                         .collect(),
                     _ => Vec::new(),
@@ -447,7 +470,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             let radius = 8.0 / (w.min(h) as f32 / 2.0) / cam.zoom;
             let hit = xy.with_untracked(|p| {
                 painted.with_untracked(|c| match (p, c) {
-                    (Some(p), Some((rgba, _))) => scatter::nearest(p, rgba, px, py, radius),
+                    (Some(p), Some((rgba, _))) => scatter::nearest(cam, p, rgba, px, py, radius),
                     _ => None,
                 })
             });
@@ -474,6 +497,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     };
     let d4 = drag.clone();
     let on_leave = move |_| {
+        moving.set(false);
         hover.set(None);
         *d4.borrow_mut() = None;
         box_rect.set(None);
@@ -485,10 +509,9 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
         let (w, h) = size_of();
         s.sel.and_then(|r| {
             xy.with(|p| {
-                p.as_ref().and_then(|p| {
-                    p.get(2 * r as usize..2 * r as usize + 2)
-                        .map(|q| scatter::project(s.cam, q[0], q[1], w, h))
-                })
+                p.as_ref()
+                    .filter(|p| (r as usize) < p.len() / 3)
+                    .map(|p| scatter::project(s.cam, scatter::plane(s.cam, p, r as usize), w, h))
             })
         })
     };

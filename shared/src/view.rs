@@ -81,7 +81,7 @@ impl Panel {
     }
 }
 
-/// Pan (in normalised scatter units) and zoom.
+/// Pan (in normalised scatter units), zoom, and — in 3-D — the orbit angles.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Camera {
     /// Horizontal pan.
@@ -90,6 +90,10 @@ pub struct Camera {
     pub y: f32,
     /// Zoom factor (1 = the whole embedding fits).
     pub zoom: f32,
+    /// Rotation about the vertical axis (radians, 3-D).
+    pub yaw: f32,
+    /// Rotation about the horizontal axis (radians, 3-D).
+    pub pitch: f32,
 }
 
 impl Default for Camera {
@@ -98,7 +102,27 @@ impl Default for Camera {
             x: 0.0,
             y: 0.0,
             zoom: 1.0,
+            yaw: 0.0,
+            pitch: 0.0,
         }
+    }
+}
+
+impl Camera {
+    /// The rotation (row-major 3 × 3) of the orbit: yaw about y, then pitch about x.
+    pub fn rotation(&self) -> [f32; 9] {
+        let (sy, cy) = self.yaw.sin_cos();
+        let (sp, cp) = self.pitch.sin_cos();
+        [cy, 0.0, sy, sp * sy, cp, -sp * cy, -cp * sy, sp, cp * cy]
+    }
+
+    /// Screen-plane coordinates (before pan and zoom) of a point after the orbit rotation.
+    pub fn rotate(&self, p: [f32; 3]) -> [f32; 2] {
+        let r = self.rotation();
+        [
+            r[0] * p[0] + r[1] * p[1] + r[2] * p[2],
+            r[3] * p[0] + r[4] * p[1] + r[5] * p[2],
+        ]
     }
 }
 
@@ -107,6 +131,8 @@ impl Default for Camera {
 pub struct ViewState {
     /// Study id (`None`: the study list).
     pub study: Option<i64>,
+    /// 2-D or 3-D embedding.
+    pub dims: u8,
     /// Colouring.
     pub color: ColorMode,
     /// CSF for confidence colouring, failures and silent failures.
@@ -135,6 +161,7 @@ impl Default for ViewState {
     fn default() -> Self {
         Self {
             study: None,
+            dims: 2,
             color: ColorMode::TestSet,
             csf: "det_mcp".into(),
             hide_sets: Vec::new(),
@@ -218,6 +245,9 @@ impl ViewState {
         if let Some(s) = self.study {
             put("study", s.to_string());
         }
+        if self.dims != d.dims {
+            put("dims", self.dims.to_string());
+        }
         if self.color != d.color {
             put("color", self.color.name());
         }
@@ -243,7 +273,13 @@ impl ViewState {
             put("panel", self.panel.name().into());
         }
         if self.cam != d.cam {
-            put("cam", format!("{},{},{}", self.cam.x, self.cam.y, self.cam.zoom));
+            let c = self.cam;
+            let orbit = if c.yaw != 0.0 || c.pitch != 0.0 {
+                format!(",{},{}", c.yaw, c.pitch)
+            } else {
+                String::new()
+            };
+            put("cam", format!("{},{},{}{orbit}", c.x, c.y, c.zoom));
         }
         if self.size != d.size {
             put("size", self.size.to_string());
@@ -267,6 +303,12 @@ impl ViewState {
             let v = unescape(raw)?;
             match k {
                 "study" => s.study = Some(number(k, &v)?),
+                "dims" => {
+                    s.dims = number(k, &v)?;
+                    if !matches!(s.dims, 2 | 3) {
+                        return Err(format!("dims={v}: expected 2 or 3"));
+                    }
+                }
                 "color" => s.color = ColorMode::parse(&v).ok_or_else(|| format!("color={v}: unknown colour mode"))?,
                 "csf" if !v.is_empty() => s.csf = v,
                 "hide" => s.hide_sets = list(k, &v)?,
@@ -277,13 +319,15 @@ impl ViewState {
                 "panel" => s.panel = Panel::parse(&v).ok_or_else(|| format!("panel={v}: unknown panel"))?,
                 "cam" => {
                     let c: Vec<f32> = list(k, &v)?;
-                    if c.len() != 3 || !c.iter().all(|x| x.is_finite()) || c[2] <= 0.0 {
-                        return Err(format!("cam={v}: expected x,y,zoom with zoom > 0"));
+                    if !matches!(c.len(), 3 | 5) || !c.iter().all(|x| x.is_finite()) || c[2] <= 0.0 {
+                        return Err(format!("cam={v}: expected x,y,zoom[,yaw,pitch] with zoom > 0"));
                     }
                     s.cam = Camera {
                         x: c[0],
                         y: c[1],
                         zoom: c[2],
+                        yaw: c.get(3).copied().unwrap_or(0.0),
+                        pitch: c.get(4).copied().unwrap_or(0.0),
                     };
                 }
                 "size" => s.size = number::<f32>(k, &v)?.clamp(1.0, 40.0),
@@ -303,6 +347,7 @@ mod tests {
     fn round_trips_every_field() {
         let s = ViewState {
             study: Some(3),
+            dims: 3,
             color: ColorMode::Meta("site name".into()),
             csf: "mcd_mi".into(),
             hide_sets: vec![0, 4],
@@ -315,6 +360,8 @@ mod tests {
                 x: 0.25,
                 y: -1.5,
                 zoom: 3.0,
+                yaw: 0.5,
+                pitch: -0.25,
             },
             size: 6.0,
             opacity: 0.5,
@@ -324,6 +371,32 @@ mod tests {
         assert!(q.contains("color=meta:site%20name"), "{q}");
         assert_eq!(ViewState::default().to_query(), "");
         assert_eq!(ViewState::from_query("?").unwrap(), ViewState::default());
+        // 2-D links without orbit angles stay three numbers.
+        let flat = ViewState::from_query("cam=1,2,3").unwrap();
+        assert_eq!(flat.cam.yaw, 0.0);
+        assert_eq!(flat.to_query(), "cam=1,2,3");
+    }
+
+    #[test]
+    fn the_orbit_rotation_is_a_rotation() {
+        let c = Camera {
+            yaw: std::f32::consts::FRAC_PI_2,
+            ..Camera::default()
+        };
+        // A quarter turn about the vertical axis takes depth (z) onto x.
+        let p = c.rotate([0.0, 0.0, 1.0]);
+        assert!((p[0] - 1.0).abs() < 1e-6 && p[1].abs() < 1e-6);
+        let r = Camera {
+            yaw: 0.3,
+            pitch: -1.1,
+            ..Camera::default()
+        }
+        .rotation();
+        // Rows are orthonormal.
+        for (a, b) in [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)] {
+            let dot: f32 = (0..3).map(|k| r[3 * a + k] * r[3 * b + k]).sum();
+            assert!((dot - if a == b { 1.0 } else { 0.0 }).abs() < 1e-6);
+        }
     }
 
     #[test]
@@ -333,6 +406,7 @@ mod tests {
             ("color=rainbow", "color=rainbow"),
             ("cam=1,2", "cam=1,2"),
             ("cam=0,0,-1", "cam=0,0,-1"),
+            ("dims=4", "dims=4"),
             ("hide=1,x", "hide=1,x"),
             ("panel=nope", "panel=nope"),
             ("csf=%ZZ", "bad escape"),

@@ -14,6 +14,27 @@ use failscope_shared::analysis::experiment::Report;
 use indexmap::IndexMap;
 use ndarray::Array2;
 
+/// Drags across the canvas for 40 frames, waiting for each frame and for the GPU to finish it,
+/// then releases (a full redraw); answers `[mean frame time while dragging, full redraw]` in ms.
+const PAN: &str = "const done = arguments[arguments.length - 1];
+ const c = document.getElementById('scatter'); const r = c.getBoundingClientRect();
+ const gl = c.getContext('webgl2');
+ const ev = (t, x, y) => c.dispatchEvent(new MouseEvent(t, {clientX: r.left + x, clientY: r.top + y, bubbles: true}));
+ (async () => {
+   ev('mousedown', 300, 300);
+   const frames = 40, t0 = performance.now();
+   for (let i = 1; i <= frames; i++) {
+     ev('mousemove', 300 + 4 * i, 300 + 2 * i);
+     await new Promise(res => requestAnimationFrame(res));
+     gl.finish();
+   }
+   const t1 = performance.now();
+   ev('mouseup', 300 + 4 * frames, 300 + 2 * frames);
+   await new Promise(res => requestAnimationFrame(res));
+   gl.finish();
+   done([(t1 - t0) / frames, performance.now() - t1]);
+ })();";
+
 /// A study of `n` points with 4 classes, 6 test sets, scores, 2-D features and a cached embedding.
 fn synthetic_study(db: &std::path::Path, n: usize) {
     let mut store = Store::open(db).unwrap();
@@ -67,9 +88,17 @@ fn synthetic_study(db: &std::path::Path, n: usize) {
         .unwrap();
 }
 
+/// A numeric attribute of the scatter canvas; 0 while the page has no canvas yet.
 async fn attr(c: &fantoccini::Client, name: &str) -> f64 {
-    let el = c.find(fantoccini::Locator::Css("#scatter")).await.unwrap();
-    el.attr(name).await.unwrap().and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    let Ok(el) = c.find(fantoccini::Locator::Css("#scatter")).await else {
+        return 0.0;
+    };
+    el.attr(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[tokio::main]
@@ -103,38 +132,23 @@ async fn main() {
 
     let addr = serve(pan_db).await;
     let c = session(port, &dir.path().join("profile-pan")).await;
-    c.goto(&format!("http://{addr}/?study=1")).await.unwrap();
-    for _ in 0..3000 {
-        if attr(&c, "data-drawn").await > 0.0 {
-            break;
+    let mut results = Vec::new();
+    for size in [4, 1] {
+        c.goto(&format!("http://{addr}/?study=1&size={size}")).await.unwrap();
+        for _ in 0..3000 {
+            if attr(&c, "data-drawn").await > 0.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let ms = c.execute_async(PAN, vec![]).await.unwrap();
+        let v = |i: usize| ms.get(i).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+        results.push((size, v(0), v(1)));
     }
-    let ms = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             const c = document.getElementById('scatter'); const r = c.getBoundingClientRect();
-             const gl = c.getContext('webgl2');
-             const ev = (t, x, y) => c.dispatchEvent(new MouseEvent(t, {clientX: r.left + x, clientY: r.top + y, bubbles: true}));
-             (async () => {
-               ev('mousedown', 300, 300);
-               const frames = 40, t0 = performance.now();
-               for (let i = 1; i <= frames; i++) {
-                 ev('mousemove', 300 + 4 * i, 300 + 2 * i);
-                 await new Promise(res => requestAnimationFrame(res));
-                 gl.finish();
-               }
-               const t1 = performance.now();
-               ev('mouseup', 300 + 4 * frames, 300 + 2 * frames);
-               done((t1 - t0) / frames);
-             })();",
-            vec![],
-        )
-        .await
-        .unwrap();
     c.close().await.unwrap();
-    println!(
-        "1,000,000 points: frame time while panning: {:.1} ms (goal ≤ 33; SwiftShader software rendering)",
-        ms.as_f64().unwrap_or(f64::NAN)
-    );
+    for (size, drag, full) in results {
+        println!(
+            "1,000,000 points, {size}-px markers: frame time while panning {drag:.1} ms (50,000-point sample while dragging; goal ≤ 33), full redraw on release {full:.1} ms — SwiftShader software rendering"
+        );
+    }
 }

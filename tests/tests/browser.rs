@@ -248,6 +248,23 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         assert!(stats.contains(&n.to_string()), "{stats}");
         shot(&c, "panel-selection.png").await?;
 
+        // 3-D: the embedding is recomputed in three dimensions and orbits with the mouse.
+        c.goto(&format!("{base}/?study=1&dims=3")).await?;
+        assert_eq!(drawn(&c).await?, n);
+        c.execute(
+            "const c=document.getElementById('scatter'); const r=c.getBoundingClientRect();
+             const ev=(t,x,y)=>c.dispatchEvent(new MouseEvent(t,{clientX:r.left+x,clientY:r.top+y,bubbles:true}));
+             ev('mousedown',200,200); ev('mousemove',260,230); ev('mouseup',260,230);",
+            vec![],
+        )
+        .await?;
+        let state3d = c.execute("return document.getElementById('view-state').textContent", vec![]).await?;
+        let state3d = state3d.as_str().unwrap_or_default().to_string();
+        let v = failscope_shared::view::ViewState::from_query(&state3d).unwrap();
+        assert!(v.dims == 3 && (v.cam.yaw - 0.6).abs() < 1e-4 && (v.cam.pitch - 0.3).abs() < 1e-4, "{state3d}");
+        assert!(coloured_pixels(&c).await? > 300);
+        shot(&c, "scatter-3d.png").await?;
+
         // Bad requests: a malformed link, an unknown study, a path-traversal image request.
         c.goto(&format!("{base}/?study=abc")).await?;
         assert!(text(&c, "#page-error").await?.contains("study=abc"));

@@ -126,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .route("/studies/{id}/samples/{row}/neighbours", get(samples::neighbours))
         .route("/studies/{id}/failures", get(samples::failures))
         .route("/studies/{id}/figures/risk-coverage.svg", get(samples::risk_coverage))
+        .route("/studies/{id}/figures/reliability.svg", get(samples::reliability))
         .route("/links", post(samples::create_link))
         .fallback(api_not_found);
     Router::new()

@@ -419,18 +419,10 @@ pub struct FigureQuery {
     csf: Option<String>,
 }
 
-/// `GET /api/studies/{id}/figures/risk-coverage.svg`: the selective risk–coverage curve of one
-/// CSF on one test set (default: i.i.d., `det_mcp`), drawn with plotters.
-pub async fn risk_coverage(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<FigureQuery>,
-) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
-    let set = q.test_set.unwrap_or(1);
-    let csf = q.csf.unwrap_or_else(|| "det_mcp".into());
+/// The chosen CSF's confidences and the correctness of one test set's rows.
+async fn set_scores(state: &AppState, id: i64, set: i64, csf: String) -> Result<(Vec<f64>, Vec<bool>), AppError> {
     let csf2 = csf.clone();
-    let data = with_store(&state, move |s| {
+    let data = with_store(state, move |s| {
         let scores = s.scores(id)?;
         let Some(v) = scores.get(&csf2) else { return Ok(None) };
         let samples = s.samples(id)?;
@@ -444,10 +436,46 @@ pub async fn risk_coverage(
     if data.0.is_empty() {
         return Err(AppError::NotFound(format!("study {id} has no test set {set}")));
     }
-    let stats = RiskCoverageStats::new(&data.0, &data.1, None, TieOrder::Input);
-    let curve = stats.selective_curve();
-    let points = RiskCoverageStats::plot_points(&curve, 400);
-    let svg = super::figures::risk_coverage_svg(&points, &format!("{csf} · test set {set} · AURC {:.1}", stats.aurc()))
-        .map_err(AppError::Internal)?;
-    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+    Ok(data)
+}
+
+fn svg(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "image/svg+xml")], body).into_response()
+}
+
+/// `GET /api/studies/{id}/figures/risk-coverage.svg`: the selective risk–coverage curve of one
+/// CSF on one test set (default: i.i.d., `det_mcp`), drawn with plotters.
+pub async fn risk_coverage(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<FigureQuery>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let (set, csf) = (q.test_set.unwrap_or(1), q.csf.unwrap_or_else(|| "det_mcp".into()));
+    let (conf, correct) = set_scores(&state, id, set, csf.clone()).await?;
+    let stats = RiskCoverageStats::new(&conf, &correct, None, TieOrder::Input);
+    let points = RiskCoverageStats::plot_points(&stats.selective_curve(), 400);
+    let title = format!("{csf} · test set {set} · AURC {:.1}", stats.aurc());
+    super::figures::risk_coverage_svg(&points, &title)
+        .map(svg)
+        .map_err(AppError::Internal)
+}
+
+/// `GET /api/studies/{id}/figures/reliability.svg`: the reliability diagram (FD-Shifts' 20 bins)
+/// of one CSF on one test set, with its ECE.
+pub async fn reliability(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<FigureQuery>,
+) -> Result<Response, AppError> {
+    use failscope_shared::analysis::calibration::{ece, reliability_bins, Binarize};
+    let id = parse_id(&id)?;
+    let (set, csf) = (q.test_set.unwrap_or(1), q.csf.unwrap_or_else(|| "det_mcp".into()));
+    let (conf, correct) = set_scores(&state, id, set, csf.clone()).await?;
+    let bins = reliability_bins(&correct, &conf, 20, Binarize::Correct).unwrap_or_default();
+    let title = format!("{csf} · test set {set} · ECE {:.3}", ece(&bins));
+    let bars: Vec<(f64, f64, f64)> = bins.iter().map(|b| (b.confidence, b.accuracy, b.fraction)).collect();
+    super::figures::reliability_svg(&bars, &title)
+        .map(svg)
+        .map_err(AppError::Internal)
 }
