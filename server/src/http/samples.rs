@@ -419,8 +419,18 @@ pub struct FigureQuery {
     csf: Option<String>,
 }
 
-/// The chosen CSF's confidences and the correctness of one test set's rows.
-async fn set_scores(state: &AppState, id: i64, set: i64, csf: String) -> Result<(Vec<f64>, Vec<bool>), AppError> {
+/// What a figure plots: test set (default i.i.d.), CSF (default `det_mcp`), the CSF's confidences
+/// and the correctness of the set's rows.
+struct FigureData {
+    set: i64,
+    csf: String,
+    conf: Vec<f64>,
+    correct: Vec<bool>,
+}
+
+async fn figure_data(state: &AppState, id: &str, q: FigureQuery) -> Result<FigureData, AppError> {
+    let id = parse_id(id)?;
+    let (set, csf) = (q.test_set.unwrap_or(1), q.csf.unwrap_or_else(|| "det_mcp".into()));
     let csf2 = csf.clone();
     let data = with_store(state, move |s| {
         let scores = s.scores(id)?;
@@ -436,7 +446,12 @@ async fn set_scores(state: &AppState, id: i64, set: i64, csf: String) -> Result<
     if data.0.is_empty() {
         return Err(AppError::NotFound(format!("study {id} has no test set {set}")));
     }
-    Ok(data)
+    Ok(FigureData {
+        set,
+        csf,
+        conf: data.0,
+        correct: data.1,
+    })
 }
 
 fn svg(body: String) -> Response {
@@ -450,12 +465,10 @@ pub async fn risk_coverage(
     Path(id): Path<String>,
     Query(q): Query<FigureQuery>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
-    let (set, csf) = (q.test_set.unwrap_or(1), q.csf.unwrap_or_else(|| "det_mcp".into()));
-    let (conf, correct) = set_scores(&state, id, set, csf.clone()).await?;
-    let stats = RiskCoverageStats::new(&conf, &correct, None, TieOrder::Input);
+    let d = figure_data(&state, &id, q).await?;
+    let stats = RiskCoverageStats::new(&d.conf, &d.correct, None, TieOrder::Input);
     let points = RiskCoverageStats::plot_points(&stats.selective_curve(), 400);
-    let title = format!("{csf} · test set {set} · AURC {:.1}", stats.aurc());
+    let title = format!("{} · test set {} · AURC {:.1}", d.csf, d.set, stats.aurc());
     super::figures::risk_coverage_svg(&points, &title)
         .map(svg)
         .map_err(AppError::Internal)
@@ -469,11 +482,9 @@ pub async fn reliability(
     Query(q): Query<FigureQuery>,
 ) -> Result<Response, AppError> {
     use failscope_shared::analysis::calibration::{ece, reliability_bins, Binarize};
-    let id = parse_id(&id)?;
-    let (set, csf) = (q.test_set.unwrap_or(1), q.csf.unwrap_or_else(|| "det_mcp".into()));
-    let (conf, correct) = set_scores(&state, id, set, csf.clone()).await?;
-    let bins = reliability_bins(&correct, &conf, 20, Binarize::Correct).unwrap_or_default();
-    let title = format!("{csf} · test set {set} · ECE {:.3}", ece(&bins));
+    let d = figure_data(&state, &id, q).await?;
+    let bins = reliability_bins(&d.correct, &d.conf, 20, Binarize::Correct).unwrap_or_default();
+    let title = format!("{} · test set {} · ECE {:.3}", d.csf, d.set, ece(&bins));
     let bars: Vec<(f64, f64, f64)> = bins.iter().map(|b| (b.confidence, b.accuracy, b.fraction)).collect();
     super::figures::reliability_svg(&bars, &title)
         .map(svg)
