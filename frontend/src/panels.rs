@@ -60,7 +60,7 @@ pub fn Inspector(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
                                 </dl>
                                 <h4>"softmax"</h4>
                                 <ul class="bars">{d.probs.iter().enumerate().map(|(k, p)| view! {
-                                    <li class:label=k as i64 == d.label><span class="bar" style=format!("width:{:.1}%", p * 100.0)></span>{format!("class {k}: {p:.3}")}</li>
+                                    <li class:label=k as i64 == d.label><span class="bar" style=format!("width:{:.1}%", p * 100.0)></span>{format!("{}: {p:.3}", d.classes.get(k).cloned().unwrap_or_else(|| format!("class {k}")))}</li>
                                 }).collect_view()}</ul>
                                 <h4>"confidence scoring functions"</h4>
                                 <table class="csfs"><thead><tr><th>"CSF"</th><th>"score"</th><th>"percentile in its test set"</th></tr></thead>

@@ -99,6 +99,8 @@ pub struct SampleDetail {
     pub predicted_name: String,
     /// Softmax (empty when not stored).
     pub probs: Vec<f32>,
+    /// Class names, in softmax order.
+    pub classes: Vec<String>,
     /// Every CSF: score and its percentile (0–100) within the sample's test set.
     pub scores: Vec<CsfScore>,
     /// The dataset's id of the sample.

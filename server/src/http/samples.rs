@@ -220,6 +220,7 @@ fn detail(store: &Store, id: i64, row: i64) -> Result<Option<SampleDetail>, Stor
         predicted: info.record.predicted,
         predicted_name: name(info.record.predicted),
         probs: info.probs.unwrap_or_default(),
+        classes: classes.clone(),
         scores,
         sample_id: info.sample_id,
         domain: info.domain,

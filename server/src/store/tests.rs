@@ -1,0 +1,89 @@
+//! Store round trips and migration.
+use super::*;
+use failscope_shared::analysis::metrics::MetricRow;
+use indexmap::IndexMap;
+
+#[test]
+fn insert_list_get_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let features = ndarray::array![[1.0f32, -2.5, 3.0], [0.5, 0.25, f32::NAN]];
+    let mc = ndarray::Array3::from_shape_fn((2, 2, 4), |(i, c, m)| (i * 100 + c * 10 + m) as f32);
+    let mut report = Report::new();
+    let row = MetricRow::from([("aurc".to_string(), Some(12.5)), ("ece".to_string(), None)]);
+    report.insert("iid_study".into(), IndexMap::from([("det_mcp".to_string(), row)]));
+    let id = store
+        .insert(&NewStudy {
+            name: "demo",
+            kind: "fd-shifts",
+            source: "/x",
+            n_classes: 2,
+            n_samples: 10,
+            compat: "current",
+            report: &report,
+            files: &[("hydra/config.yaml".to_string(), b"data: {}".to_vec())],
+            samples: &[
+                SampleRecord {
+                    row: 0,
+                    dataset_idx: 1,
+                    label: 1,
+                    predicted: 0,
+                },
+                SampleRecord {
+                    row: 1,
+                    dataset_idx: 2,
+                    label: 0,
+                    predicted: 0,
+                },
+            ],
+            features: Some(features.view()),
+            mc: Some(mc.view()),
+            scores: &IndexMap::from([("det_mcp".to_string(), vec![0.9, f64::NAN])]),
+            probs: None,
+            sources: None,
+        })
+        .unwrap();
+    let list = store.list().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].test_sets, vec!["iid_study"]);
+    assert_eq!(list[0].csfs, vec!["det_mcp"]);
+    let detail = store.get(id).unwrap().unwrap();
+    assert_eq!(detail.report, report);
+    assert!(store.get(id + 1).unwrap().is_none());
+    assert_eq!(store.files(id).unwrap()[0].1, b"data: {}");
+    assert_eq!(store.samples(id).unwrap()[0].dataset_idx, 1);
+    let back = store.features(id).unwrap().unwrap();
+    assert_eq!(back.row(0), features.row(0));
+    assert!(back[[1, 2]].is_nan() && back[[1, 1]] == 0.25);
+    assert_eq!(store.mc(id, 1).unwrap().unwrap()[[1, 3]], 113.0);
+    assert!(store.mc(id, 2).unwrap().is_none());
+    let scores = store.scores(id).unwrap();
+    assert_eq!(scores["det_mcp"][0], 0.9);
+    assert!(scores["det_mcp"][1].is_nan());
+    assert!(store.cached(id, "embedding", "{}").unwrap().is_none());
+    store.cache(id, "embedding", "{}", b"xy").unwrap();
+    assert_eq!(store.cached(id, "embedding", "{}").unwrap().unwrap(), b"xy");
+    let link = store.create_link("study=1&color=confusion").unwrap();
+    assert_eq!(link.len(), 8);
+    assert_eq!(store.link(&link).unwrap().as_deref(), Some("study=1&color=confusion"));
+    assert!(store.link("nope").unwrap().is_none());
+    assert_eq!(store.sample(id, 1).unwrap().unwrap().record.dataset_idx, 2);
+    assert!(store.image_settings(id).unwrap().is_none());
+}
+
+#[test]
+fn opens_a_version_1_store_and_adds_the_array_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let old = Connection::open(&path).unwrap();
+    old.execute_batch(
+        "CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT 'x', n_classes INTEGER NOT NULL, n_samples INTEGER NOT NULL, compat TEXT NOT NULL, report_json TEXT NOT NULL);
+         CREATE TABLE samples (study_id INTEGER NOT NULL, row INTEGER NOT NULL, dataset_idx INTEGER NOT NULL, label INTEGER NOT NULL, predicted INTEGER NOT NULL, PRIMARY KEY (study_id, row));
+         INSERT INTO studies (name, kind, source, n_classes, n_samples, compat, report_json) VALUES ('old', 'csv', '/x', 2, 1, 'current', '{}');",
+    )
+    .unwrap();
+    drop(old);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.list().unwrap()[0].name, "old");
+    assert!(store.features(1).unwrap().is_none());
+}
