@@ -315,6 +315,18 @@ async fn samples_columns_images_failures_links_and_figures() {
     assert_eq!(resp.headers()["location"], "/?study=1&color=confusion&sel=3");
     assert_eq!(get(&state, "/s/doesnotexist").await.0, StatusCode::NOT_FOUND);
     assert_eq!(post(&state, "/api/links", "{").await.0, StatusCode::BAD_REQUEST);
+    // A state that is not a view (or could not be a redirect header) is refused, not stored.
+    for bad in [
+        r#"{"state": "study=1\r\nSet-Cookie: x=1"}"#,
+        r#"{"state": "color=rainbow"}"#,
+    ] {
+        let (status, body) = post(&state, "/api/links", bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(serde_json::from_slice::<ApiError>(&body).is_ok());
+    }
+    // A link written into the store by anything else still cannot crash the redirect.
+    let id = Store::open(&db).unwrap().create_link("study=1\nX").unwrap();
+    assert_eq!(get(&state, &format!("/s/{id}")).await.0, StatusCode::NOT_FOUND);
 
     // A risk–coverage figure (SVG, plotters).
     let (status, svg) = get(

@@ -393,9 +393,15 @@ pub async fn create_link(
 ) -> Result<Json<Link>, AppError> {
     let Json(NewLink { state: view }) =
         body.map_err(|e| AppError::BadRequest(format!("expected {{\"state\": \"…\"}} ({})", e.body_text())))?;
-    if view.len() > 8192 {
-        return Err(AppError::BadRequest("a view state is at most 8 KiB".into()));
+    // Only valid views are stored: printable ASCII (what `ViewState::to_query` writes, and what a
+    // redirect header can carry) that parses as a view.
+    if !view.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AppError::BadRequest(
+            "a view state is a URL query string: printable ASCII, no spaces or control characters".into(),
+        ));
     }
+    failscope_shared::view::ViewState::from_query(&view)
+        .map_err(|e| AppError::BadRequest(format!("invalid view state: {e}")))?;
     let v2 = view.clone();
     let id = with_store(&state, move |s| s.create_link(&v2)).await?;
     Ok(Json(Link { id, state: view }))
@@ -410,7 +416,13 @@ pub async fn open_link(State(state): State<AppState>, Path(id): Path<String>) ->
     let view = with_store(&state, move |s| s.link(&id2))
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no link {id:?}")))?;
-    Ok(Redirect::to(&format!("/?{view}")))
+    let target = format!("/?{view}");
+    // Redirect::to panics on a value that is not a valid header; stored states are checked at
+    // creation, but a store written by anything else must not bring a handler down.
+    if axum::http::HeaderValue::from_str(&target).is_err() {
+        return Err(AppError::NotFound(format!("link {id:?} holds an invalid view")));
+    }
+    Ok(Redirect::to(&target))
 }
 
 /// `?test_set=&csf=`.

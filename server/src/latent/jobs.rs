@@ -203,8 +203,17 @@ impl Jobs {
         Self { db, ..Self::default() }
     }
 
-    /// Starts `work` on study `id` on a new thread; returns the job id.
+    /// Starts `work` on study `id` on a new thread; returns the job id. The same work on the same
+    /// study while it still runs is not started twice: its running job's id is returned.
     pub fn start(&self, id: i64, work: Work) -> u64 {
+        // One lock for the check and the insert, so two identical requests cannot both start.
+        let mut jobs = self.jobs.lock().expect("jobs lock");
+        let running = jobs
+            .iter()
+            .find(|(_, j)| j.study == id && j.work == work && j.outcome.lock().expect("outcome lock").is_none());
+        if let Some((job_id, _)) = running {
+            return *job_id;
+        }
         let job_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let job = Arc::new(Job {
             study: id,
@@ -213,7 +222,8 @@ impl Jobs {
             fraction: AtomicU64::new(0f64.to_bits()),
             outcome: Mutex::new(None),
         });
-        self.jobs.lock().expect("jobs lock").insert(job_id, job.clone());
+        jobs.insert(job_id, job.clone());
+        drop(jobs);
         let db = self.db.clone();
         std::thread::spawn(move || {
             let report = |stage: &str, f: f64| {
