@@ -389,6 +389,18 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
         })
     };
     let box_rect = RwSignal::new(None::<(f64, f64, f64, f64)>);
+    // The visible point under canvas pixel (x, y), within 8 pixels.
+    let pick = move |x: f64, y: f64, w: f64, h: f64| -> Option<usize> {
+        let cam = state.get_untracked().cam;
+        let (px, py) = scatter::unproject(cam, x, y, w, h);
+        let radius = 8.0 / (w.min(h) as f32 / 2.0) / cam.zoom;
+        xy.with_untracked(|p| {
+            painted.with_untracked(|c| match (p, c) {
+                (Some(p), Some((rgba, _))) => scatter::nearest(cam, p, rgba, px, py, radius),
+                _ => None,
+            })
+        })
+    };
     let d1 = drag.clone();
     let on_down = move |ev: leptos::ev::MouseEvent| {
         moving.set(!ev.shift_key());
@@ -428,16 +440,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             return;
         }
         drop(d);
-        let cam = state.get_untracked().cam;
-        let (px, py) = scatter::unproject(cam, x, y, w, h);
-        let radius = 8.0 / (w.min(h) as f32 / 2.0) / cam.zoom;
-        let hit = xy.with_untracked(|p| {
-            painted.with_untracked(|c| match (p, c) {
-                (Some(p), Some((rgba, _))) => scatter::nearest(cam, p, rgba, px, py, radius),
-                _ => None,
-            })
-        });
-        hover.set(hit.map(|i| (i, x, y)));
+        hover.set(pick(x, y, w, h).map(|i| (i, x, y)));
     };
     let d3 = drag.clone();
     let on_up = move |ev: leptos::ev::MouseEvent| {
@@ -466,15 +469,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             selection.set(Selection(rows));
             state.update(|s| s.panel = Panel::Selection);
         } else if (x - x0).abs() + (y - y0).abs() < 4.0 {
-            let (px, py) = scatter::unproject(cam, x, y, w, h);
-            let radius = 8.0 / (w.min(h) as f32 / 2.0) / cam.zoom;
-            let hit = xy.with_untracked(|p| {
-                painted.with_untracked(|c| match (p, c) {
-                    (Some(p), Some((rgba, _))) => scatter::nearest(cam, p, rgba, px, py, radius),
-                    _ => None,
-                })
-            });
-            if let Some(i) = hit {
+            if let Some(i) = pick(x, y, w, h) {
                 state.update(|s| {
                     s.sel = Some(i as u64);
                     s.panel = Panel::Inspector;

@@ -15,8 +15,8 @@ use axum::Json;
 use futures_util::stream::{self, Stream};
 use serde::Serialize;
 
-use super::{parse_id, with_store, AppError, AppState};
-use crate::latent::jobs::{self, ClusterParams, JobError, JobStatus, Work};
+use super::{on_store, parse_id, with_store, AppError, AppState};
+use crate::latent::jobs::{self, ClusterParams, JobStatus, Work};
 use crate::latent::EmbedParams;
 
 /// `{"job": id}`: where to follow a started job.
@@ -133,10 +133,7 @@ pub async fn job_result(State(state): State<AppState>, Path(job): Path<String>) 
     let none = |_: &str, _: f64| {};
     match work {
         Work::Embed(p) => {
-            let y = with_latent(&state, move |store| {
-                jobs::embedding(store, study, &p, &none).map(|r| r.0)
-            })
-            .await?;
+            let y = on_store(&state, move |store| Ok(jobs::embedding(store, study, &p, &none)?.0)).await?;
             let bytes: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
             Ok((
                 [
@@ -151,29 +148,8 @@ pub async fn job_result(State(state): State<AppState>, Path(job): Path<String>) 
                 .into_response())
         }
         Work::Cluster(p) => {
-            let c = with_latent(&state, move |store| {
-                jobs::clustering(store, study, &p, &none).map(|r| r.0)
-            })
-            .await?;
+            let c = on_store(&state, move |store| Ok(jobs::clustering(store, study, &p, &none)?.0)).await?;
             Ok(Json(c).into_response())
         }
     }
-}
-
-async fn with_latent<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&crate::store::Store) -> Result<T, JobError> + Send + 'static,
-) -> Result<T, AppError> {
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let guard = store
-            .lock()
-            .map_err(|_| AppError::Internal("store lock poisoned".into()))?;
-        f(&guard).map_err(|e| match e {
-            JobError::Input(e) => AppError::Unprocessable(e.to_string()),
-            JobError::Store(e) => AppError::Internal(e.to_string()),
-        })
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
 }

@@ -70,19 +70,44 @@ impl IntoResponse for AppError {
     }
 }
 
-async fn with_store<T: Send + 'static>(
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::latent::jobs::JobError> for AppError {
+    /// Bad parameters or features are the request's fault (422); a failing store is ours (500).
+    fn from(e: crate::latent::jobs::JobError) -> Self {
+        match e {
+            crate::latent::jobs::JobError::Input(e) => AppError::Unprocessable(e.to_string()),
+            crate::latent::jobs::JobError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Runs `f` on the store on a blocking thread.
+async fn on_store<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    f: impl FnOnce(&Store) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
         let guard = store
             .lock()
             .map_err(|_| AppError::Internal("store lock poisoned".into()))?;
-        f(&guard).map_err(|e| AppError::Internal(e.to_string()))
+        f(&guard)
     })
     .await
     .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
+/// [`on_store`] for plain store queries: a store error is a 500.
+async fn with_store<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, AppError> {
+    on_store(state, move |s| f(s).map_err(AppError::from)).await
 }
 
 async fn list_studies(State(state): State<AppState>) -> Result<Json<Vec<StudySummary>>, AppError> {
