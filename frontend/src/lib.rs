@@ -10,10 +10,14 @@ mod panels;
 mod scatter;
 mod study;
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use failscope_shared::api::{StudyLayout, StudySummary};
 use failscope_shared::view::ViewState;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsCast;
 
 /// The study list; clicking a study opens its view.
 #[component]
@@ -62,6 +66,26 @@ fn Study(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
     }
 }
 
+/// The shortest interval between two URL writes.
+const URL_EVERY_MS: f64 = 250.0;
+
+fn now() -> f64 {
+    window().performance().map_or(0.0, |p| p.now())
+}
+
+/// Writes the view state into the address bar.
+fn write_url(state: RwSignal<ViewState>) {
+    let q = state.get_untracked().to_query();
+    let url = if q.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?{q}")
+    };
+    if let Ok(h) = window().history() {
+        let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+    }
+}
+
 /// The page: an error page for a malformed URL, else the study list or one study.
 #[component]
 fn App() -> impl IntoView {
@@ -77,17 +101,28 @@ fn App() -> impl IntoView {
         .into_any();
     };
     let state = RwSignal::new(initial);
-    // Keep the URL in step with the view (replaceState: no history entry per pan).
+    // Keep the URL in step with the view: replaceState (no history entry per pan), at most every
+    // URL_EVERY_MS — a write costs ~5 ms, a third of a frame while panning — and always the last.
+    let url_sync = Rc::new(Cell::new((f64::NEG_INFINITY, false)));
     Effect::new(move |_| {
-        let q = state.get().to_query();
-        let url = if q.is_empty() {
-            "/".to_string()
-        } else {
-            format!("/?{q}")
-        };
-        if let Ok(h) = window().history() {
-            let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+        state.track();
+        let (last, pending) = url_sync.get();
+        if pending {
+            return;
         }
+        let wait = last + URL_EVERY_MS - now();
+        if wait <= 0.0 {
+            write_url(state);
+            url_sync.set((now(), false));
+            return;
+        }
+        url_sync.set((last, true));
+        let sync = url_sync.clone();
+        let later = wasm_bindgen::closure::Closure::once_into_js(move || {
+            write_url(state);
+            sync.set((now(), false));
+        });
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(later.unchecked_ref(), wait as i32 + 1);
     });
     let study = Memo::new(move |_| state.get().study);
     view! {

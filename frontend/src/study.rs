@@ -8,14 +8,15 @@ use failscope_shared::analysis::rc::{coverage_threshold, RiskCoverageStats, TieO
 use failscope_shared::api::StudyLayout;
 use failscope_shared::view::{ColorMode, Panel, ViewState};
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::api;
 use crate::colors::{self, Columns, Legend};
 use crate::panels::{Benchmark, Clusters, Failures, Inspector, SelectionPanel};
-use crate::scatter::{self, Scatter};
+use crate::scatter::{self, Detail, Scatter};
 
-/// Points drawn per frame while the view is being dragged (an unbiased sample; all on release).
-const LOD_POINTS: usize = 50_000;
+/// Milliseconds after the last wheel step before the full redraw.
+const SETTLE_MS: i32 = 200;
 
 /// Percent-decodes a header value.
 fn percent_decode(s: &str) -> String {
@@ -359,8 +360,8 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             (s.cam, s.size)
         };
         let Some(canvas) = canvas_ref.get() else { return };
-        let g = gl_draw.borrow();
-        let Some(sc) = g.as_ref().filter(|_| version > 0) else {
+        let mut g = gl_draw.borrow_mut();
+        let Some(sc) = g.as_mut().filter(|_| version > 0) else {
             return;
         };
         let dpr = window().device_pixel_ratio();
@@ -370,9 +371,8 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             canvas.set_height((h * dpr) as u32);
         }
         let t0 = window().performance().map(|p| p.now()).unwrap_or(0.0);
-        // While dragging, draw an unbiased sample of the points (all of them on release).
-        let budget = moving.get().then_some(LOD_POINTS);
-        sc.draw(cam, size, w * dpr, h * dpr, budget);
+        let detail = if moving.get() { Detail::Moving } else { Detail::Full };
+        sc.draw(cam, size, w * dpr, h * dpr, detail);
         let t1 = window().performance().map(|p| p.now()).unwrap_or(0.0);
         frame_ms.set(t1 - t0);
         if first_draw_ms.get_untracked() == 0.0 {
@@ -477,8 +477,20 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             }
         }
     };
+    // Zooming moves the kept frame; the full redraw follows once the wheel rests.
+    let wheel_steps = Rc::new(std::cell::Cell::new(0u64));
     let on_wheel = move |ev: leptos::ev::WheelEvent| {
         ev.prevent_default();
+        let step = wheel_steps.get() + 1;
+        wheel_steps.set(step);
+        moving.set(true);
+        let steps = wheel_steps.clone();
+        let settle = wasm_bindgen::closure::Closure::once_into_js(move || {
+            if steps.get() == step {
+                moving.set(false);
+            }
+        });
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(settle.unchecked_ref(), SETTLE_MS);
         let (w, h) = size_of();
         let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
         state.update(|s| {

@@ -2,6 +2,7 @@
 //! (the binary is a thin wrapper over `failscope::cli::run`).
 
 pub mod browser;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 

@@ -280,3 +280,63 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
     fresh.close().await.expect("close the second browser session");
     outcome.expect("browser task panicked").expect("browser command failed");
 }
+
+/// Drags across the scatter of `n` points and compares the frame mid-drag with the frame before,
+/// shifted by the drag: answers `[pixels that moved with the mouse, drawn pixels before]`.
+const PAN_CHECK: &str = "const done = arguments[arguments.length - 1];
+ const c = document.getElementById('scatter'); const r = c.getBoundingClientRect();
+ const ev = (t, x, y) => c.dispatchEvent(new MouseEvent(t, {clientX: r.left + x, clientY: r.top + y, bubbles: true}));
+ const pixels = () => { const k = document.createElement('canvas'); k.width = c.width; k.height = c.height;
+   const g = k.getContext('2d'); g.drawImage(c, 0, 0); return g.getImageData(0, 0, c.width, c.height).data; };
+ const frame = () => new Promise(res => requestAnimationFrame(() => requestAnimationFrame(res)));
+ (async () => {
+   const before = pixels(), s = c.width / r.width, dx = Math.round(30 * s), dy = Math.round(15 * s);
+   ev('mousedown', 200, 200); ev('mousemove', 230, 215); await frame();
+   const during = pixels();
+   ev('mouseup', 230, 215); await frame();
+   let same = 0, inked = 0;
+   for (let y = 8; y + dy < c.height - 8; y++) for (let x = 8; x + dx < c.width - 8; x++) {
+     const a = 4 * (y * c.width + x), b = 4 * ((y + dy) * c.width + x + dx);
+     if (before[a] + before[a + 1] + before[a + 2] < 740) {
+       inked++;
+       if (Math.abs(before[a] - during[b]) + Math.abs(before[a + 1] - during[b + 1]) + Math.abs(before[a + 2] - during[b + 2]) < 12) same++;
+     }
+   }
+   done([same, inked]);
+ })();";
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
+async fn panning_a_large_study_keeps_every_point_on_screen() {
+    // More points than any sample drawn while moving: only the kept full frame moves them all.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("large.db");
+    failscope_e2e::synthetic::synthetic_study(&db, 60_000);
+    let addr = serve(db).await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = session(port, &dir.path().join("profile")).await;
+    let c = client.clone();
+    let outcome = tokio::spawn(async move {
+        c.goto(&format!("http://{addr}/?study=1&size=2")).await?;
+        assert_eq!(drawn(&c).await?, 60_000);
+        let moved = c.execute_async(PAN_CHECK, vec![]).await?;
+        let (same, inked) = (moved[0].as_f64().unwrap_or(0.0), moved[1].as_f64().unwrap_or(0.0));
+        assert!(
+            inked > 10_000.0 && same / inked > 0.97,
+            "mid-drag frame: {same} of {inked} drawn pixels moved with the mouse"
+        );
+        let state = c
+            .execute("return document.getElementById('view-state').textContent", vec![])
+            .await?;
+        let state = failscope_shared::view::ViewState::from_query(state.as_str().unwrap_or_default()).unwrap();
+        assert!(
+            state.cam.x < 0.0 && state.cam.y > 0.0,
+            "a drag right and down pans left and up: {:?}",
+            state.cam
+        );
+        Ok::<_, fantoccini::error::CmdError>(())
+    })
+    .await;
+    client.close().await.expect("close the browser session");
+    outcome.expect("browser task panicked").expect("browser command failed");
+}

@@ -1,0 +1,71 @@
+//! Synthetic studies for the browser benchmark and tests: random labels, predictions, scores and
+//! coordinates (4 classes in 4 blobs, 6 test sets), with the 2-D and 3-D embeddings already cached
+//! so no t-SNE runs.
+
+use failscope::latent::EmbedParams;
+use failscope::store::{NewStudy, SampleRecord, Store};
+use failscope_shared::analysis::experiment::Report;
+use indexmap::IndexMap;
+use ndarray::Array2;
+
+/// A study of `n` points with 4 classes, 6 test sets, scores, 2-D features and a cached embedding.
+pub fn synthetic_study(db: &std::path::Path, n: usize) {
+    let mut store = Store::open(db).unwrap();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let samples: Vec<SampleRecord> = (0..n)
+        .map(|i| {
+            let label = (next() * 4.0) as i64;
+            SampleRecord {
+                row: i as i64,
+                dataset_idx: (next() * 6.0) as i64,
+                label,
+                predicted: if next() < 0.8 { label } else { (label + 1) % 4 },
+            }
+        })
+        .collect();
+    let coords = Array2::from_shape_fn((n, 2), |(i, d)| {
+        let c = (samples[i].label as f32) * 10.0;
+        c * if d == 0 { 1.0 } else { -0.5 } + (next() as f32 - 0.5) * 12.0
+    });
+    let scores = IndexMap::from([(
+        "det_mcp".to_string(),
+        (0..n).map(|_| 0.5 + next() / 2.0).collect::<Vec<f64>>(),
+    )]);
+    let id = store
+        .insert(&NewStudy {
+            name: &format!("synthetic {n}"),
+            kind: "synthetic",
+            source: "benchmark",
+            n_classes: 4,
+            n_samples: n as u64,
+            compat: "current",
+            report: &Report::new(),
+            files: &[],
+            samples: &samples,
+            features: Some(coords.view()),
+            mc: None,
+            scores: &scores,
+            probs: None,
+            sources: None,
+        })
+        .unwrap();
+    let blob: Vec<u8> = coords.iter().flat_map(|v| v.to_le_bytes()).collect();
+    store
+        .cache(id, "embedding", &EmbedParams::default().key(), &blob)
+        .unwrap();
+    // A 3-D embedding too: the 2-D one lifted onto a bowl.
+    let blob: Vec<u8> = coords
+        .outer_iter()
+        .flat_map(|p| [p[0], p[1], (p[0] * p[0] + p[1] * p[1]).sqrt() / 4.0])
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    store
+        .cache(id, "embedding", &EmbedParams::default().dims(3).key(), &blob)
+        .unwrap();
+}
