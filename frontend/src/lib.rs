@@ -6,6 +6,7 @@
 
 mod api;
 mod colors;
+mod curves;
 mod panels;
 mod scatter;
 mod study;

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::colors::Columns;
+use crate::curves::RiskCoverageChart;
 use crate::study::{selection_stats, Selection};
 
 fn thumb(id: i64, row: u64, state: RwSignal<ViewState>, caption: String) -> impl IntoView {
@@ -170,9 +171,15 @@ fn fmt(v: Option<f64>) -> String {
 }
 
 /// The study's benchmark: CSF × headline metrics per test set (with bootstrap CIs when stored),
-/// a risk–coverage figure from the server, SVG and CSV downloads.
+/// the interactive risk–coverage chart, the reliability diagram from the server, and downloads
+/// (CSV; both figures as SVG or PNG rendered by the server).
 #[component]
-pub fn Benchmark(id: i64, state: RwSignal<ViewState>) -> impl IntoView {
+pub fn Benchmark(
+    id: i64,
+    state: RwSignal<ViewState>,
+    cols: RwSignal<Option<Columns>>,
+    test_sets: Vec<String>,
+) -> impl IntoView {
     let detail =
         LocalResource::new(move || async move { api::get_json::<StudyDetail>(&format!("/api/studies/{id}")).await });
     let csf = Memo::new(move |_| state.get().csf);
@@ -196,10 +203,11 @@ pub fn Benchmark(id: i64, state: RwSignal<ViewState>) -> impl IntoView {
                         <section class="benchmark" data-study=d.summary.id>
                             <h2>{d.summary.name.clone()}</h2>
                             <p class="muted">{format!("{} · {} samples · metrics: {}", d.summary.kind, d.summary.n_samples, d.compat)}</p>
-                            <p><a id="download-csv" href=csv_href download="benchmark.csv">"CSV"</a>" · "
-                               <a href=move || format!("/api/studies/{id}/figures/risk-coverage.svg?csf={}", csf.get()) download="risk-coverage.svg">"risk–coverage SVG"</a>" · "
-                               <a href=move || format!("/api/studies/{id}/figures/reliability.svg?csf={}", csf.get()) download="reliability.svg">"reliability SVG"</a></p>
-                            <img class="figure" id="figure-rc" alt="risk–coverage curve" src=move || format!("/api/studies/{id}/figures/risk-coverage.svg?csf={}", csf.get())/>
+                            <p class="downloads"><a id="download-csv" href=csv_href download="benchmark.csv">"table CSV"</a>
+                               {["risk-coverage.svg", "risk-coverage.png", "reliability.svg", "reliability.png"].into_iter().map(|f| view! {
+                                   " · "<a class="figure-download" href=move || format!("/api/studies/{id}/figures/{f}?csf={}", csf.get()) download=f>{f}</a>
+                               }).collect_view()}</p>
+                            <RiskCoverageChart cols=cols names=test_sets.clone() csf=csf/>
                             <img class="figure" id="figure-reliability" alt="reliability diagram" src=move || format!("/api/studies/{id}/figures/reliability.svg?csf={}", csf.get())/>
                             {d.report.iter().map(|(test_set, csfs)| view! {
                                 <h3>{test_set.clone()}</h3>

@@ -524,6 +524,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     };
     let legend = move || painted.with(|p| p.as_ref().map(|(_, l)| l.clone()).unwrap_or_default());
     let tl = layout.clone();
+    let tl2 = layout.test_sets.clone();
     let panel = move || state.get().panel;
     view! {
         <section class="study-view" data-study=id>
@@ -564,7 +565,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
                         Panel::Inspector => view! { <Inspector state=state id=id/> }.into_any(),
                         Panel::Failures => view! { <Failures state=state id=id/> }.into_any(),
                         Panel::Clusters => view! { <Clusters state=state id=id/> }.into_any(),
-                        Panel::Benchmark => view! { <Benchmark id=id state=state/> }.into_any(),
+                        Panel::Benchmark => view! { <Benchmark id=id state=state cols=cols test_sets=tl2.clone()/> }.into_any(),
                         Panel::Selection => view! { <SelectionPanel rows=selection cols=cols/> }.into_any(),
                     }}
                 </aside>

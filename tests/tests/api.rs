@@ -341,6 +341,37 @@ async fn samples_columns_images_failures_links_and_figures() {
         "{}",
         &svg[..200.min(svg.len())]
     );
+    // Every test set's curve when no test set is named; the same figure as PNG; the reliability
+    // diagram in both formats; an unknown figure or format is a 404 naming the choices.
+    let (status, svg) = get(&state, "/api/studies/1/figures/risk-coverage.svg?csf=det_mcp").await;
+    assert_eq!(status, StatusCode::OK);
+    let svg = String::from_utf8(svg).unwrap();
+    assert!(svg.matches("<polyline").count() >= 2 && svg.contains("AURC"), "{svg}");
+    for (name, size) in [("risk-coverage.png", (640, 420)), ("reliability.png", (520, 480))] {
+        let (status, png) = get(&state, &format!("/api/studies/1/figures/{name}?csf=det_mcp")).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap();
+        assert_eq!((img.width(), img.height()), size);
+        std::fs::create_dir_all(artifacts()).unwrap();
+        std::fs::write(artifacts().join(name), &png).unwrap();
+    }
+    let (status, svg) = get(&state, "/api/studies/1/figures/reliability.svg").await;
+    assert!(status == StatusCode::OK && String::from_utf8(svg).unwrap().contains("ECE"));
+    for bad in [
+        "risk-coverage.gif",
+        "histogram.svg",
+        "reliability.svg?test_set=99",
+        "risk-coverage.svg?csf=nope",
+    ] {
+        let (status, body) = get(&state, &format!("/api/studies/1/figures/{bad}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+        assert!(serde_json::from_slice::<ApiError>(&body).is_ok(), "{bad}");
+    }
+}
+
+/// Where the tests leave figures for a person to look at.
+fn artifacts() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../artifacts/figures")
 }
 
 #[tokio::test(flavor = "multi_thread")]

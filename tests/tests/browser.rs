@@ -235,6 +235,23 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         shot(&c, "panel-clusters.png").await?;
         c.find(Locator::Css("#tab-benchmark")).await?.click().await?;
         c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("section.benchmark table")).await?;
+        // The interactive risk–coverage chart: one curve per test set; hovering reads off risk and
+        // threshold; a legend click hides a curve; generalised risk switches the legend to AUGRC.
+        let curves = c.find_all(Locator::Css("#rc-chart polyline.rc-curve")).await?.len();
+        assert!(curves >= 2, "{curves} curves");
+        c.execute(
+            "const s=document.querySelector('#rc-chart svg'); const r=s.getBoundingClientRect();
+             s.dispatchEvent(new MouseEvent('mousemove',{clientX:r.left+r.width*0.6,clientY:r.top+r.height/2,bubbles:true}));",
+            vec![],
+        )
+        .await?;
+        let readout = text(&c, "#rc-readout").await?;
+        assert!(readout.starts_with("coverage 0.") && readout.contains("keeps det_mcp ≥"), "{readout}");
+        c.find(Locator::Css("#rc-chart li.rc-legend")).await?.click().await?;
+        assert_eq!(c.find_all(Locator::Css("#rc-chart polyline.rc-curve")).await?.len(), curves - 1);
+        c.find(Locator::Css("#rc-generalised")).await?.click().await?;
+        assert!(text(&c, "#rc-chart ul.chart-legend").await?.contains("AUGRC"));
+        assert_eq!(c.find_all(Locator::Css("a.figure-download")).await?.len(), 4);
         shot(&c, "panel-benchmark.png").await?;
         // Box selection (shift-drag over the whole plot): every visible point is selected.
         c.execute(

@@ -1,68 +1,279 @@
-//! Server-rendered figures (plotters, SVG): downloadable as they are, and embedded by the web app.
+//! Server-rendered figures (plotters): the risk–coverage curves and the reliability diagram of a
+//! CSF, as SVG or PNG (`GET /api/studies/{id}/figures/{risk-coverage|reliability}.{svg|png}`).
+//! PNGs are drawn with the bundled DejaVu Sans (`assets/fonts`), so they look the same on every
+//! machine, with or without system fonts.
 
+use std::io::Cursor;
+use std::sync::Once;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use failscope_shared::analysis::calibration::{ece, reliability_bins, Binarize};
+use failscope_shared::analysis::rc::{RiskCoverageStats, TieOrder};
+use plotters::coord::Shift;
 use plotters::prelude::*;
+use serde::Deserialize;
 
-/// A risk–coverage curve (coverage on x, selective risk on y) titled `title`.
-pub fn risk_coverage_svg(points: &[(f64, f64)], title: &str) -> Result<String, String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (640, 420)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let max_risk = points.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.05;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..1f64, 0f64..max_risk)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("coverage")
-            .y_desc("selective risk")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(points.iter().copied(), BLUE.stroke_width(2)))
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
+use super::{parse_id, with_store, AppError, AppState};
+
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+
+/// Registers the bundled font as plotters' `sans-serif` (once per process).
+fn fonts() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // The font is compiled in and parsed by a test, so this cannot fail at run time.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
 }
 
-/// A reliability diagram: per bin (mean confidence, accuracy, share of rows) a point sized by its
-/// share, joined by a line, and the diagonal of perfect calibration.
-pub fn reliability_svg(bins: &[(f64, f64, f64)], title: &str) -> Result<String, String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (520, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..1f64, 0f64..1f64)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("confidence")
-            .y_desc("accuracy")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(bins.iter().map(|b| (b.0, b.1)), BLUE.stroke_width(2)))
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(
-                bins.iter()
-                    .map(|b| Circle::new((b.0, b.1), (3.0 + 25.0 * b.2.sqrt()) as i32, BLUE.mix(0.35).filled())),
-            )
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
+/// `?test_set=&csf=`: the test set (its dataset index; every test set but validation when absent
+/// for risk–coverage, the i.i.d. test set for reliability) and the CSF (default `det_mcp`).
+#[derive(Deserialize)]
+pub struct FigureQuery {
+    test_set: Option<i64>,
+    csf: Option<String>,
+}
+
+/// A figure's data, ready to draw.
+enum Figure {
+    /// One risk–coverage curve `(coverage, selective risk)` per test set, with its name and AURC.
+    RiskCoverage {
+        title: String,
+        curves: Vec<(String, Vec<(f64, f64)>)>,
+    },
+    /// Per bin (mean confidence, accuracy, share of rows).
+    Reliability { title: String, bins: Vec<(f64, f64, f64)> },
+}
+
+type Drawn = Result<(), String>;
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+impl Figure {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Figure::RiskCoverage { .. } => (640, 420),
+            Figure::Reliability { .. } => (520, 480),
+        }
     }
-    Ok(svg)
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn {
+        root.fill(&WHITE).map_err(err)?;
+        match self {
+            Figure::RiskCoverage { title, curves } => {
+                let max_risk = curves
+                    .iter()
+                    .flat_map(|c| c.1.iter().map(|p| p.1))
+                    .fold(0.0f64, f64::max)
+                    .max(1e-3)
+                    * 1.05;
+                let mut chart = ChartBuilder::on(root)
+                    .caption(title, ("sans-serif", 18))
+                    .margin(12)
+                    .x_label_area_size(40)
+                    .y_label_area_size(56)
+                    .build_cartesian_2d(0f64..1f64, 0f64..max_risk)
+                    .map_err(err)?;
+                chart
+                    .configure_mesh()
+                    .x_desc("coverage")
+                    .y_desc("selective risk")
+                    .draw()
+                    .map_err(err)?;
+                for (i, (name, points)) in curves.iter().enumerate() {
+                    let colour = Palette99::pick(i).to_rgba();
+                    chart
+                        .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
+                        .map_err(err)?
+                        .label(name)
+                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+                }
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.3))
+                    .label_font(("sans-serif", 12))
+                    .draw()
+                    .map_err(err)?;
+            }
+            Figure::Reliability { title, bins } => {
+                let mut chart = ChartBuilder::on(root)
+                    .caption(title, ("sans-serif", 18))
+                    .margin(12)
+                    .x_label_area_size(40)
+                    .y_label_area_size(50)
+                    .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+                    .map_err(err)?;
+                chart
+                    .configure_mesh()
+                    .x_desc("confidence")
+                    .y_desc("accuracy")
+                    .draw()
+                    .map_err(err)?;
+                chart
+                    .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
+                    .map_err(err)?;
+                chart
+                    .draw_series(LineSeries::new(bins.iter().map(|b| (b.0, b.1)), BLUE.stroke_width(2)))
+                    .map_err(err)?;
+                chart
+                    .draw_series(
+                        bins.iter().map(|b| {
+                            Circle::new((b.0, b.1), (3.0 + 25.0 * b.2.sqrt()) as i32, BLUE.mix(0.35).filled())
+                        }),
+                    )
+                    .map_err(err)?;
+            }
+        }
+        root.present().map_err(err)
+    }
+
+    /// The figure as an SVG document.
+    fn svg(&self) -> Result<String, String> {
+        fonts();
+        let mut svg = String::new();
+        self.draw(&SVGBackend::with_string(&mut svg, self.size()).into_drawing_area())?;
+        Ok(svg)
+    }
+
+    /// The figure as a PNG image.
+    fn png(&self) -> Result<Vec<u8>, String> {
+        fonts();
+        let (w, h) = self.size();
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        self.draw(&BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area())?;
+        let img = image::RgbImage::from_raw(w, h, rgb).ok_or("the bitmap has the wrong size")?;
+        let mut png = Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).map_err(err)?;
+        Ok(png.into_inner())
+    }
+}
+
+/// The rows of the chosen CSF: per test set (in dataset-index order) its name, confidences and
+/// correctness.
+type Sets = Vec<(i64, String, Vec<f64>, Vec<bool>)>;
+
+async fn sets(state: &AppState, id: i64, csf: &str) -> Result<Sets, AppError> {
+    let csf2 = csf.to_string();
+    with_store(state, move |s| {
+        if s.get(id)?.is_none() {
+            return Ok(None);
+        }
+        let scores = s.scores(id)?;
+        let Some(v) = scores.get(&csf2) else {
+            return Ok(Some(None));
+        };
+        let samples = s.samples(id)?;
+        let names = super::samples::test_set_names(s, id, &samples)?;
+        let mut sets: Sets = names
+            .into_iter()
+            .enumerate()
+            .map(|(k, name)| (k as i64, name, Vec::new(), Vec::new()))
+            .collect();
+        for (r, sample) in samples.iter().enumerate() {
+            if let Some(set) = sets.get_mut(sample.dataset_idx as usize) {
+                set.2.push(f64::from(v[r]));
+                set.3.push(sample.label == sample.predicted);
+            }
+        }
+        Ok(Some(Some(sets)))
+    })
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("no study with id {id}")))?
+    .ok_or_else(|| AppError::NotFound(format!("study {id} has no CSF {csf:?}")))
+}
+
+/// `GET /api/studies/{id}/figures/{name}` with `name` one of `risk-coverage.svg`,
+/// `risk-coverage.png`, `reliability.svg`, `reliability.png`.
+pub async fn figure(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    Query(q): Query<FigureQuery>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let (kind, format) = name.rsplit_once('.').unwrap_or((name.as_str(), ""));
+    if !matches!(format, "svg" | "png") || !matches!(kind, "risk-coverage" | "reliability") {
+        return Err(AppError::NotFound(format!(
+            "no figure {name:?}: expected risk-coverage.svg, risk-coverage.png, reliability.svg or reliability.png"
+        )));
+    }
+    let csf = q.csf.unwrap_or_else(|| "det_mcp".into());
+    let mut sets = sets(&state, id, &csf).await?;
+    let wanted = q.test_set.or((kind == "reliability").then_some(1));
+    match wanted {
+        Some(k) => sets.retain(|s| s.0 == k && !s.2.is_empty()),
+        // Every test set with rows, validation (index 0) only when it is all there is.
+        None => {
+            let tests: Vec<_> = sets.iter().filter(|s| s.0 > 0 && !s.2.is_empty()).cloned().collect();
+            sets = if tests.is_empty() {
+                sets.into_iter().filter(|s| !s.2.is_empty()).collect()
+            } else {
+                tests
+            };
+        }
+    }
+    if sets.is_empty() {
+        return Err(AppError::NotFound(match wanted {
+            Some(k) => format!("study {id} has no test set {k}"),
+            None => format!("study {id} has no rows"),
+        }));
+    }
+    let figure = if kind == "risk-coverage" {
+        let curves = sets
+            .iter()
+            .map(|(_, name, conf, correct)| {
+                let stats = RiskCoverageStats::new(conf, correct, None, TieOrder::Input);
+                let points = RiskCoverageStats::plot_points(&stats.selective_curve(), 400);
+                (format!("{name} (AURC {:.1})", stats.aurc()), points)
+            })
+            .collect();
+        let title = match wanted {
+            Some(_) => format!("{csf} · {}", sets[0].1),
+            None => format!("{csf} · risk–coverage"),
+        };
+        Figure::RiskCoverage { title, curves }
+    } else {
+        let (_, name, conf, correct) = &sets[0];
+        let bins = reliability_bins(correct, conf, 20, Binarize::Correct).unwrap_or_default();
+        Figure::Reliability {
+            title: format!("{csf} · {name} · ECE {:.3}", ece(&bins)),
+            bins: bins.iter().map(|b| (b.confidence, b.accuracy, b.fraction)).collect(),
+        }
+    };
+    Ok(if format == "svg" {
+        let body = figure.svg().map_err(AppError::Internal)?;
+        ([(header::CONTENT_TYPE, "image/svg+xml")], body).into_response()
+    } else {
+        let body = figure.png().map_err(AppError::Internal)?;
+        ([(header::CONTENT_TYPE, "image/png")], body).into_response()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_font_parses_and_both_formats_render() {
+        assert!(plotters::style::register_font("check", FontStyle::Normal, FONT).is_ok());
+        let fig = Figure::RiskCoverage {
+            title: "det_mcp".into(),
+            curves: vec![("iid".into(), vec![(0.0, 0.0), (0.5, 0.1), (1.0, 0.2)])],
+        };
+        assert!(fig.svg().unwrap().starts_with("<svg"));
+        let png = fig.png().unwrap();
+        let img = image::load_from_memory(&png).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (640, 420));
+        // The caption (text only, above the plot) was drawn with the bundled font.
+        let caption = (0..30).flat_map(|y| (0..640).map(move |x| (x, y)));
+        let inked = caption
+            .filter(|&(x, y)| img.get_pixel(x, y).0.iter().all(|&c| c < 128))
+            .count();
+        assert!(inked > 20, "{inked} dark pixels in the caption");
+    }
 }

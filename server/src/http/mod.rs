@@ -150,8 +150,7 @@ pub fn app(state: AppState) -> Router {
         .route("/studies/{id}/samples/{row}/image", get(samples::image))
         .route("/studies/{id}/samples/{row}/neighbours", get(samples::neighbours))
         .route("/studies/{id}/failures", get(samples::failures))
-        .route("/studies/{id}/figures/risk-coverage.svg", get(samples::risk_coverage))
-        .route("/studies/{id}/figures/reliability.svg", get(samples::reliability))
+        .route("/studies/{id}/figures/{name}", get(figures::figure))
         .route("/links", post(samples::create_link))
         .fallback(api_not_found);
     Router::new()

@@ -1,14 +1,13 @@
 //! Per-sample API for the latent view: the study's layout, columns as compact binary buffers
 //! (`u16` codes or `f32` values, little-endian), one sample for the inspector, its image (rendered
 //! as the model saw it, never from outside the study's data root), nearest neighbours, the most
-//! confident failures, short links and risk–coverage figures (plotters, SVG).
+//! confident failures and short links.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
-use failscope_shared::analysis::rc::{RiskCoverageStats, TieOrder};
 use failscope_shared::api::{CsfScore, Link, RankedSample, SampleDetail, StudyLayout};
 use serde::Deserialize;
 
@@ -21,7 +20,7 @@ const MAX_LIST: usize = 500;
 
 /// Test-set names by dataset index: `val_tuning`, `iid_study`, then the report's `in_class_study_*`
 /// when they account for every other index, else `dataset <k>`.
-fn test_set_names(store: &Store, id: i64, samples: &[SampleRecord]) -> Result<Vec<String>, StoreError> {
+pub(super) fn test_set_names(store: &Store, id: i64, samples: &[SampleRecord]) -> Result<Vec<String>, StoreError> {
     let max = samples.iter().map(|s| s.dataset_idx).max().unwrap_or(-1);
     let report = store.get(id)?.map(|d| d.report).unwrap_or_default();
     let in_class: Vec<&String> = report.keys().filter(|k| k.starts_with("in_class_study_")).collect();
@@ -423,83 +422,4 @@ pub async fn open_link(State(state): State<AppState>, Path(id): Path<String>) ->
         return Err(AppError::NotFound(format!("link {id:?} holds an invalid view")));
     }
     Ok(Redirect::to(&target))
-}
-
-/// `?test_set=&csf=`.
-#[derive(Deserialize)]
-pub struct FigureQuery {
-    test_set: Option<i64>,
-    csf: Option<String>,
-}
-
-/// What a figure plots: test set (default i.i.d.), CSF (default `det_mcp`), the CSF's confidences
-/// and the correctness of the set's rows.
-struct FigureData {
-    set: i64,
-    csf: String,
-    conf: Vec<f64>,
-    correct: Vec<bool>,
-}
-
-async fn figure_data(state: &AppState, id: &str, q: FigureQuery) -> Result<FigureData, AppError> {
-    let id = parse_id(id)?;
-    let (set, csf) = (q.test_set.unwrap_or(1), q.csf.unwrap_or_else(|| "det_mcp".into()));
-    let csf2 = csf.clone();
-    let data = with_store(state, move |s| {
-        let scores = s.scores(id)?;
-        let Some(v) = scores.get(&csf2) else { return Ok(None) };
-        let samples = s.samples(id)?;
-        let rows: Vec<usize> = (0..samples.len()).filter(|&r| samples[r].dataset_idx == set).collect();
-        let conf: Vec<f64> = rows.iter().map(|&r| f64::from(v[r])).collect();
-        let correct: Vec<bool> = rows.iter().map(|&r| samples[r].label == samples[r].predicted).collect();
-        Ok(Some((conf, correct)))
-    })
-    .await?
-    .ok_or_else(|| AppError::NotFound(format!("study {id} has no CSF {csf:?}")))?;
-    if data.0.is_empty() {
-        return Err(AppError::NotFound(format!("study {id} has no test set {set}")));
-    }
-    Ok(FigureData {
-        set,
-        csf,
-        conf: data.0,
-        correct: data.1,
-    })
-}
-
-fn svg(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "image/svg+xml")], body).into_response()
-}
-
-/// `GET /api/studies/{id}/figures/risk-coverage.svg`: the selective risk–coverage curve of one
-/// CSF on one test set (default: i.i.d., `det_mcp`), drawn with plotters.
-pub async fn risk_coverage(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<FigureQuery>,
-) -> Result<Response, AppError> {
-    let d = figure_data(&state, &id, q).await?;
-    let stats = RiskCoverageStats::new(&d.conf, &d.correct, None, TieOrder::Input);
-    let points = RiskCoverageStats::plot_points(&stats.selective_curve(), 400);
-    let title = format!("{} · test set {} · AURC {:.1}", d.csf, d.set, stats.aurc());
-    super::figures::risk_coverage_svg(&points, &title)
-        .map(svg)
-        .map_err(AppError::Internal)
-}
-
-/// `GET /api/studies/{id}/figures/reliability.svg`: the reliability diagram (FD-Shifts' 20 bins)
-/// of one CSF on one test set, with its ECE.
-pub async fn reliability(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<FigureQuery>,
-) -> Result<Response, AppError> {
-    use failscope_shared::analysis::calibration::{ece, reliability_bins, Binarize};
-    let d = figure_data(&state, &id, q).await?;
-    let bins = reliability_bins(&d.correct, &d.conf, 20, Binarize::Correct).unwrap_or_default();
-    let title = format!("{} · test set {} · ECE {:.3}", d.csf, d.set, ece(&bins));
-    let bars: Vec<(f64, f64, f64)> = bins.iter().map(|b| (b.confidence, b.accuracy, b.fraction)).collect();
-    super::figures::reliability_svg(&bars, &title)
-        .map(svg)
-        .map_err(AppError::Internal)
 }

@@ -46,6 +46,24 @@ impl Curve {
             .sum()
     }
 
+    /// The point whose coverage is nearest to `coverage` (the higher one on a tie), as
+    /// `(coverage, risk, threshold)`; the threshold is `None` for the final `coverage = 0` point.
+    /// `None` for an empty curve.
+    pub fn nearest(&self, coverage: f64) -> Option<(f64, f64, Option<f64>)> {
+        let n = self.coverages.len();
+        if n == 0 {
+            return None;
+        }
+        // Coverages descend: `i` is the first point at or below `coverage`.
+        let i = self.coverages.partition_point(|&c| c > coverage);
+        let j = if i == n || (i > 0 && self.coverages[i - 1] - coverage <= coverage - self.coverages[i]) {
+            i - 1
+        } else {
+            i
+        };
+        Some((self.coverages[j], self.risks[j], self.thresholds.get(j).copied()))
+    }
+
     /// Lowest risk among the points whose coverage is at least `coverage` (`None` when there is none).
     pub fn min_risk_at_coverage(&self, coverage: f64) -> Option<f64> {
         self.coverages
@@ -562,5 +580,29 @@ mod tests {
         assert_eq!(pts.len(), 11);
         assert_eq!(pts[0], (1.0, 0.1));
         assert_eq!(*pts.last().unwrap(), (0.0, 0.0));
+    }
+
+    #[test]
+    fn nearest_point_on_a_curve() {
+        let curve = Curve {
+            coverages: vec![1.0, 0.75, 0.5, 0.25, 0.0],
+            risks: vec![0.4, 0.3, 0.2, 0.1, 0.1],
+            thresholds: vec![0.1, 0.2, 0.3, 0.4],
+        };
+        assert_eq!(curve.nearest(1.0), Some((1.0, 0.4, Some(0.1))));
+        assert_eq!(curve.nearest(0.7), Some((0.75, 0.3, Some(0.2))));
+        assert_eq!(curve.nearest(0.55), Some((0.5, 0.2, Some(0.3))));
+        assert_eq!(curve.nearest(0.625), Some((0.75, 0.3, Some(0.2))));
+        assert_eq!(curve.nearest(0.1), Some((0.0, 0.1, None)));
+        assert_eq!(curve.nearest(0.0), Some((0.0, 0.1, None)));
+        assert_eq!(
+            Curve {
+                coverages: vec![],
+                risks: vec![],
+                thresholds: vec![]
+            }
+            .nearest(0.5),
+            None
+        );
     }
 }

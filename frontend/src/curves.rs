@@ -1,0 +1,191 @@
+//! The interactive risk–coverage chart of the Benchmark panel: one curve per test set for the
+//! chosen CSF, computed in the browser from the loaded columns with the same code as the
+//! benchmark (`failscope_shared::analysis::rc`). Selective risk (AURC) or generalised risk
+//! (AUGRC); click a legend entry to hide a curve; hover for the coverage, each curve's risk and the
+//! confidence threshold that keeps that coverage; download the chart as SVG or its curves as CSV.
+
+use failscope_shared::analysis::rc::{Curve, RiskCoverageStats, TieOrder};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::colors::{Columns, PALETTE};
+
+/// Chart size and plot margins (SVG user units).
+const W: f64 = 460.0;
+const H: f64 = 300.0;
+const LEFT: f64 = 50.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 38.0;
+
+/// Points drawn per curve (the readout uses the whole curve).
+const DRAWN: usize = 300;
+
+/// One test set's curve.
+#[derive(Clone, PartialEq)]
+struct SetCurve {
+    /// Dataset index (its colour, as in the scatter's test-set colouring).
+    idx: usize,
+    name: String,
+    /// AURC or AUGRC ×1000.
+    area: f64,
+    curve: Curve,
+    polyline: Vec<(f64, f64)>,
+}
+
+/// The curves of every test set with rows (validation only when it is all there is).
+fn curves(c: &Columns, names: &[String], generalised: bool) -> Vec<SetCurve> {
+    let sets = c.dataset_idx.iter().map(|&d| usize::from(d)).max().map_or(0, |m| m + 1);
+    let mut rows: Vec<(Vec<f64>, Vec<bool>)> = vec![(Vec::new(), Vec::new()); sets];
+    for i in 0..c.label.len() {
+        let r = &mut rows[usize::from(c.dataset_idx[i])];
+        r.0.push(f64::from(c.score[i]));
+        r.1.push(c.label[i] == c.predicted[i]);
+    }
+    let tests = rows.iter().skip(1).any(|r| !r.0.is_empty());
+    rows.into_iter()
+        .enumerate()
+        .filter(|(k, r)| !r.0.is_empty() && (*k > 0 || !tests))
+        .map(|(idx, (conf, correct))| {
+            let stats = RiskCoverageStats::new(&conf, &correct, None, TieOrder::Input);
+            let (curve, area) = if generalised {
+                (stats.generalized_curve(), stats.augrc())
+            } else {
+                (stats.selective_curve(), stats.aurc())
+            };
+            SetCurve {
+                idx,
+                name: names.get(idx).cloned().unwrap_or_else(|| format!("dataset {idx}")),
+                area,
+                polyline: RiskCoverageStats::plot_points(&curve, DRAWN),
+                curve,
+            }
+        })
+        .collect()
+}
+
+fn x_of(coverage: f64) -> f64 {
+    LEFT + coverage * (W - LEFT - RIGHT)
+}
+
+fn y_of(risk: f64, max: f64) -> f64 {
+    TOP + (1.0 - risk / max) * (H - TOP - BOTTOM)
+}
+
+fn css(idx: usize) -> String {
+    let c = PALETTE[idx % 10];
+    format!("rgb({},{},{})", c[0], c[1], c[2])
+}
+
+/// The chart for the columns in `cols` (the view's CSF, `csf`); `names` are the test sets.
+#[component]
+pub fn RiskCoverageChart(cols: RwSignal<Option<Columns>>, names: Vec<String>, csf: Memo<String>) -> impl IntoView {
+    let generalised = RwSignal::new(false);
+    let hidden = RwSignal::new(Vec::<usize>::new());
+    let hover = RwSignal::new(None::<f64>);
+    let data = Memo::new(move |_| {
+        let g = generalised.get();
+        cols.with(|c| c.as_ref().map(|c| curves(c, &names, g)).unwrap_or_default())
+    });
+    let max_risk = Memo::new(move |_| {
+        data.with(|d| {
+            d.iter()
+                .flat_map(|s| s.curve.risks.iter().copied())
+                .filter(|v| v.is_finite())
+                .fold(0.0f64, f64::max)
+                .max(1e-3)
+                * 1.05
+        })
+    });
+    let svg_ref = NodeRef::<leptos::svg::Svg>::new();
+    let csv = move || {
+        let mut out = String::from("test_set,coverage,risk,threshold\n");
+        data.with(|d| {
+            for s in d {
+                for (i, (c, r)) in s.curve.coverages.iter().zip(&s.curve.risks).enumerate() {
+                    let t = s.curve.thresholds.get(i).map_or(String::new(), |t| t.to_string());
+                    out.push_str(&format!("{},{c},{r},{t}\n", s.name));
+                }
+            }
+        });
+        format!("data:text/csv;charset=utf-8,{}", js_sys::encode_uri_component(&out))
+    };
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        let Some(svg) = svg_ref.get() else { return };
+        let width = f64::from(svg.client_width()).max(1.0);
+        let x = f64::from(ev.offset_x()) * W / width;
+        hover.set(Some(((x - LEFT) / (W - LEFT - RIGHT)).clamp(0.0, 1.0)));
+    };
+    let ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
+    view! {
+        <div id="rc-chart">
+            <p class="chart-controls">
+                <label><input type="radio" name="rc-kind" prop:checked=move || !generalised.get()
+                    on:change=move |_| generalised.set(false)/>" selective risk (AURC)"</label>
+                <label><input type="radio" name="rc-kind" id="rc-generalised" prop:checked=move || generalised.get()
+                    on:change=move |_| generalised.set(true)/>" generalised risk (AUGRC)"</label>
+            </p>
+            <svg node_ref=svg_ref viewBox=format!("0 0 {W} {H}") xmlns="http://www.w3.org/2000/svg" class="chart"
+                on:mousemove=on_move on:mouseleave=move |_| hover.set(None)>
+                <rect x="0" y="0" width=W height=H fill="white"/>
+                {move || {
+                    let max = max_risk.get();
+                    ticks.iter().map(|&t| view! {
+                        <line x1=x_of(t) x2=x_of(t) y1=TOP y2=H - BOTTOM stroke="#e5e5e5"/>
+                        <text x=x_of(t) y=H - BOTTOM + 14.0 text-anchor="middle" font-size="10">{format!("{t:.1}")}</text>
+                        <line x1=LEFT x2=W - RIGHT y1=y_of(t * max, max) y2=y_of(t * max, max) stroke="#e5e5e5"/>
+                        <text x=LEFT - 4.0 y=y_of(t * max, max) + 3.0 text-anchor="end" font-size="10">{format!("{:.2}", t * max)}</text>
+                    }).collect_view()
+                }}
+                <text x=(LEFT + W - RIGHT) / 2.0 y=H - 6.0 text-anchor="middle" font-size="11">"coverage"</text>
+                <text x="12" y=(TOP + H - BOTTOM) / 2.0 text-anchor="middle" font-size="11"
+                    transform=format!("rotate(-90 12 {})", (TOP + H - BOTTOM) / 2.0)>
+                    {move || if generalised.get() { "generalised risk" } else { "selective risk" }}</text>
+                {move || {
+                    let max = max_risk.get();
+                    let hide = hidden.get();
+                    data.with(|d| d.iter().filter(|s| !hide.contains(&s.idx)).map(|s| {
+                        let points: String = s.polyline.iter().map(|&(c, r)| format!("{:.2},{:.2} ", x_of(c), y_of(r, max))).collect();
+                        view! { <polyline class="rc-curve" data-set=s.idx points=points fill="none" stroke=css(s.idx) stroke-width="2"/> }
+                    }).collect_view())
+                }}
+                {move || hover.get().map(|c| view! {
+                    <line id="rc-cursor" x1=x_of(c) x2=x_of(c) y1=TOP y2=H - BOTTOM stroke="#333" stroke-dasharray="3 3"/>
+                })}
+            </svg>
+            <ul class="legend chart-legend">
+                {move || data.with(|d| d.iter().map(|s| {
+                    let idx = s.idx;
+                    let off = move || hidden.with(|h| h.contains(&idx));
+                    view! {
+                        <li class="rc-legend" class:off=off data-set=idx
+                            on:click=move |_| hidden.update(|h| if let Some(p) = h.iter().position(|&x| x == idx) { h.remove(p); } else { h.push(idx); })>
+                            <i style=format!("background:{}", css(idx))></i>
+                            {format!("{} ({} {:.1})", s.name, if generalised.get_untracked() { "AUGRC" } else { "AURC" }, s.area)}
+                        </li>
+                    }
+                }).collect_view())}
+            </ul>
+            <p id="rc-readout" class="muted">{move || match hover.get() {
+                None => "Hover the chart to read off risk and threshold at a coverage.".to_string(),
+                Some(c) => {
+                    let hide = hidden.get();
+                    let parts: Vec<String> = data.with(|d| d.iter().filter(|s| !hide.contains(&s.idx)).map(|s| {
+                        let (cov, risk, t) = s.curve.nearest(c).unwrap_or((c, f64::NAN, None));
+                        format!("{}: risk {risk:.3} at coverage {cov:.3}{}", s.name, t.map_or(String::new(), |t| format!(", keeps {} ≥ {t:.4}", csf.get_untracked())))
+                    }).collect());
+                    format!("coverage {c:.2} — {}", parts.join("; "))
+                }
+            }}</p>
+            <p>
+                // The chart as it is now (hidden curves and all), serialised when clicked.
+                <a id="download-rc-svg" href="#" download="risk-coverage.svg" on:click=move |ev: leptos::ev::MouseEvent| {
+                    let (Some(svg), Some(a)) = (svg_ref.get(), ev.current_target()) else { return };
+                    let href = format!("data:image/svg+xml;charset=utf-8,{}", js_sys::encode_uri_component(&svg.outer_html()));
+                    let _ = a.unchecked_into::<web_sys::Element>().set_attribute("href", &href);
+                }>"chart SVG"</a>" · "
+                <a id="download-rc-csv" href=csv download="risk-coverage.csv">"curves CSV"</a>
+            </p>
+        </div>
+    }
+}
