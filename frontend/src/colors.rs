@@ -2,6 +2,8 @@
 
 use failscope_shared::view::{ColorMode, ViewState};
 
+use crate::scatter::SHAPES;
+
 /// Ten well-separated colours (Tableau 10).
 pub const PALETTE: [[u8; 3]; 10] = [
     [78, 121, 167],
@@ -40,6 +42,19 @@ pub struct Legend {
     pub css: String,
     /// Label.
     pub label: String,
+    /// The marker's shape, when the entry is about shapes (a glyph of [`SHAPES`]).
+    pub glyph: Option<&'static str>,
+}
+
+/// What the scatter draws per point, and its legend.
+#[derive(Clone, PartialEq)]
+pub struct Paint {
+    /// RGBA per point (alpha 0: filtered out).
+    pub rgba: Vec<u8>,
+    /// Marker shape index per point ([`SHAPES`]).
+    pub shapes: Vec<u8>,
+    /// Legend entries: colours, then shapes when classes are drawn as shapes.
+    pub legend: Vec<Legend>,
 }
 
 fn css(c: [u8; 3]) -> String {
@@ -60,14 +75,8 @@ pub fn visible(c: &Columns, s: &ViewState, threshold: f64, i: usize) -> bool {
         && (!s.silent_only || (wrong && f64::from(c.score[i]) >= threshold))
 }
 
-/// RGBA per point and the legend.
-pub fn colors(
-    c: &Columns,
-    s: &ViewState,
-    threshold: f64,
-    test_sets: &[String],
-    classes: &[String],
-) -> (Vec<u8>, Vec<Legend>) {
+/// Colours, shapes and legend of every point.
+pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], classes: &[String]) -> Paint {
     let n = c.label.len();
     let alpha = (s.opacity.clamp(0.0, 1.0) * 255.0) as u8;
     let (lo, hi) = c
@@ -113,13 +122,14 @@ pub fn colors(
         let a = if visible(c, s, threshold, i) { alpha } else { 0 };
         rgba.extend_from_slice(&[rgb[0], rgb[1], rgb[2], a]);
     }
-    let legend = match &s.color {
+    let mut legend: Vec<Legend> = match &s.color {
         ColorMode::TestSet => test_sets
             .iter()
             .enumerate()
             .map(|(k, t)| Legend {
                 css: css(PALETTE[k % 10]),
                 label: t.clone(),
+                glyph: None,
             })
             .collect(),
         ColorMode::Confusion => classes
@@ -131,10 +141,12 @@ pub fn colors(
                     Legend {
                         css: css(mix(base, [255, 255, 255], 0.35)),
                         label: format!("{name} · correct"),
+                        glyph: None,
                     },
                     Legend {
                         css: css(mix(base, [0, 0, 0], 0.55)),
                         label: format!("{name} · wrong"),
+                        glyph: None,
                     },
                 ]
             })
@@ -143,18 +155,22 @@ pub fn colors(
             Legend {
                 css: css(SUCCESS.1),
                 label: format!("success, confident ({hi:.3})"),
+                glyph: None,
             },
             Legend {
                 css: css(SUCCESS.0),
                 label: format!("success, unsure ({lo:.3})"),
+                glyph: None,
             },
             Legend {
                 css: css(FAILURE.1),
                 label: "failure, confident (silent)".into(),
+                glyph: None,
             },
             Legend {
                 css: css(FAILURE.0),
                 label: "failure, unsure".into(),
+                glyph: None,
             },
         ],
         ColorMode::Cluster => {
@@ -164,6 +180,7 @@ pub fn colors(
                 .map(|j| Legend {
                     css: css(PALETTE[j as usize % 10]),
                     label: format!("cluster {j} (+10, +20, …)"),
+                    glyph: None,
                 })
                 .collect()
         }
@@ -178,10 +195,21 @@ pub fn colors(
                     .map(|(k, name)| Legend {
                         css: css(PALETTE[(k - 1) % 10]),
                         label: format!("{key}: {name}"),
+                        glyph: None,
                     })
                     .collect()
             })
             .unwrap_or_default(),
     };
-    (rgba, legend)
+    let shapes = if s.class_shapes {
+        legend.extend(classes.iter().enumerate().map(|(k, name)| Legend {
+            css: "#444".into(),
+            label: name.clone(),
+            glyph: Some(SHAPES[k % SHAPES.len()]),
+        }));
+        c.label.iter().map(|&l| (usize::from(l) % SHAPES.len()) as u8).collect()
+    } else {
+        vec![0; n]
+    };
+    Paint { rgba, shapes, legend }
 }

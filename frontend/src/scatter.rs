@@ -9,28 +9,51 @@ use web_sys::{HtmlCanvasElement, WebGl2RenderingContext as GL, WebGlBuffer, WebG
 const VERTEX: &str = r#"#version 300 es
 in vec3 a_pos;
 in vec4 a_color;
+in float a_shape;
 uniform mat3 u_rot;
 uniform vec2 u_scale;
 uniform vec2 u_offset;
 uniform float u_size;
 out vec4 v_color;
+flat out int v_shape;
 void main() {
     vec3 p = u_rot * a_pos;
     gl_Position = vec4((p.xy - u_offset) * u_scale, 0.0, 1.0);
     gl_PointSize = u_size;
     v_color = a_color;
+    v_shape = int(a_shape + 0.5);
 }"#;
 
+/// Marker shapes by index (see [`SHAPES`]); only the circle has a soft edge.
 const FRAGMENT: &str = r#"#version 300 es
 precision mediump float;
 in vec4 v_color;
+flat in int v_shape;
 out vec4 color;
+bool plus(vec2 q) {
+    return (q.x <= 0.15 && q.y <= 0.46) || (q.y <= 0.15 && q.x <= 0.46);
+}
 void main() {
     vec2 d = gl_PointCoord - vec2(0.5);
+    vec2 a = abs(d);
     float r = dot(d, d);
-    if (r > 0.25 || v_color.a == 0.0) discard;
-    color = vec4(v_color.rgb, v_color.a * smoothstep(0.25, 0.17, r));
+    float up = -d.y;
+    bool inside;
+    float alpha = 1.0;
+    if (v_shape == 1) inside = max(a.x, a.y) <= 0.4;
+    else if (v_shape == 2) inside = up >= -0.4 && a.x <= (0.46 - up) * 0.55;
+    else if (v_shape == 3) inside = a.x + a.y <= 0.48;
+    else if (v_shape == 4) inside = plus(a);
+    else if (v_shape == 5) inside = -up >= -0.4 && a.x <= (0.46 + up) * 0.55;
+    else if (v_shape == 6) inside = r <= 0.25 && r >= 0.1;
+    else if (v_shape == 7) inside = plus(abs(vec2(d.x + d.y, d.x - d.y)) * 0.7071);
+    else { inside = r <= 0.25; alpha = smoothstep(0.25, 0.17, r); }
+    if (!inside || v_color.a == 0.0) discard;
+    color = vec4(v_color.rgb, v_color.a * alpha);
 }"#;
+
+/// The marker shapes, in the fragment shader's order, as legend glyphs.
+pub const SHAPES: [&str; 8] = ["●", "■", "▲", "◆", "✚", "▼", "○", "✖"];
 
 /// Draws the last full frame (a texture) as a quad moved and scaled to the current camera.
 const BLIT_VERTEX: &str = r#"#version 300 es
@@ -84,6 +107,7 @@ pub struct Scatter {
     program: WebGlProgram,
     positions: WebGlBuffer,
     colors: WebGlBuffer,
+    shapes: WebGlBuffer,
     /// A fixed random permutation of the points; the GPU buffers hold the points in this order, so
     /// drawing the first `k` draws an unbiased sample (level of detail while dragging) from
     /// contiguous memory (SwiftShader fetches scattered indices about twice as slowly).
@@ -140,6 +164,7 @@ impl Scatter {
         let blit = link(&gl, BLIT_VERTEX, BLIT_FRAGMENT)?;
         let positions = gl.create_buffer().ok_or("cannot create a buffer")?;
         let colors = gl.create_buffer().ok_or("cannot create a buffer")?;
+        let shapes = gl.create_buffer().ok_or("cannot create a buffer")?;
         let vao = gl.create_vertex_array().ok_or("cannot create a vertex array")?;
         gl.bind_vertex_array(Some(&vao));
         let pos_loc = gl.get_attrib_location(&program, "a_pos") as u32;
@@ -150,6 +175,10 @@ impl Scatter {
         gl.bind_buffer(GL::ARRAY_BUFFER, Some(&colors));
         gl.enable_vertex_attrib_array(col_loc);
         gl.vertex_attrib_pointer_with_i32(col_loc, 4, GL::UNSIGNED_BYTE, true, 0, 0);
+        let shape_loc = gl.get_attrib_location(&program, "a_shape") as u32;
+        gl.bind_buffer(GL::ARRAY_BUFFER, Some(&shapes));
+        gl.enable_vertex_attrib_array(shape_loc);
+        gl.vertex_attrib_pointer_with_i32(shape_loc, 1, GL::UNSIGNED_BYTE, false, 0, 0);
         // The blit's quad: two triangles over [-1, 1]².
         let quad = gl.create_vertex_array().ok_or("cannot create a vertex array")?;
         gl.bind_vertex_array(Some(&quad));
@@ -180,6 +209,7 @@ impl Scatter {
             program,
             positions,
             colors,
+            shapes,
             order: Vec::new(),
             vao,
             n: 0,
@@ -206,17 +236,20 @@ impl Scatter {
         self.kept.drawn = None;
     }
 
-    /// Uploads RGBA per point (in the points' own order; permuted here like the positions).
-    pub fn set_colors(&mut self, rgba: &[u8]) {
-        let permuted: Vec<u8> = self
-            .order
-            .iter()
-            .flat_map(|&i| rgba[4 * i as usize..4 * i as usize + 4].iter().copied())
-            .collect();
-        self.gl.bind_buffer(GL::ARRAY_BUFFER, Some(&self.colors));
-        let arr = js_sys::Uint8Array::from(&permuted[..]);
-        self.gl
-            .buffer_data_with_array_buffer_view(GL::ARRAY_BUFFER, &arr, GL::DYNAMIC_DRAW);
+    /// Uploads RGBA and a shape index ([`SHAPES`]) per point, in the points' own order (permuted
+    /// here like the positions).
+    pub fn set_colors(&mut self, rgba: &[u8], shapes: &[u8]) {
+        for (buffer, values, width) in [(&self.colors, rgba, 4), (&self.shapes, shapes, 1)] {
+            let permuted: Vec<u8> = self
+                .order
+                .iter()
+                .flat_map(|&i| values[width * i as usize..width * (i as usize + 1)].iter().copied())
+                .collect();
+            self.gl.bind_buffer(GL::ARRAY_BUFFER, Some(buffer));
+            let arr = js_sys::Uint8Array::from(&permuted[..]);
+            self.gl
+                .buffer_data_with_array_buffer_view(GL::ARRAY_BUFFER, &arr, GL::DYNAMIC_DRAW);
+        }
         self.kept.drawn = None;
     }
 

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::api;
-use crate::colors::{self, Columns, Legend};
+use crate::colors::{self, Columns, Legend, Paint};
 use crate::panels::{Benchmark, Clusters, Failures, Inspector, SelectionPanel};
 use crate::scatter::{self, Detail, Scatter};
 
@@ -118,6 +118,8 @@ fn Toolbar(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoView {
                 on:change=move |_| state.update(|s| s.failures_only = !s.failures_only)/>" failures only"</label>
             <label><input type="checkbox" id="silent-only" prop:checked=move || state.get().silent_only
                 on:change=move |_| state.update(|s| s.silent_only = !s.silent_only)/>" silent failures only"</label>
+            <label><input type="checkbox" id="class-shapes" prop:checked=move || state.get().class_shapes
+                on:change=move |_| state.update(|s| s.class_shapes = !s.class_shapes)/>" class as shape"</label>
             <label>" size "<input type="range" min="1" max="16" step="1" prop:value=move || state.get().size.to_string()
                 on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { state.update(|s| s.size = v) }/></label>
             <label>" opacity "<input type="range" min="0.1" max="1" step="0.05" prop:value=move || state.get().opacity.to_string()
@@ -329,7 +331,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     let gl_up = gl.clone();
     Effect::new(move |_| {
         let Some(canvas) = canvas_ref.get() else { return };
-        let (Some(p), Some((rgba, _))) = (xy.get(), painted.get()) else {
+        let (Some(p), Some(Paint { rgba, shapes, .. })) = (xy.get(), painted.get()) else {
             return;
         };
         if rgba.len() / 4 != p.len() / 3 {
@@ -347,7 +349,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
         }
         if let Some(sc) = g.as_mut() {
             sc.set_positions(&p);
-            sc.set_colors(&rgba);
+            sc.set_colors(&rgba, &shapes);
             drawn.set(0);
             uploaded.update(|v| *v += 1);
         }
@@ -396,7 +398,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
         let radius = 8.0 / (w.min(h) as f32 / 2.0) / cam.zoom;
         xy.with_untracked(|p| {
             painted.with_untracked(|c| match (p, c) {
-                (Some(p), Some((rgba, _))) => scatter::nearest(cam, p, rgba, px, py, radius),
+                (Some(p), Some(Paint { rgba, .. })) => scatter::nearest(cam, p, rgba, px, py, radius),
                 _ => None,
             })
         })
@@ -457,7 +459,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             let (bx, by) = scatter::unproject(cam, x0.max(x), y0.min(y), w, h);
             let rows: Vec<usize> = xy.with_untracked(|p| {
                 painted.with_untracked(|c| match (p, c) {
-                    (Some(p), Some((rgba, _))) => (0..p.len() / 3)
+                    (Some(p), Some(Paint { rgba, .. })) => (0..p.len() / 3)
                         .filter(|&i| {
                             let q = scatter::plane(cam, p, i);
                             rgba[4 * i + 3] > 0 && (ax..=bx).contains(&q[0]) && (ay..=by).contains(&q[1])
@@ -522,7 +524,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             })
         })
     };
-    let legend = move || painted.with(|p| p.as_ref().map(|(_, l)| l.clone()).unwrap_or_default());
+    let legend = move || painted.with(|p| p.as_ref().map(|p| p.legend.clone()).unwrap_or_default());
     let tl = layout.clone();
     let tl2 = layout.test_sets.clone();
     let panel = move || state.get().panel;
@@ -550,8 +552,11 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
                             <span>{format!("#{i}")}</span>
                         </div>
                     })}
-                    <ul class="legend">{move || legend().into_iter().map(|Legend { css, label }| view! {
-                        <li><i style=format!("background:{css}")></i>{label}</li>
+                    <ul class="legend">{move || legend().into_iter().map(|Legend { css, label, glyph }| view! {
+                        <li>{match glyph {
+                            Some(g) => view! { <b class="glyph" style=format!("color:{css}")>{g}</b> }.into_any(),
+                            None => view! { <i style=format!("background:{css}")></i> }.into_any(),
+                        }}{label}</li>
                     }).collect_view()}</ul>
                 </div>
                 <aside class="panel">

@@ -1,6 +1,6 @@
 //! The web app's view state, kept in the URL's query string so a link opens exactly the same view:
 //! study, colour mode, CSF, filters, camera, marker style, selected sample and open panel.
-//! `?study=1&color=confusion&csf=det_mcp&hide=2,3&fail=1&sel=12&panel=failures&cam=0.1,-0.2,1.5`.
+//! `?study=1&color=confusion&csf=det_mcp&hide=2,3&fail=1&shape=class&sel=12&panel=failures&cam=0.1,-0.2,1.5`.
 
 use std::fmt::Write as _;
 
@@ -145,6 +145,8 @@ pub struct ViewState {
     pub failures_only: bool,
     /// Only silent failures (wrong and confident at the 95 %-coverage threshold).
     pub silent_only: bool,
+    /// True class drawn as the marker's shape (circle, square, triangle, …).
+    pub class_shapes: bool,
     /// Selected sample row.
     pub sel: Option<u64>,
     /// Open panel.
@@ -168,6 +170,7 @@ impl Default for ViewState {
             hide_classes: Vec::new(),
             failures_only: false,
             silent_only: false,
+            class_shapes: false,
             sel: None,
             panel: Panel::Inspector,
             cam: Camera::default(),
@@ -266,6 +269,9 @@ impl ViewState {
         if self.silent_only {
             put("silent", "1".into());
         }
+        if self.class_shapes {
+            put("shape", "class".into());
+        }
         if let Some(s) = self.sel {
             put("sel", s.to_string());
         }
@@ -315,6 +321,13 @@ impl ViewState {
                 "hideclass" => s.hide_classes = list(k, &v)?,
                 "fail" => s.failures_only = v == "1",
                 "silent" => s.silent_only = v == "1",
+                "shape" => {
+                    s.class_shapes = match v.as_str() {
+                        "class" => true,
+                        "none" => false,
+                        _ => return Err(format!("shape={v}: expected class or none")),
+                    }
+                }
                 "sel" => s.sel = Some(number(k, &v)?),
                 "panel" => s.panel = Panel::parse(&v).ok_or_else(|| format!("panel={v}: unknown panel"))?,
                 "cam" => {
@@ -354,6 +367,7 @@ mod tests {
             hide_classes: vec![1],
             failures_only: true,
             silent_only: true,
+            class_shapes: true,
             sel: Some(42),
             panel: Panel::Failures,
             cam: Camera {
@@ -409,6 +423,7 @@ mod tests {
             ("dims=4", "dims=4"),
             ("hide=1,x", "hide=1,x"),
             ("panel=nope", "panel=nope"),
+            ("shape=star", "shape=star"),
             ("csf=%ZZ", "bad escape"),
         ] {
             let e = ViewState::from_query(q).unwrap_err();

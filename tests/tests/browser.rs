@@ -265,6 +265,15 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         assert!(stats.contains(&n.to_string()), "{stats}");
         shot(&c, "panel-selection.png").await?;
 
+        // Classes as marker shapes: a shape legend entry per class, big markers drawn.
+        c.goto(&format!("{base}/?study=1&color=confusion&shape=class&size=14")).await?;
+        assert_eq!(drawn(&c).await?, n);
+        let glyphs = c.find_all(Locator::Css(".legend b.glyph")).await?.len();
+        assert_eq!(glyphs, 3, "one shape per class");
+        assert!(c.find(Locator::Css("#class-shapes")).await?.prop("checked").await?.as_deref() == Some("true"));
+        assert!(coloured_pixels(&c).await? > 300);
+        shot(&c, "scatter-shapes.png").await?;
+
         // 3-D: the embedding is recomputed in three dimensions and orbits with the mouse.
         c.goto(&format!("{base}/?study=1&dims=3")).await?;
         assert_eq!(drawn(&c).await?, n);
