@@ -3,6 +3,8 @@
 use failscope_shared::api::ApiError;
 use gloo_net::http::{Request, Response};
 
+use crate::colors::Columns;
+
 async fn check(resp: Response) -> Result<Response, String> {
     if resp.ok() {
         return Ok(resp);
@@ -73,4 +75,40 @@ pub async fn run_job(
         }
         gloo_timers::future::TimeoutFuture::new(150).await;
     }
+}
+
+/// Percent-decodes a header value.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The per-point columns of `study` with the scores of `csf`.
+pub async fn load_columns(study: i64, csf: &str) -> Result<Columns, String> {
+    let col = |name: String| async move { get_bytes(&format!("/api/studies/{study}/columns/{name}"), "x").await };
+    let (d, _) = col("dataset_idx".into()).await?;
+    let (l, _) = col("label".into()).await?;
+    let (p, _) = col("predicted".into()).await?;
+    let (s, _) = col(format!("score:{csf}")).await?;
+    Ok(Columns {
+        dataset_idx: u16s(&d),
+        label: u16s(&l),
+        predicted: u16s(&p),
+        score: f32s(&s),
+        cluster: None,
+        meta: None,
+    })
 }

@@ -10,6 +10,7 @@ mod curves;
 mod panels;
 mod scatter;
 mod study;
+mod toolbar;
 
 use std::cell::Cell;
 use std::rc::Rc;

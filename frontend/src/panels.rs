@@ -1,5 +1,6 @@
 //! The side panels: inspector, most confident failures, clusters, benchmark, box selection.
 
+use failscope_shared::analysis::rc::{RiskCoverageStats, TieOrder};
 use failscope_shared::api::{Clustering, RankedSample, SampleDetail, StudyDetail};
 use failscope_shared::view::{ColorMode, Panel, ViewState};
 use leptos::prelude::*;
@@ -7,7 +8,6 @@ use leptos::prelude::*;
 use crate::api;
 use crate::colors::Columns;
 use crate::curves::RiskCoverageChart;
-use crate::study::{selection_stats, Selection};
 
 fn thumb(id: i64, row: u64, state: RwSignal<ViewState>, caption: String) -> impl IntoView {
     view! {
@@ -232,7 +232,7 @@ pub fn Benchmark(
     }
 }
 
-/// The box selection: size, accuracy, AURC, class and test-set mix; CSV / JSON export.
+/// The box or lasso selection: size, accuracy, AURC, class and test-set mix; CSV / JSON export.
 #[component]
 pub fn SelectionPanel(rows: RwSignal<Selection>, cols: RwSignal<Option<Columns>>) -> impl IntoView {
     view! {
@@ -240,7 +240,7 @@ pub fn SelectionPanel(rows: RwSignal<Selection>, cols: RwSignal<Option<Columns>>
             {move || {
                 let sel = rows.get();
                 if sel.0.is_empty() {
-                    return view! { <p class="muted">"Shift-drag on the plot to select points."</p> }.into_any();
+                    return view! { <p class="muted">"Shift-drag on the plot (or pick the box or lasso tool) to select points."</p> }.into_any();
                 }
                 cols.with(|c| c.as_ref().map(|c| {
                     let (n, acc, aurc, classes, sets) = selection_stats(c, &sel.0);
@@ -264,4 +264,31 @@ pub fn SelectionPanel(rows: RwSignal<Selection>, cols: RwSignal<Option<Columns>>
             }}
         </div>
     }
+}
+
+/// A box or lasso selection's rows.
+#[derive(Clone, PartialEq, Default)]
+pub struct Selection(pub Vec<usize>);
+
+/// Statistics of selected rows: size, accuracy, AURC of the CSF, class and test-set mix.
+pub fn selection_stats(c: &Columns, rows: &[usize]) -> (usize, f64, Option<f64>, Vec<usize>, Vec<usize>) {
+    let correct: Vec<bool> = rows.iter().map(|&r| c.label[r] == c.predicted[r]).collect();
+    let acc = correct.iter().filter(|x| **x).count() as f64 / rows.len().max(1) as f64;
+    let conf: Vec<f64> = rows.iter().map(|&r| f64::from(c.score[r])).collect();
+    let aurc = (!rows.is_empty() && conf.iter().all(|v| v.is_finite()))
+        .then(|| RiskCoverageStats::new(&conf, &correct, None, TieOrder::Input).aurc());
+    let mut classes = Vec::new();
+    let mut sets = Vec::new();
+    for &r in rows {
+        let (k, t) = (usize::from(c.label[r]), usize::from(c.dataset_idx[r]));
+        if classes.len() <= k {
+            classes.resize(k + 1, 0);
+        }
+        if sets.len() <= t {
+            sets.resize(t + 1, 0);
+        }
+        classes[k] += 1;
+        sets[t] += 1;
+    }
+    (rows.len(), acc, aurc, classes, sets)
 }

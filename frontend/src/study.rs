@@ -1,176 +1,33 @@
 //! One study's latent view: the WebGL2 scatter with its toolbar, legend, hover thumbnails, click
-//! to inspect, shift-drag box selection, and the side panels.
+//! to inspect, box and lasso selection, and the side panels.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use failscope_shared::analysis::rc::{coverage_threshold, RiskCoverageStats, TieOrder};
+use failscope_shared::analysis::rc::coverage_threshold;
 use failscope_shared::api::StudyLayout;
-use failscope_shared::view::{ColorMode, Panel, ViewState};
+use failscope_shared::view::{inside_polygon, ColorMode, Panel, ViewState};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::api;
+use crate::api::{load_columns, percent_decode};
 use crate::colors::{self, Columns, Legend, Paint};
-use crate::panels::{Benchmark, Clusters, Failures, Inspector, SelectionPanel};
+use crate::panels::{Benchmark, Clusters, Failures, Inspector, Selection, SelectionPanel};
 use crate::scatter::{self, Detail, Scatter};
+use crate::toolbar::{Tool, Toolbar};
+
+/// A drag in progress: where it started, the last pointer position, what it does, and whether it
+/// ever went further than a click's jitter (a closed lasso ends where it started).
+struct Drag {
+    start: (f64, f64),
+    last: (f64, f64),
+    kind: Tool,
+    far: bool,
+}
 
 /// Milliseconds after the last wheel step before the full redraw.
 const SETTLE_MS: i32 = 200;
-
-/// Percent-decodes a header value.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-async fn load_columns(study: i64, csf: &str) -> Result<Columns, String> {
-    let col = |name: String| async move { api::get_bytes(&format!("/api/studies/{study}/columns/{name}"), "x").await };
-    let (d, _) = col("dataset_idx".into()).await?;
-    let (l, _) = col("label".into()).await?;
-    let (p, _) = col("predicted".into()).await?;
-    let (s, _) = col(format!("score:{csf}")).await?;
-    Ok(Columns {
-        dataset_idx: api::u16s(&d),
-        label: api::u16s(&l),
-        predicted: api::u16s(&p),
-        score: api::f32s(&s),
-        cluster: None,
-        meta: None,
-    })
-}
-
-/// A box selection's rows.
-#[derive(Clone, PartialEq, Default)]
-pub struct Selection(pub Vec<usize>);
-
-/// Statistics of selected rows: size, accuracy, AURC of the CSF, class and test-set mix.
-pub fn selection_stats(c: &Columns, rows: &[usize]) -> (usize, f64, Option<f64>, Vec<usize>, Vec<usize>) {
-    let correct: Vec<bool> = rows.iter().map(|&r| c.label[r] == c.predicted[r]).collect();
-    let acc = correct.iter().filter(|x| **x).count() as f64 / rows.len().max(1) as f64;
-    let conf: Vec<f64> = rows.iter().map(|&r| f64::from(c.score[r])).collect();
-    let aurc = (!rows.is_empty() && conf.iter().all(|v| v.is_finite()))
-        .then(|| RiskCoverageStats::new(&conf, &correct, None, TieOrder::Input).aurc());
-    let mut classes = Vec::new();
-    let mut sets = Vec::new();
-    for &r in rows {
-        let (k, t) = (usize::from(c.label[r]), usize::from(c.dataset_idx[r]));
-        if classes.len() <= k {
-            classes.resize(k + 1, 0);
-        }
-        if sets.len() <= t {
-            sets.resize(t + 1, 0);
-        }
-        classes[k] += 1;
-        sets[t] += 1;
-    }
-    (rows.len(), acc, aurc, classes, sets)
-}
-
-#[component]
-fn Toolbar(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoView {
-    let meta = layout.meta.clone();
-    let csfs = layout.csfs.clone();
-    let sets = layout.test_sets.clone();
-    let classes = layout.classes.clone();
-    let share = RwSignal::new(String::new());
-    let short = RwSignal::new(String::new());
-    let href = move || {
-        let origin = window().location().origin().unwrap_or_default();
-        format!("{origin}/?{}", state.get().to_query())
-    };
-    view! {
-        <div class="toolbar">
-            <label>"Colour "
-                <select id="color-mode" on:change=move |ev| {
-                    let v = event_target_value(&ev);
-                    if let Some(c) = ColorMode::parse(&v) { state.update(|s| s.color = c); }
-                } prop:value=move || state.get().color.name()>
-                    <option value="testset">"test set (iid vs shifts)"</option>
-                    <option value="confusion">"class confusion"</option>
-                    <option value="confidence">"confidence"</option>
-                    <option value="cluster">"cluster"</option>
-                    {meta.iter().map(|k| view! { <option value=format!("meta:{k}")>{k.clone()}</option> }).collect_view()}
-                </select>
-            </label>
-            <label>" CSF "
-                <select id="csf" on:change=move |ev| { let v = event_target_value(&ev); state.update(|s| s.csf = v); }
-                    prop:value=move || state.get().csf>
-                    {csfs.iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
-                </select>
-            </label>
-            <label><input type="checkbox" id="three-d" prop:checked=move || state.get().dims == 3
-                on:change=move |_| state.update(|s| { s.dims = if s.dims == 3 { 2 } else { 3 }; s.cam = Default::default(); })/>" 3-D (drag to orbit)"</label>
-            <label><input type="checkbox" id="failures-only" prop:checked=move || state.get().failures_only
-                on:change=move |_| state.update(|s| s.failures_only = !s.failures_only)/>" failures only"</label>
-            <label><input type="checkbox" id="silent-only" prop:checked=move || state.get().silent_only
-                on:change=move |_| state.update(|s| s.silent_only = !s.silent_only)/>" silent failures only"</label>
-            <label><input type="checkbox" id="class-shapes" prop:checked=move || state.get().class_shapes
-                on:change=move |_| state.update(|s| s.class_shapes = !s.class_shapes)/>" class as shape"</label>
-            <label>" size "<input type="range" min="1" max="16" step="1" prop:value=move || state.get().size.to_string()
-                on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { state.update(|s| s.size = v) }/></label>
-            <label>" opacity "<input type="range" min="0.1" max="1" step="0.05" prop:value=move || state.get().opacity.to_string()
-                on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { state.update(|s| s.opacity = v) }/></label>
-            <span class="sets">
-                {sets.iter().enumerate().map(|(k, name)| {
-                    let k = k as i64;
-                    view! {
-                        <label class="set" title=name.clone()>
-                            <input type="checkbox" prop:checked=move || !state.get().hide_sets.contains(&k)
-                                on:change=move |_| state.update(|s| {
-                                    if let Some(p) = s.hide_sets.iter().position(|x| *x == k) { s.hide_sets.remove(p); } else { s.hide_sets.push(k); s.hide_sets.sort(); }
-                                })/>
-                            {name.trim_start_matches("in_class_study_").to_string()}
-                        </label>
-                    }
-                }).collect_view()}
-            </span>
-            <span class="sets classes">
-                {classes.iter().enumerate().map(|(k, name)| {
-                    let k = k as i64;
-                    view! {
-                        <label class="class">
-                            <input type="checkbox" prop:checked=move || !state.get().hide_classes.contains(&k)
-                                on:change=move |_| state.update(|s| {
-                                    if let Some(p) = s.hide_classes.iter().position(|x| *x == k) { s.hide_classes.remove(p); } else { s.hide_classes.push(k); s.hide_classes.sort(); }
-                                })/>
-                            {name.clone()}
-                        </label>
-                    }
-                }).collect_view()}
-            </span>
-            <button id="copy-link" on:click=move |_| {
-                let url = href();
-                share.set(url.clone());
-                let _ = window().navigator().clipboard().write_text(&url);
-            }>"Copy link"</button>
-            <button id="short-link" on:click=move |_| {
-                let q = state.get_untracked().to_query();
-                leptos::task::spawn_local(async move {
-                    let r: Result<failscope_shared::api::Link, String> =
-                        api::post_json("/api/links", &serde_json::json!({ "state": q })).await;
-                    let origin = window().location().origin().unwrap_or_default();
-                    short.set(match r { Ok(l) => format!("{origin}/s/{}", l.id), Err(e) => format!("error: {e}") });
-                });
-            }>"Short link"</button>
-            <input id="share-url" readonly prop:value=move || share.get() class:hidden=move || share.get().is_empty()/>
-            <input id="short-url" readonly prop:value=move || short.get() class:hidden=move || short.get().is_empty()/>
-        </div>
-    }
-}
 
 /// The latent view of study `id`.
 #[component]
@@ -383,14 +240,17 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
         drawn.set(sc.points());
     });
 
-    // Mouse: drag to pan, wheel to zoom, click to inspect, hover for a thumbnail, shift-drag to select.
-    let drag = Rc::new(RefCell::new(None::<(f64, f64, f64, f64, bool)>));
+    // Mouse: drag to pan (or with the box/lasso tool, or shift, to select), wheel to zoom, click to
+    // inspect, hover for a thumbnail.
+    let tool = RwSignal::new(Tool::Move);
+    let drag = Rc::new(RefCell::new(None::<Drag>));
     let size_of = move || {
         canvas_ref.get().map_or((1.0, 1.0), |c| {
             (f64::from(c.client_width()), f64::from(c.client_height()))
         })
     };
     let box_rect = RwSignal::new(None::<(f64, f64, f64, f64)>);
+    let lasso = RwSignal::new(Vec::<(f64, f64)>::new());
     // The visible point under canvas pixel (x, y), within 8 pixels.
     let pick = move |x: f64, y: f64, w: f64, h: f64| -> Option<usize> {
         let cam = state.get_untracked().cam;
@@ -403,42 +263,83 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             })
         })
     };
+    // Selects the visible points whose canvas pixel passes `inside` and opens the selection panel.
+    let select = move |inside: &dyn Fn(f64, f64) -> bool| {
+        let cam = state.get_untracked().cam;
+        let (w, h) = size_of();
+        let rows: Vec<usize> = xy.with_untracked(|p| {
+            painted.with_untracked(|c| match (p, c) {
+                (Some(p), Some(Paint { rgba, .. })) => (0..p.len() / 3)
+                    .filter(|&i| {
+                        let (x, y) = scatter::project(cam, scatter::plane(cam, p, i), w, h);
+                        rgba[4 * i + 3] > 0 && inside(x, y)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            })
+        });
+        selection.set(Selection(rows));
+        state.update(|s| s.panel = Panel::Selection);
+    };
     let d1 = drag.clone();
     let on_down = move |ev: leptos::ev::MouseEvent| {
-        moving.set(!ev.shift_key());
-        *d1.borrow_mut() = Some((
-            f64::from(ev.offset_x()),
-            f64::from(ev.offset_y()),
-            f64::from(ev.offset_x()),
-            f64::from(ev.offset_y()),
-            ev.shift_key(),
-        ));
+        let kind = if ev.shift_key() {
+            Tool::Box
+        } else {
+            tool.get_untracked()
+        };
+        let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
+        moving.set(kind == Tool::Move);
+        if kind == Tool::Lasso {
+            lasso.set(vec![(x, y)]);
+        }
+        *d1.borrow_mut() = Some(Drag {
+            start: (x, y),
+            last: (x, y),
+            kind,
+            far: false,
+        });
     };
     let d2 = drag.clone();
     let on_move = move |ev: leptos::ev::MouseEvent| {
         let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
         let (w, h) = size_of();
         let mut d = d2.borrow_mut();
-        if let Some((x0, y0, lx, ly, shift)) = d.as_mut() {
-            if *shift {
-                box_rect.set(Some((x0.min(x), y0.min(y), (x - *x0).abs(), (y - *y0).abs())));
-            } else if state.get_untracked().dims == 3 {
-                let (dx, dy) = ((x - *lx) as f32, (y - *ly) as f32);
-                state.update(|s| {
-                    s.cam.yaw += dx * 0.01;
-                    s.cam.pitch = (s.cam.pitch + dy * 0.01).clamp(-1.55, 1.55);
-                });
-            } else {
-                let cam = state.get_untracked().cam;
-                let (ax, ay) = scatter::unproject(cam, *lx, *ly, w, h);
-                let (bx, by) = scatter::unproject(cam, x, y, w, h);
-                state.update(|s| {
-                    s.cam.x -= bx - ax;
-                    s.cam.y -= by - ay;
-                });
+        if let Some(Drag {
+            start: (x0, y0),
+            last,
+            kind,
+            far,
+        }) = d.as_mut()
+        {
+            let (lx, ly) = *last;
+            *far |= (x - *x0).abs() + (y - *y0).abs() >= 4.0;
+            match kind {
+                Tool::Box => box_rect.set(Some((x0.min(x), y0.min(y), (x - *x0).abs(), (y - *y0).abs()))),
+                Tool::Lasso => {
+                    if (x - lx).abs() + (y - ly).abs() < 3.0 {
+                        return;
+                    }
+                    lasso.update(|l| l.push((x, y)));
+                }
+                Tool::Move if state.get_untracked().dims == 3 => {
+                    let (dx, dy) = ((x - lx) as f32, (y - ly) as f32);
+                    state.update(|s| {
+                        s.cam.yaw += dx * 0.01;
+                        s.cam.pitch = (s.cam.pitch + dy * 0.01).clamp(-1.55, 1.55);
+                    });
+                }
+                Tool::Move => {
+                    let cam = state.get_untracked().cam;
+                    let (ax, ay) = scatter::unproject(cam, lx, ly, w, h);
+                    let (bx, by) = scatter::unproject(cam, x, y, w, h);
+                    state.update(|s| {
+                        s.cam.x -= bx - ax;
+                        s.cam.y -= by - ay;
+                    });
+                }
             }
-            *lx = x;
-            *ly = y;
+            *last = (x, y);
             return;
         }
         drop(d);
@@ -447,36 +348,41 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     let d3 = drag.clone();
     let on_up = move |ev: leptos::ev::MouseEvent| {
         moving.set(false);
-        let Some((x0, y0, _, _, shift)) = d3.borrow_mut().take() else {
+        let Some(Drag {
+            start: (x0, y0),
+            kind,
+            far,
+            ..
+        }) = d3.borrow_mut().take()
+        else {
             return;
         };
         let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
         let (w, h) = size_of();
-        let cam = state.get_untracked().cam;
-        if shift {
-            box_rect.set(None);
-            let (ax, ay) = scatter::unproject(cam, x0.min(x), y0.max(y), w, h);
-            let (bx, by) = scatter::unproject(cam, x0.max(x), y0.min(y), w, h);
-            let rows: Vec<usize> = xy.with_untracked(|p| {
-                painted.with_untracked(|c| match (p, c) {
-                    (Some(p), Some(Paint { rgba, .. })) => (0..p.len() / 3)
-                        .filter(|&i| {
-                            let q = scatter::plane(cam, p, i);
-                            rgba[4 * i + 3] > 0 && (ax..=bx).contains(&q[0]) && (ay..=by).contains(&q[1])
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                })
-            });
-            selection.set(Selection(rows));
-            state.update(|s| s.panel = Panel::Selection);
-        } else if (x - x0).abs() + (y - y0).abs() < 4.0 {
-            if let Some(i) = pick(x, y, w, h) {
-                state.update(|s| {
-                    s.sel = Some(i as u64);
-                    s.panel = Panel::Inspector;
-                });
+        let click = !far && (x - x0).abs() + (y - y0).abs() < 4.0;
+        match kind {
+            _ if click => {
+                box_rect.set(None);
+                lasso.set(Vec::new());
+                if let Some(i) = pick(x, y, w, h) {
+                    state.update(|s| {
+                        s.sel = Some(i as u64);
+                        s.panel = Panel::Inspector;
+                    });
+                }
             }
+            Tool::Box => {
+                box_rect.set(None);
+                let (xs, ys) = (x0.min(x)..=x0.max(x), y0.min(y)..=y0.max(y));
+                select(&|px, py| xs.contains(&px) && ys.contains(&py));
+            }
+            Tool::Lasso => {
+                let mut outline = lasso.get_untracked();
+                outline.push((x, y));
+                lasso.set(Vec::new());
+                select(&|px, py| inside_polygon(&outline, px, py));
+            }
+            Tool::Move => {}
         }
     };
     // Zooming moves the kept frame; the full redraw follows once the wheel rests.
@@ -510,6 +416,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
         hover.set(None);
         *d4.borrow_mut() = None;
         box_rect.set(None);
+        lasso.set(Vec::new());
     };
 
     // The selected sample's ring.
@@ -530,7 +437,7 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     let panel = move || state.get().panel;
     view! {
         <section class="study-view" data-study=id>
-            <Toolbar state=state layout=tl/>
+            <Toolbar state=state layout=tl tool=tool/>
             <div class="split">
                 <div class="plot">
                     {move || progress.get().map(|(stage, f)| view! {
@@ -542,6 +449,10 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
                         data-frame-ms=move || format!("{:.2}", frame_ms.get())
                         data-first-draw-ms=move || format!("{:.1}", first_draw_ms.get())
                         on:mousedown=on_down on:mousemove=on_move on:mouseup=on_up on:wheel=on_wheel on:mouseleave=on_leave></canvas>
+                    {move || lasso.with(|l| (l.len() > 1).then(|| {
+                        let points: String = l.iter().map(|(x, y)| format!("{x:.0},{y:.0} ")).collect();
+                        view! { <svg class="lasso"><polygon points=points/></svg> }
+                    }))}
                     {move || box_rect.get().map(|(x, y, w, h)| view! {
                         <div class="box" style=format!("left:{x}px;top:{y}px;width:{w}px;height:{h}px")></div>
                     })}

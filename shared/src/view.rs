@@ -352,6 +352,21 @@ impl ViewState {
     }
 }
 
+/// Whether `(x, y)` lies inside the closed polygon `outline` (even–odd rule; the last vertex joins
+/// the first): the lasso's test, in canvas pixels.
+pub fn inside_polygon(outline: &[(f64, f64)], x: f64, y: f64) -> bool {
+    let mut inside = false;
+    let n = outline.len();
+    for i in 0..n {
+        let (xi, yi) = outline[i];
+        let (xj, yj) = outline[(i + n - 1) % n];
+        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+    }
+    inside
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,5 +447,30 @@ mod tests {
         assert!(ViewState::from_query(&"a".repeat(9000)).is_err());
         // Unknown keys are ignored.
         assert_eq!(ViewState::from_query("future=1&study=2").unwrap().study, Some(2));
+    }
+
+    #[test]
+    fn lasso_outlines_hold_what_they_enclose() {
+        let square = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)];
+        assert!(inside_polygon(&square, 5.0, 5.0));
+        assert!(!inside_polygon(&square, 15.0, 5.0));
+        assert!(!inside_polygon(&square, 5.0, -1.0));
+        // A C shape: its mouth is outside although inside the bounding box.
+        let c = [
+            (0.0, 0.0),
+            (10.0, 0.0),
+            (10.0, 3.0),
+            (3.0, 3.0),
+            (3.0, 7.0),
+            (10.0, 7.0),
+            (10.0, 10.0),
+            (0.0, 10.0),
+        ];
+        assert!(inside_polygon(&c, 1.5, 5.0));
+        assert!(!inside_polygon(&c, 6.0, 5.0));
+        assert!(inside_polygon(&c, 6.0, 1.5));
+        // Fewer than three vertices enclose nothing.
+        assert!(!inside_polygon(&[(0.0, 0.0), (10.0, 10.0)], 5.0, 5.0));
+        assert!(!inside_polygon(&[], 0.0, 0.0));
     }
 }

@@ -264,6 +264,41 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         let stats = text(&c, "#selection-stats").await?;
         assert!(stats.contains(&n.to_string()), "{stats}");
         shot(&c, "panel-selection.png").await?;
+        // Lasso: a triangle over the lower-left half selects some points but not all; an outline
+        // around the whole plot (closed where it started) selects every point.
+        c.find(Locator::Css("#tool-lasso")).await?.click().await?;
+        let lasso = |outline: &str| {
+            format!(
+                "const c=document.getElementById('scatter'); const r=c.getBoundingClientRect();
+                 const ev=(t,x,y)=>c.dispatchEvent(new MouseEvent(t,{{clientX:r.left+x*r.width,clientY:r.top+y*r.height,bubbles:true}}));
+                 const p={outline}; ev('mousedown',p[0][0],p[0][1]);
+                 for (const [x,y] of p.slice(1)) ev('mousemove',x,y);
+                 ev('mouseup',p[p.length-1][0],p[p.length-1][1]);"
+            )
+        };
+        let boxed = text(&c, "#selection-stats").await?;
+        // Waits for the selection panel to change from `before`.
+        let changed = |before: String| {
+            let c = c.clone();
+            async move {
+                for _ in 0..50 {
+                    let now = text(&c, "#selection-stats").await?;
+                    if now != before {
+                        return Ok(now);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok::<_, fantoccini::error::CmdError>(before)
+            }
+        };
+        c.execute(&lasso("[[0.005,0.005],[0.995,0.995],[0.005,0.995],[0.005,0.01]]"), vec![]).await?;
+        let some = changed(boxed).await?;
+        let k: usize = some.lines().nth(1).and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+        assert!(k > 0 && k < n, "a half-plot lasso selected {k} of {n}: {some}");
+        c.execute(&lasso("[[0.005,0.005],[0.995,0.005],[0.995,0.995],[0.005,0.995],[0.005,0.01]]"), vec![]).await?;
+        let all = changed(some).await?;
+        assert!(all.contains(&format!("points\n{n}")), "{all}");
+        c.find(Locator::Css("#tool-move")).await?.click().await?;
 
         // Classes as marker shapes: a shape legend entry per class, big markers drawn.
         c.goto(&format!("{base}/?study=1&color=confusion&shape=class&size=14")).await?;

@@ -1,0 +1,117 @@
+//! The latent view's toolbar: everything that changes the view state (colour, CSF, filters,
+//! marker style), the drag tool, and the share buttons (copied link, short link).
+
+use failscope_shared::api::StudyLayout;
+use failscope_shared::view::{ColorMode, ViewState};
+use leptos::prelude::*;
+
+use crate::api;
+
+/// What a plain drag on the scatter does (shift-drag always selects a box).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    /// Pan (2-D) or orbit (3-D).
+    Move,
+    /// Select the points inside a rectangle.
+    Box,
+    /// Select the points inside a free-hand outline.
+    Lasso,
+}
+
+/// The view's controls: colour mode, CSF, 3-D, filters, shapes, marker style, drag tool, links.
+#[component]
+pub fn Toolbar(state: RwSignal<ViewState>, layout: StudyLayout, tool: RwSignal<Tool>) -> impl IntoView {
+    let meta = layout.meta.clone();
+    let csfs = layout.csfs.clone();
+    let sets = layout.test_sets.clone();
+    let classes = layout.classes.clone();
+    let share = RwSignal::new(String::new());
+    let short = RwSignal::new(String::new());
+    let href = move || {
+        let origin = window().location().origin().unwrap_or_default();
+        format!("{origin}/?{}", state.get().to_query())
+    };
+    view! {
+        <div class="toolbar">
+            <label>"Colour "
+                <select id="color-mode" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    if let Some(c) = ColorMode::parse(&v) { state.update(|s| s.color = c); }
+                } prop:value=move || state.get().color.name()>
+                    <option value="testset">"test set (iid vs shifts)"</option>
+                    <option value="confusion">"class confusion"</option>
+                    <option value="confidence">"confidence"</option>
+                    <option value="cluster">"cluster"</option>
+                    {meta.iter().map(|k| view! { <option value=format!("meta:{k}")>{k.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>" CSF "
+                <select id="csf" on:change=move |ev| { let v = event_target_value(&ev); state.update(|s| s.csf = v); }
+                    prop:value=move || state.get().csf>
+                    {csfs.iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label><input type="checkbox" id="three-d" prop:checked=move || state.get().dims == 3
+                on:change=move |_| state.update(|s| { s.dims = if s.dims == 3 { 2 } else { 3 }; s.cam = Default::default(); })/>" 3-D (drag to orbit)"</label>
+            <label><input type="checkbox" id="failures-only" prop:checked=move || state.get().failures_only
+                on:change=move |_| state.update(|s| s.failures_only = !s.failures_only)/>" failures only"</label>
+            <label><input type="checkbox" id="silent-only" prop:checked=move || state.get().silent_only
+                on:change=move |_| state.update(|s| s.silent_only = !s.silent_only)/>" silent failures only"</label>
+            <label><input type="checkbox" id="class-shapes" prop:checked=move || state.get().class_shapes
+                on:change=move |_| state.update(|s| s.class_shapes = !s.class_shapes)/>" class as shape"</label>
+            <span class="tools" title="what dragging on the plot does (shift-drag always selects a box)">" drag: "
+                {[(Tool::Move, "move", "pan / orbit"), (Tool::Box, "box", "box select"), (Tool::Lasso, "lasso", "lasso select")].into_iter().map(|(t, id, label)| view! {
+                    <button id=format!("tool-{id}") class:active=move || tool.get() == t on:click=move |_| tool.set(t)>{label}</button>
+                }).collect_view()}
+            </span>
+            <label>" size "<input type="range" min="1" max="16" step="1" prop:value=move || state.get().size.to_string()
+                on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { state.update(|s| s.size = v) }/></label>
+            <label>" opacity "<input type="range" min="0.1" max="1" step="0.05" prop:value=move || state.get().opacity.to_string()
+                on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { state.update(|s| s.opacity = v) }/></label>
+            <span class="sets">
+                {sets.iter().enumerate().map(|(k, name)| {
+                    let k = k as i64;
+                    view! {
+                        <label class="set" title=name.clone()>
+                            <input type="checkbox" prop:checked=move || !state.get().hide_sets.contains(&k)
+                                on:change=move |_| state.update(|s| {
+                                    if let Some(p) = s.hide_sets.iter().position(|x| *x == k) { s.hide_sets.remove(p); } else { s.hide_sets.push(k); s.hide_sets.sort(); }
+                                })/>
+                            {name.trim_start_matches("in_class_study_").to_string()}
+                        </label>
+                    }
+                }).collect_view()}
+            </span>
+            <span class="sets classes">
+                {classes.iter().enumerate().map(|(k, name)| {
+                    let k = k as i64;
+                    view! {
+                        <label class="class">
+                            <input type="checkbox" prop:checked=move || !state.get().hide_classes.contains(&k)
+                                on:change=move |_| state.update(|s| {
+                                    if let Some(p) = s.hide_classes.iter().position(|x| *x == k) { s.hide_classes.remove(p); } else { s.hide_classes.push(k); s.hide_classes.sort(); }
+                                })/>
+                            {name.clone()}
+                        </label>
+                    }
+                }).collect_view()}
+            </span>
+            <button id="copy-link" on:click=move |_| {
+                let url = href();
+                share.set(url.clone());
+                let _ = window().navigator().clipboard().write_text(&url);
+            }>"Copy link"</button>
+            <button id="short-link" on:click=move |_| {
+                let q = state.get_untracked().to_query();
+                leptos::task::spawn_local(async move {
+                    let r: Result<failscope_shared::api::Link, String> =
+                        api::post_json("/api/links", &serde_json::json!({ "state": q })).await;
+                    let origin = window().location().origin().unwrap_or_default();
+                    short.set(match r { Ok(l) => format!("{origin}/s/{}", l.id), Err(e) => format!("error: {e}") });
+                });
+            }>"Short link"</button>
+            <input id="share-url" readonly prop:value=move || share.get() class:hidden=move || share.get().is_empty()/>
+            <input id="short-url" readonly prop:value=move || short.get() class:hidden=move || short.get().is_empty()/>
+        </div>
+    }
+}
