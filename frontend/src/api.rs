@@ -51,8 +51,10 @@ pub fn f32s(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
-/// Starts a latent job (`kind` = `embeddings` or `clusterings`) and follows it, reporting
-/// `(stage, fraction)` until it is done; returns the job id.
+/// Starts a latent job (`kind` = `embeddings` or `clusterings`) and follows its progress to the
+/// end: over Server-Sent Events (`/api/jobs/{id}/events`), or by polling `/api/jobs/{id}` when the
+/// browser cannot keep the event stream open. Answers the job id (its result is at
+/// `/api/jobs/{id}/result`).
 pub async fn run_job(
     study: i64,
     kind: &str,
@@ -61,17 +63,56 @@ pub async fn run_job(
 ) -> Result<u64, String> {
     let started: serde_json::Value = post_json(&format!("/api/studies/{study}/{kind}"), &params).await?;
     let job = started["job"].as_u64().ok_or("no job id")?;
+    match follow_events(job, &progress).await {
+        Some(outcome) => outcome.map(|()| job),
+        None => poll(job, &progress).await.map(|()| job),
+    }
+}
+
+/// Reports a job status (`/api/jobs/{id}` JSON) to `progress`; `Some` outcome once it finished.
+fn report(s: &serde_json::Value, progress: &impl Fn(String, f64)) -> Option<Result<(), String>> {
+    progress(
+        s["stage"].as_str().unwrap_or("").to_string(),
+        s["fraction"].as_f64().unwrap_or(0.0),
+    );
+    (s["finished"] == true).then(|| match s["error"].as_str() {
+        Some(e) => Err(e.to_string()),
+        None => Ok(()),
+    })
+}
+
+/// Follows job `id` over its event stream; `None` when the stream broke before the end.
+async fn follow_events(id: u64, progress: &impl Fn(String, f64)) -> Option<Result<(), String>> {
+    use futures::StreamExt;
+    let mut source = gloo_net::eventsource::futures::EventSource::new(&format!("/api/jobs/{id}/events")).ok()?;
+    let streams: Vec<_> = ["progress", "done", "failed"]
+        .into_iter()
+        .filter_map(|name| source.subscribe(name).ok())
+        .collect();
+    let mut events = futures::stream::select_all(streams);
+    let outcome = loop {
+        match events.next().await {
+            Some(Ok((_, message))) => {
+                let data = message.data().as_string().unwrap_or_default();
+                let status: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                if let Some(outcome) = report(&status, progress) {
+                    break Some(outcome);
+                }
+            }
+            // A broken connection (the browser would reconnect forever): poll instead.
+            Some(Err(_)) | None => break None,
+        }
+    };
+    source.close();
+    outcome
+}
+
+/// Follows job `id` by polling its status.
+async fn poll(id: u64, progress: &impl Fn(String, f64)) -> Result<(), String> {
     loop {
-        let s: serde_json::Value = get_json(&format!("/api/jobs/{job}")).await?;
-        progress(
-            s["stage"].as_str().unwrap_or("").to_string(),
-            s["fraction"].as_f64().unwrap_or(0.0),
-        );
-        if s["finished"] == true {
-            return match s["error"].as_str() {
-                Some(e) => Err(e.to_string()),
-                None => Ok(job),
-            };
+        let s: serde_json::Value = get_json(&format!("/api/jobs/{id}")).await?;
+        if let Some(outcome) = report(&s, progress) {
+            return outcome;
         }
         gloo_timers::future::TimeoutFuture::new(150).await;
     }

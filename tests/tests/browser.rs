@@ -165,6 +165,17 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         let pixels = coloured_pixels(&c).await?;
         assert!(pixels > 300, "the canvas shows coloured points ({pixels} coloured pixels)");
         shot(&c, "scatter-test-sets.png").await?;
+        // The embedding job's progress arrived over Server-Sent Events, not by polling its status.
+        let paths = c
+            .execute("return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)", vec![])
+            .await?;
+        let paths: Vec<&str> = paths.as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
+        let jobs: Vec<&str> = paths.iter().filter_map(|p| p.strip_prefix("/api/jobs/")).collect();
+        assert!(jobs.iter().any(|p| p.ends_with("/events")), "{paths:?}");
+        assert!(
+            !jobs.iter().any(|p| p.bytes().all(|b| b.is_ascii_digit())),
+            "no status polling: {paths:?}"
+        );
 
         // Select a known sample through the URL: the inspector shows its image and label.
         c.goto(&format!("{base}/?study=1&sel=5")).await?;
