@@ -65,7 +65,6 @@ pub async fn session(port: u16, profile: &std::path::Path) -> fantoccini::Client
 
 /// Serves the store `db` and the built frontend (`FAILSCOPE_DIST`, default `dist/`) on a free port.
 pub async fn serve(db: std::path::PathBuf) -> std::net::SocketAddr {
-    use std::sync::{Arc, Mutex};
     let dist = std::env::var_os("FAILSCOPE_DIST")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
@@ -74,11 +73,7 @@ pub async fn serve(db: std::path::PathBuf) -> std::net::SocketAddr {
         "{} has no index.html: run `cargo xtask web` first",
         dist.display()
     );
-    let state = failscope::http::AppState {
-        store: Arc::new(Mutex::new(failscope::store::Store::open(&db).unwrap())),
-        dist,
-        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
-    };
+    let state = failscope::http::AppState::new(failscope::store::Store::open(&db).unwrap(), db.clone(), dist);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, failscope::http::app(state)).await.unwrap() });

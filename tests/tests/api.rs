@@ -1,7 +1,5 @@
 //! The HTTP API through `app(state)` with `oneshot`: no socket, real SQLite store, real import.
 
-use std::sync::{Arc, Mutex};
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use failscope::http::{app, AppState};
@@ -17,11 +15,7 @@ fn state_with_fixture() -> (tempfile::TempDir, AppState) {
     let dist = d.path().join("dist");
     std::fs::create_dir(&dist).unwrap();
     std::fs::write(dist.join("index.html"), "<!doctype html><title>failscope</title>").unwrap();
-    let state = AppState {
-        store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
-        dist,
-        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
-    };
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), dist);
     (d, state)
 }
 
@@ -124,11 +118,7 @@ async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
     let (db, _) = failscope_e2e::inferred_study(d.path());
     let n = Store::open(&db).unwrap().samples(1).unwrap().len();
     failscope_e2e::import_demo_study(&db, "no features");
-    let state = AppState {
-        store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
-        dist: d.path().to_path_buf(),
-        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
-    };
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf());
     let (status, body) = post(&state, "/api/studies/1/embeddings", r#"{"perplexity": 10}"#).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let job = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["job"]
@@ -206,11 +196,7 @@ async fn samples_columns_images_failures_links_and_figures() {
     let d = tempfile::tempdir().unwrap();
     let (db, _) = failscope_e2e::inferred_study(d.path());
     let n = Store::open(&db).unwrap().samples(1).unwrap().len();
-    let state = AppState {
-        store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
-        dist: d.path().to_path_buf(),
-        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
-    };
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf());
     let (status, body) = get(&state, "/api/studies/1/layout").await;
     assert_eq!(status, StatusCode::OK);
     let layout: failscope_shared::api::StudyLayout = serde_json::from_slice(&body).unwrap();
@@ -294,6 +280,20 @@ async fn samples_columns_images_failures_links_and_figures() {
     let nb: Vec<failscope_shared::api::RankedSample> = serde_json::from_slice(&body).unwrap();
     assert_eq!(nb.len(), 5);
     assert!(nb.windows(2).all(|w| w[0].value <= w[1].value) && nb.iter().all(|r| r.row != 3));
+    // Exactly the nearest rows (brute force here), and the same again from the in-memory cache.
+    let x = Store::open(&db).unwrap().features(1).unwrap().unwrap();
+    let mut by_distance: Vec<(usize, f32)> = (0..x.nrows())
+        .filter(|&j| j != 3)
+        .map(|j| (j, x.row(j).iter().zip(x.row(3)).map(|(a, b)| (a - b) * (a - b)).sum()))
+        .collect();
+    by_distance.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let rows: Vec<usize> = nb.iter().map(|r| r.row as usize).collect();
+    assert_eq!(rows, by_distance[..5].iter().map(|p| p.0).collect::<Vec<_>>());
+    assert_eq!(get(&state, "/api/studies/1/samples/3/neighbours?k=5").await.1, body);
+    assert_eq!(
+        get(&state, "/api/studies/1/samples/100000/neighbours").await.0,
+        StatusCode::NOT_FOUND
+    );
     let (status, body) = get(&state, "/api/studies/1/failures?csf=det_mcp&per_page=100000000").await;
     assert_eq!(status, StatusCode::OK);
     let f: Vec<failscope_shared::api::RankedSample> = serde_json::from_slice(&body).unwrap();
@@ -391,11 +391,7 @@ async fn an_image_path_leaving_the_data_root_is_refused() {
         db.as_os_str(),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let state = AppState {
-        store: Arc::new(Mutex::new(Store::open(&db).unwrap())),
-        dist: d.path().to_path_buf(),
-        jobs: failscope::latent::jobs::Jobs::new(db.clone()),
-    };
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf());
     let (status, body) = get(&state, "/api/studies/2/samples/0/image").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let e: ApiError = serde_json::from_slice(&body).unwrap();

@@ -5,7 +5,6 @@
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use failscope_shared::analysis::{Compat, EvalConfig, TieOrder};
@@ -425,11 +424,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                     InputError::file(&dist, "no index.html: build the frontend first (`cargo xtask web`)").into(),
                 );
             }
-            let state = http::AppState {
-                store: Arc::new(Mutex::new(store)),
-                dist,
-                jobs: crate::latent::jobs::Jobs::new(db.db.clone()),
-            };
+            let state = http::AppState::new(store, db.db.clone(), dist);
             let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Other(e.to_string()))?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(addr)

@@ -34,6 +34,23 @@ pub struct AppState {
     pub dist: PathBuf,
     /// Background latent-space jobs (each opens its own connection to the store's file).
     pub jobs: Jobs,
+    /// The feature matrix and sample records of the study whose neighbours were asked for last:
+    /// at a million rows reading them from SQLite per click would take seconds (studies are
+    /// immutable once imported, so it never goes stale).
+    pub(crate) neighbours: Arc<Mutex<Option<samples::FeatureCache>>>,
+}
+
+impl AppState {
+    /// The state for serving `store`, opened from the file `db` (background jobs open their own
+    /// connections to it), with the frontend from `dist`.
+    pub fn new(store: Store, db: PathBuf, dist: PathBuf) -> Self {
+        Self {
+            store: Arc::new(Mutex::new(store)),
+            dist,
+            jobs: Jobs::new(db),
+            neighbours: Arc::default(),
+        }
+    }
 }
 
 /// Every error a handler returns; mapped to a status and a JSON body.

@@ -10,6 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use failscope_shared::api::{CsfScore, Link, RankedSample, SampleDetail, StudyLayout};
 use serde::Deserialize;
+use std::sync::Arc;
+
+use ndarray::Array2;
 
 use super::{parse_id, with_store, AppError, AppState};
 use crate::sources::{self, ImageError};
@@ -296,6 +299,13 @@ pub struct KQuery {
     k: Option<usize>,
 }
 
+/// A study's feature matrix and sample records, kept for neighbour queries.
+pub(crate) struct FeatureCache {
+    study: i64,
+    features: Arc<Array2<f32>>,
+    samples: Arc<Vec<SampleRecord>>,
+}
+
 /// `GET /api/studies/{id}/samples/{row}/neighbours?k=8`: nearest samples in feature space (exact).
 pub async fn neighbours(
     State(state): State<AppState>,
@@ -304,12 +314,31 @@ pub async fn neighbours(
 ) -> Result<Json<Vec<RankedSample>>, AppError> {
     let (id, row) = (parse_id(&id)?, row_of(&row)?);
     let k = q.k.unwrap_or(8).min(MAX_LIST);
+    let cache = state.neighbours.clone();
     let out = with_store(&state, move |s| {
-        let Some(x) = s.features(id)? else { return Ok(None) };
+        let cached = cache.lock().ok().and_then(|c| {
+            c.as_ref()
+                .filter(|c| c.study == id)
+                .map(|c| (c.features.clone(), c.samples.clone()))
+        });
+        let (x, samples) = match cached {
+            Some(hit) => hit,
+            None => {
+                let Some(x) = s.features(id)? else { return Ok(None) };
+                let (x, samples) = (Arc::new(x), Arc::new(s.samples(id)?));
+                if let Ok(mut c) = cache.lock() {
+                    *c = Some(FeatureCache {
+                        study: id,
+                        features: x.clone(),
+                        samples: samples.clone(),
+                    });
+                }
+                (x, samples)
+            }
+        };
         if row as usize >= x.nrows() {
             return Ok(None);
         }
-        let samples = s.samples(id)?;
         Ok(Some(
             crate::latent::knn::neighbours_of(x.view(), row as usize, k)
                 .into_iter()
