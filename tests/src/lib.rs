@@ -74,20 +74,27 @@ pub fn write_npz_member<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
     w.finish().unwrap();
 }
 
-/// Imports the `fdshifts/v011_basic` fixture into the store at `db` under `name` (study id 1 in a
-/// fresh store), through the CLI.
-pub fn import_demo_study(db: &std::path::Path, name: &str) {
-    let dir = fixture("fdshifts/v011_basic");
-    let r = failscope(&[
-        "study".as_ref(),
+/// `failscope study import <dir> --db <db> [--name <name>]`, which must succeed; answers its run.
+pub fn import(db: &Path, dir: &Path, name: Option<&str>) -> Run {
+    let mut args = vec![
+        std::ffi::OsStr::new("study"),
         "import".as_ref(),
         dir.as_os_str(),
         "--db".as_ref(),
         db.as_os_str(),
-        "--name".as_ref(),
-        std::ffi::OsStr::new(name),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    ];
+    if let Some(name) = name {
+        args.extend(["--name".as_ref(), std::ffi::OsStr::new(name)]);
+    }
+    let r = failscope(&args);
+    assert_eq!(r.code, 0, "import {}: {}", dir.display(), r.stderr);
+    r
+}
+
+/// Imports the `fdshifts/v011_basic` fixture into the store at `db` under `name` (study id 1 in a
+/// fresh store), through the CLI.
+pub fn import_demo_study(db: &std::path::Path, name: &str) {
+    import(db, &fixture("fdshifts/v011_basic"), Some(name));
 }
 
 /// 90 PNG images in 3 classes at 2 sites, each class with its own colour (plus noise).
@@ -145,13 +152,6 @@ pub fn inferred_study(d: &Path) -> (PathBuf, PathBuf) {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let db = d.join("s.db");
-    let imp = failscope(&[
-        "study".as_ref(),
-        "import".as_ref(),
-        out.as_os_str(),
-        "--db".as_ref(),
-        db.as_os_str(),
-    ]);
-    assert_eq!(imp.code, 0, "{}", imp.stderr);
+    import(&db, &out, None);
     (db, out)
 }

@@ -65,17 +65,7 @@ fn import_is_listed_by_the_cli() {
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("s.db");
     let dir = fixture("fdshifts/head_logits_f16_ties");
-    assert_eq!(
-        failscope(&[
-            "study".as_ref(),
-            "import".as_ref(),
-            dir.as_os_str(),
-            "--db".as_ref(),
-            db.as_os_str()
-        ])
-        .code,
-        0
-    );
+    failscope_e2e::import(&db, &dir, None);
     let r = failscope(&["study".as_ref(), "list".as_ref(), "--db".as_ref(), db.as_os_str()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -383,14 +373,7 @@ async fn an_image_path_leaving_the_data_root_is_refused() {
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
     v["rows"][0]["image"] = serde_json::json!("../../../../../../etc/passwd");
     std::fs::write(&sidecar, v.to_string()).unwrap();
-    let r = failscope(&[
-        "study".as_ref(),
-        "import".as_ref(),
-        out.as_os_str(),
-        "--db".as_ref(),
-        db.as_os_str(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    failscope_e2e::import(&db, &out, None);
     let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf());
     let (status, body) = get(&state, "/api/studies/2/samples/0/image").await;
     assert_eq!(status, StatusCode::FORBIDDEN);

@@ -53,14 +53,7 @@ fn infer_writes_an_experiment_that_eval_scores() {
 
     // Imported into the store, every sample keeps its features and MC passes (the latent space reads them).
     let db = d.path().join("s.db");
-    let imp = failscope(&[
-        "study".as_ref(),
-        "import".as_ref(),
-        out.as_os_str(),
-        "--db".as_ref(),
-        db.as_os_str(),
-    ]);
-    assert_eq!(imp.code, 0, "{}", imp.stderr);
+    failscope_e2e::import(&db, &out, None);
     let store = failscope::store::Store::open(&db).unwrap();
     let features = store.features(1).unwrap().expect("features stored");
     let encoded = failscope::fdshifts::npz::read(&out.join("test_results/encoded_output.npz"), "arr_0").unwrap();

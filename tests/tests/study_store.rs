@@ -16,14 +16,7 @@ fn export_then_eval_round_trips_exactly() {
     ];
     for (i, src) in sources.iter().enumerate() {
         let id = (i + 1).to_string();
-        let imp = failscope(&[
-            "study".as_ref(),
-            "import".as_ref(),
-            src.as_os_str(),
-            "--db".as_ref(),
-            db.as_os_str(),
-        ]);
-        assert_eq!(imp.code, 0, "{}", imp.stderr);
+        let imp = failscope_e2e::import(&db, src, None);
         assert!(imp.stdout.contains(&format!("imported study {id}")), "{}", imp.stdout);
         let show = failscope(&[
             "study".as_ref(),

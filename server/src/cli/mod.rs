@@ -63,34 +63,16 @@ enum Command {
     /// Run a study recipe end to end: shifts, training (CNN + ConfidNet, DeepGamblers), inference,
     /// FD-Shifts experiment folders, metrics; imported into the study store.
     Run {
-        /// The recipe (TOML).
-        recipe: PathBuf,
-        /// Output folder for the experiment folders and checkpoints (must not exist).
-        #[arg(long)]
-        out: PathBuf,
-        /// The data folder.
-        #[arg(long, env = "FAILSCOPE_DATA")]
-        data: Option<PathBuf>,
-        /// Where to train and infer.
-        #[arg(long, value_enum, default_value = "cpu")]
-        device: DeviceArg,
+        #[command(flatten)]
+        recipe: RecipeArgs,
         #[command(flatten)]
         db: DbArg,
     },
     /// Train a recipe's models (CNN + ConfidNet head, DeepGamblers CNN) and save them as checkpoint
     /// folders `<out>/confidnet`, `<out>/deepgamblers` (use with `failscope infer --model`).
     Train {
-        /// The recipe (TOML): its data, shifts (the training split) and training settings.
-        recipe: PathBuf,
-        /// Output folder for the checkpoints (must not exist).
-        #[arg(long)]
-        out: PathBuf,
-        /// The data folder.
-        #[arg(long, env = "FAILSCOPE_DATA")]
-        data: Option<PathBuf>,
-        /// Where to train.
-        #[arg(long, value_enum, default_value = "cpu")]
-        device: DeviceArg,
+        #[command(flatten)]
+        recipe: RecipeArgs,
     },
     /// Embed a study's features jointly over all test sets: PCA, then t-SNE in 2-D or 3-D (cached).
     Embed(Box<latent::EmbedArgs>),
@@ -155,6 +137,35 @@ struct DbArg {
     /// The SQLite study store.
     #[arg(long, env = "FAILSCOPE_DB", default_value = ".failscope/failscope.db")]
     db: PathBuf,
+}
+
+/// What `run` and `train` take: a recipe, a new output folder, the data folder and the device.
+#[derive(clap::Args, Debug)]
+struct RecipeArgs {
+    /// The recipe (TOML): its data, shifts and training settings.
+    recipe: PathBuf,
+    /// Output folder for the experiment folders and checkpoints (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+    /// The data folder.
+    #[arg(long, env = "FAILSCOPE_DATA")]
+    data: Option<PathBuf>,
+    /// Where to train and infer.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+}
+
+impl RecipeArgs {
+    /// The parsed recipe and the output folder, once both are usable (a new folder, a device
+    /// that exists).
+    fn load(&self) -> Result<(Recipe, PathBuf), CliError> {
+        if self.out.exists() {
+            return Err(InputError::file(&self.out, "already exists: choose a new output folder").into());
+        }
+        let r = Recipe::load(&self.recipe)?;
+        self.device.compute().device()?;
+        Ok((r, self.out.clone()))
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -278,19 +289,10 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let summary = infer::infer(&args)?;
             writeln!(out, "{summary}").map_err(io)?;
         }
-        Command::Train {
-            recipe,
-            out: out_dir,
-            data,
-            device,
-        } => {
-            if out_dir.exists() {
-                return Err(InputError::file(&out_dir, "already exists: choose a new output folder").into());
-            }
-            let r = Recipe::load(&recipe)?;
-            device.compute().device()?;
+        Command::Train { recipe: args } => {
+            let (r, out_dir) = args.load()?;
             let start = std::time::Instant::now();
-            let t = crate::recipe::train(&r, data.as_deref(), device.compute())?;
+            let t = crate::recipe::train(&r, args.data.as_deref(), args.device.compute())?;
             let dirs = crate::recipe::save_checkpoints(&t, &r, &out_dir)?;
             for ((model, curve), dir) in t.models.iter().zip(&dirs) {
                 let best = curve.iter().map(|e| e.val_balanced_accuracy).fold(f64::NAN, f64::max);
@@ -305,20 +307,10 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             }
             writeln!(out, "trained in {:.0} s", start.elapsed().as_secs_f64()).map_err(io)?;
         }
-        Command::Run {
-            recipe,
-            out: out_dir,
-            data,
-            device,
-            db,
-        } => {
-            if out_dir.exists() {
-                return Err(InputError::file(&out_dir, "already exists: choose a new output folder").into());
-            }
-            let r = Recipe::load(&recipe)?;
-            device.compute().device()?;
+        Command::Run { recipe: args, db } => {
+            let (r, out_dir) = args.load()?;
             let start = std::time::Instant::now();
-            let (_design, runs) = crate::recipe::run(&r, data.as_deref(), &out_dir, device.compute())?;
+            let (_design, runs) = crate::recipe::run(&r, args.data.as_deref(), &out_dir, args.device.compute())?;
             let mut store = open_store(&db.db)?;
             for run in &runs {
                 let (id, ev) = import(
