@@ -289,7 +289,6 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
             tool.get_untracked()
         };
         let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
-        moving.set(kind == Tool::Move);
         if kind == Tool::Lasso {
             lasso.set(vec![(x, y)]);
         }
@@ -314,6 +313,10 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
         {
             let (lx, ly) = *last;
             *far |= (x - *x0).abs() + (y - *y0).abs() >= 4.0;
+            // The view starts moving with the first step, so a click costs no redraw.
+            if *kind == Tool::Move && !moving.get_untracked() {
+                moving.set(true);
+            }
             match kind {
                 Tool::Box => box_rect.set(Some((x0.min(x), y0.min(y), (x - *x0).abs(), (y - *y0).abs()))),
                 Tool::Lasso => {
@@ -347,7 +350,9 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     };
     let d3 = drag.clone();
     let on_up = move |ev: leptos::ev::MouseEvent| {
-        moving.set(false);
+        if moving.get_untracked() {
+            moving.set(false);
+        }
         let Some(Drag {
             start: (x0, y0),
             kind,
@@ -380,7 +385,14 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
                 let mut outline = lasso.get_untracked();
                 outline.push((x, y));
                 lasso.set(Vec::new());
-                select(&|px, py| inside_polygon(&outline, px, py));
+                let (lo, hi) = outline.iter().fold(
+                    ((f64::INFINITY, f64::INFINITY), (f64::NEG_INFINITY, f64::NEG_INFINITY)),
+                    |(lo, hi), &(x, y)| ((lo.0.min(x), lo.1.min(y)), (hi.0.max(x), hi.1.max(y))),
+                );
+                // The bounding box first: most points of a large study fail it cheaply.
+                select(&|px, py| {
+                    (lo.0..=hi.0).contains(&px) && (lo.1..=hi.1).contains(&py) && inside_polygon(&outline, px, py)
+                });
             }
             Tool::Move => {}
         }
@@ -412,7 +424,9 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     };
     let d4 = drag.clone();
     let on_leave = move |_| {
-        moving.set(false);
+        if moving.get_untracked() {
+            moving.set(false);
+        }
         hover.set(None);
         *d4.borrow_mut() = None;
         box_rect.set(None);
