@@ -77,6 +77,27 @@ fn css(idx: usize) -> String {
     format!("rgb({},{},{})", c[0], c[1], c[2])
 }
 
+/// Line dashes for test sets past the palette's ten colours (a study can have dozens: six
+/// corruptions × five severities), so no two of the first forty curves look alike.
+const DASHES: [&str; 4] = ["none", "7 3", "2 2", "9 3 2 3"];
+
+fn dash(idx: usize) -> &'static str {
+    DASHES[(idx / 10) % DASHES.len()]
+}
+
+/// The legend swatch of test set `idx`: its colour, striped like its line when dashed.
+fn swatch(idx: usize) -> String {
+    match idx / 10 % DASHES.len() {
+        0 => format!("background:{}", css(idx)),
+        k => format!(
+            "background:repeating-linear-gradient(90deg,{c} 0 {on}px,transparent {on}px {period}px)",
+            c = css(idx),
+            on = [0, 5, 2, 6][k],
+            period = [0, 7, 4, 8][k]
+        ),
+    }
+}
+
 /// The chart for the columns in `cols` (the view's CSF, `csf`); `names` are the test sets.
 #[component]
 pub fn RiskCoverageChart(cols: RwSignal<Option<Columns>>, names: Vec<String>, csf: Memo<String>) -> impl IntoView {
@@ -146,7 +167,7 @@ pub fn RiskCoverageChart(cols: RwSignal<Option<Columns>>, names: Vec<String>, cs
                     let hide = hidden.get();
                     data.with(|d| d.iter().filter(|s| !hide.contains(&s.idx)).map(|s| {
                         let points: String = s.polyline.iter().map(|&(c, r)| format!("{:.2},{:.2} ", x_of(c), y_of(r, max))).collect();
-                        view! { <polyline class="rc-curve" data-set=s.idx points=points fill="none" stroke=css(s.idx) stroke-width="2"/> }
+                        view! { <polyline class="rc-curve" data-set=s.idx points=points fill="none" stroke=css(s.idx) stroke-dasharray=dash(s.idx) stroke-width="2"/> }
                     }).collect_view())
                 }}
                 {move || hover.get().map(|c| view! {
@@ -160,7 +181,7 @@ pub fn RiskCoverageChart(cols: RwSignal<Option<Columns>>, names: Vec<String>, cs
                     view! {
                         <li class="rc-legend" class:off=off data-set=idx
                             on:click=move |_| hidden.update(|h| if let Some(p) = h.iter().position(|&x| x == idx) { h.remove(p); } else { h.push(idx); })>
-                            <i style=format!("background:{}", css(idx))></i>
+                            <i style=swatch(idx)></i>
                             {format!("{} ({} {:.1})", s.name, if generalised.get_untracked() { "AUGRC" } else { "AURC" }, s.area)}
                         </li>
                     }
