@@ -223,11 +223,7 @@ impl Scatter {
         if self.order.len() != n {
             self.order = shuffled(n);
         }
-        let permuted: Vec<f32> = self
-            .order
-            .iter()
-            .flat_map(|&i| xyz[3 * i as usize..3 * i as usize + 3].iter().copied())
-            .collect();
+        let permuted = permute(&self.order, xyz, 3);
         self.gl.bind_buffer(GL::ARRAY_BUFFER, Some(&self.positions));
         let arr = js_sys::Float32Array::from(&permuted[..]);
         self.gl
@@ -240,11 +236,7 @@ impl Scatter {
     /// here like the positions).
     pub fn set_colors(&mut self, rgba: &[u8], shapes: &[u8]) {
         for (buffer, values, width) in [(&self.colors, rgba, 4), (&self.shapes, shapes, 1)] {
-            let permuted: Vec<u8> = self
-                .order
-                .iter()
-                .flat_map(|&i| values[width * i as usize..width * (i as usize + 1)].iter().copied())
-                .collect();
+            let permuted = permute(&self.order, values, width);
             self.gl.bind_buffer(GL::ARRAY_BUFFER, Some(buffer));
             let arr = js_sys::Uint8Array::from(&permuted[..]);
             self.gl
@@ -390,6 +382,14 @@ pub fn project(cam: Camera, p: [f32; 2], w: f64, h: f64) -> (f64, f64) {
     let cx = f64::from((p[0] - cam.x) * sx);
     let cy = f64::from((p[1] - cam.y) * sy);
     ((cx + 1.0) / 2.0 * w, (1.0 - cy) / 2.0 * h)
+}
+
+/// Per-point records of `width` values each (`values`), in the order `order`.
+fn permute<T: Copy>(order: &[u32], values: &[T], width: usize) -> Vec<T> {
+    order
+        .iter()
+        .flat_map(|&i| values[width * i as usize..width * (i as usize + 1)].iter().copied())
+        .collect()
 }
 
 /// `0..n` in a fixed pseudo-random order (Fisher–Yates with a fixed xorshift seed: the same sample

@@ -186,30 +186,48 @@ pub fn StudyView(state: RwSignal<ViewState>, layout: StudyLayout) -> impl IntoVi
     let uploaded = RwSignal::new(0u64);
     let moving = RwSignal::new(false);
     let gl_up = gl.clone();
-    Effect::new(move |_| {
-        let Some(canvas) = canvas_ref.get() else { return };
-        let (Some(p), Some(Paint { rgba, shapes, .. })) = (xy.get(), painted.get()) else {
-            return;
+    // Counts the embeddings loaded, so a recolour re-uploads colours only, not 12 MB of positions.
+    let xy_generation = Memo::new(move |prev: Option<&u64>| {
+        xy.track();
+        prev.map_or(0, |g| g + 1)
+    });
+    // Answers the generation of the positions on the GPU.
+    Effect::new(move |on_gpu: Option<Option<u64>>| {
+        let on_gpu = on_gpu.flatten();
+        let generation = xy_generation.get();
+        let Some(canvas) = canvas_ref.get() else {
+            return on_gpu;
         };
-        if rgba.len() / 4 != p.len() / 3 {
-            return;
-        }
-        let mut g = gl_up.borrow_mut();
-        if g.is_none() {
-            match Scatter::new(&canvas) {
-                Ok(sc) => *g = Some(sc),
-                Err(e) => {
-                    error.set(Some(e));
-                    return;
+        xy.with(|p| {
+            painted.with(|c| {
+                let (Some(p), Some(Paint { rgba, shapes, .. })) = (p, c) else {
+                    return on_gpu;
+                };
+                if rgba.len() / 4 != p.len() / 3 {
+                    return on_gpu;
                 }
-            }
-        }
-        if let Some(sc) = g.as_mut() {
-            sc.set_positions(&p);
-            sc.set_colors(&rgba, &shapes);
-            drawn.set(0);
-            uploaded.update(|v| *v += 1);
-        }
+                let mut g = gl_up.borrow_mut();
+                if g.is_none() {
+                    match Scatter::new(&canvas) {
+                        Ok(sc) => *g = Some(sc),
+                        Err(e) => {
+                            error.set(Some(e));
+                            return on_gpu;
+                        }
+                    }
+                }
+                let Some(sc) = g.as_mut() else {
+                    return on_gpu;
+                };
+                if on_gpu != Some(generation) {
+                    sc.set_positions(p);
+                }
+                sc.set_colors(rgba, shapes);
+                drawn.set(0);
+                uploaded.update(|v| *v += 1);
+                Some(generation)
+            })
+        })
     });
     let gl_draw = gl.clone();
     Effect::new(move |_| {
