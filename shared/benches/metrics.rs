@@ -28,7 +28,7 @@ fn bench(c: &mut Criterion) {
     let (confids, correct, labels) = data();
     let mut g = c.benchmark_group("1M samples");
     g.sample_size(10);
-    for compat in [Compat::Current, Compat::FdShifts011] {
+    for compat in [Compat::Head, Compat::FdShifts011] {
         let cfg = EvalConfig {
             compat,
             ..EvalConfig::default()
@@ -38,10 +38,10 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.bench_function("sort (RiskCoverageStats::new)", |b| {
-        b.iter(|| RiskCoverageStats::new(&confids, &correct, Some(&labels), TieOrder::Input))
+        b.iter(|| RiskCoverageStats::new(&confids, &correct, Some(&labels), TieOrder::Numpy))
     });
-    let stats = RiskCoverageStats::new(&confids, &correct, Some(&labels), TieOrder::Input);
-    g.bench_function("aurc (current)", |b| b.iter(|| stats.aurc()));
+    let stats = RiskCoverageStats::new(&confids, &correct, Some(&labels), TieOrder::Numpy);
+    g.bench_function("aurc (HEAD)", |b| b.iter(|| stats.aurc()));
     g.bench_function("aurc (legacy)", |b| b.iter(|| stats.aurc_legacy()));
     g.bench_function("failauc", |b| b.iter(|| roc::failauc(&correct, &confids)));
     g.bench_function("ece", |b| {

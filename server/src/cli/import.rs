@@ -69,9 +69,7 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
         });
     }
     let loaded = fdshifts::load(path)?;
-    let report = experiment::evaluate(&loaded.experiment, &loaded.plan, cfg)
-        .map_err(|e| InputError::file(&loaded.test_dir, e.to_string()))?;
-    let scores = experiment::sample_scores(&loaded.experiment, &loaded.plan, cfg)
+    let experiment::Evaluation { report, scores, .. } = experiment::evaluate(&loaded.experiment, &loaded.plan, cfg)
         .map_err(|e| InputError::file(&loaded.test_dir, e.to_string()))?;
     let e = &loaded.experiment;
     let samples = e

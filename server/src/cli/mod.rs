@@ -170,11 +170,13 @@ impl RecipeArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 struct Definitions {
-    /// Metric definitions: FD-Shifts HEAD (`current`) or the paper code (`fd-shifts-0.1.1`).
-    #[arg(long, value_enum, default_value = "current")]
+    /// Metric definitions: FD-Shifts HEAD, quirks included (`fd-shifts-head`, also `head` or
+    /// `current`), the paper code (`fd-shifts-0.1.1`), or HEAD with its quirks corrected (`corrected`).
+    #[arg(long, value_enum, default_value = "fd-shifts-head")]
     compat: CompatArg,
-    /// Order of tied confidences for tie-dependent legacy metrics.
-    #[arg(long, value_enum, default_value = "input")]
+    /// Order of tied confidences for the tie-dependent metrics (legacy AURC, b-aurc, test_risk):
+    /// numpy's `argsort` (FD-Shifts' numbers), the input order, or errors / corrects first.
+    #[arg(long, value_enum, default_value = "numpy")]
     ties: TiesArg,
     /// Bootstrap resamples for 95 % intervals of AURC/AUGRC (`<metric>_ci95_low/high`); 0 = none.
     #[arg(long, default_value_t = 0)]
@@ -202,13 +204,16 @@ impl DeviceArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum CompatArg {
-    Current,
+    #[value(name = "fd-shifts-head", alias = "head", alias = "current")]
+    Head,
     #[value(name = "fd-shifts-0.1.1")]
     FdShifts011,
+    Corrected,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum TiesArg {
+    Numpy,
     Input,
     ErrorsFirst,
     CorrectsFirst,
@@ -221,11 +226,11 @@ enum Format {
 }
 
 impl Default for Definitions {
-    /// The CLI defaults: current definitions, input tie order, no bootstrap.
+    /// The CLI defaults: FD-Shifts HEAD, numpy's tie order, no bootstrap.
     fn default() -> Self {
         Self {
-            compat: CompatArg::Current,
-            ties: TiesArg::Input,
+            compat: CompatArg::Head,
+            ties: TiesArg::Numpy,
             bootstrap: 0,
             seed: 0,
         }
@@ -236,10 +241,12 @@ impl Definitions {
     fn config(&self) -> EvalConfig {
         EvalConfig {
             compat: match self.compat {
-                CompatArg::Current => Compat::Current,
+                CompatArg::Head => Compat::Head,
                 CompatArg::FdShifts011 => Compat::FdShifts011,
+                CompatArg::Corrected => Compat::Corrected,
             },
             ties: match self.ties {
+                TiesArg::Numpy => TieOrder::Numpy,
                 TiesArg::Input => TieOrder::Input,
                 TiesArg::ErrorsFirst => TieOrder::ErrorsFirst,
                 TiesArg::CorrectsFirst => TieOrder::CorrectsFirst,

@@ -166,6 +166,22 @@ pub fn load(path: &Path) -> Result<ExperimentConfig, InputError> {
         Some(Value::String(s)) => Some(s),
         _ => None,
     };
+    let number = |key: &str, default: f64| -> Result<f64, InputError> {
+        match field(&root, key, path)? {
+            None => Ok(default),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .ok_or_else(|| InputError::file(path, format!("{key} is not a number"))),
+            Some(other) => Err(InputError::file(path, format!("{key} is {other:?}, expected a number"))),
+        }
+    };
+    let (r_star, r_delta) = (number("eval.r_star", 0.25)?, number("eval.r_delta", 0.05)?);
+    if !((0.0..=1.0).contains(&r_star) && r_delta > 0.0 && r_delta < 1.0) {
+        return Err(InputError::file(
+            path,
+            format!("eval.r_star = {r_star} and eval.r_delta = {r_delta}: expected a risk in [0, 1] and a confidence in (0, 1)"),
+        ));
+    }
     Ok(ExperimentConfig {
         num_classes,
         plan: Plan {
@@ -176,6 +192,8 @@ pub fn load(path: &Path) -> Result<ExperimentConfig, InputError> {
             fast_dev_run,
             csfs,
             ext_confid_name,
+            r_star,
+            r_delta,
         },
     })
 }

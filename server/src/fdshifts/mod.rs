@@ -2,12 +2,13 @@
 //! read and validate every array, and hand the pure analysis an [`Experiment`] and its [`Plan`].
 
 pub mod config;
+mod features;
 pub mod npz;
 
 use std::path::{Path, PathBuf};
 
-use failscope_shared::analysis::csf;
 use failscope_shared::analysis::experiment::{Experiment, Plan};
+use failscope_shared::analysis::{csf, studies};
 
 use ndarray::Array2;
 
@@ -133,7 +134,10 @@ struct RawColumns {
 }
 
 /// Splits an `(n, c + 2)` raw array into outputs, labels and dataset indices, validating each.
-fn split_raw(path: &Path, raw: &Array, c: usize) -> Result<RawColumns, InputError> {
+/// Labels must be class indices in `0..c` in the sets FD-Shifts scores as classification sets
+/// (`strict`: validation, i.i.d., noise, in-class); new-class sets keep their own dataset's labels
+/// (any integer), as FD-Shifts allows.
+fn split_raw(path: &Path, raw: &Array, c: usize, strict: &[i64]) -> Result<RawColumns, InputError> {
     raw.expect_ndim(path, 2, "(N, num_classes + 2): outputs, label, dataset_idx")?;
     let (n, cols) = (raw.shape[0], raw.shape[1]);
     if cols != c + 2 {
@@ -150,16 +154,22 @@ fn split_raw(path: &Path, raw: &Array, c: usize) -> Result<RawColumns, InputErro
     for (i, row) in raw.data.chunks(cols).enumerate() {
         outputs.extend_from_slice(&row[..c]);
         let (label, d) = (row[c], row[c + 1]);
-        if label.fract() != 0.0 || label < 0.0 || label >= c as f64 {
-            return Err(InputError::file(
-                path,
-                format!("row {i}: label {label} is not a class index in 0..{c}"),
-            ));
-        }
         if d.fract() != 0.0 || d < 0.0 {
             return Err(InputError::file(
                 path,
                 format!("row {i}: dataset_idx {d} is not a non-negative integer"),
+            ));
+        }
+        if !label.is_finite() || label.fract() != 0.0 {
+            return Err(InputError::file(
+                path,
+                format!("row {i}: label {label} is not an integer"),
+            ));
+        }
+        if strict.contains(&(d as i64)) && (label < 0.0 || label >= c as f64) {
+            return Err(InputError::file(
+                path,
+                format!("row {i}: label {label} is not a class index in 0..{c}"),
             ));
         }
         labels.push(label as i64);
@@ -173,8 +183,8 @@ fn split_raw(path: &Path, raw: &Array, c: usize) -> Result<RawColumns, InputErro
 }
 
 /// Reads `raw_output.npz` / `raw_logits.npz`: split into columns, every output finite.
-fn read_raw(path: &Path, c: usize, what: &str) -> Result<RawColumns, InputError> {
-    let cols = split_raw(path, &npz::read(path, "arr_0")?, c)?;
+fn read_raw(path: &Path, c: usize, what: &str, strict: &[i64]) -> Result<RawColumns, InputError> {
+    let cols = split_raw(path, &npz::read(path, "arr_0")?, c, strict)?;
     check_finite(path, what, &cols.outputs, c)?;
     Ok(cols)
 }
@@ -183,12 +193,21 @@ fn softmax_rows(logits: &[f64], c: usize) -> Vec<f64> {
     logits.chunks(c).flat_map(csf::softmax).collect()
 }
 
+/// The `dataset_idx` values whose labels must be class indices: validation, i.i.d., noise and
+/// in-class sets (new-class sets and unused indices keep any integer label).
+fn strict_sets(plan: &failscope_shared::analysis::experiment::Plan) -> Vec<i64> {
+    let new_class = studies::new_class_indices(plan);
+    let mut strict = vec![0];
+    strict.extend((1..=studies::flat_sets(plan).len() as i64).filter(|i| !new_class.contains(i)));
+    strict
+}
+
 /// Loads and validates an experiment folder.
 pub fn load(dir: &Path) -> Result<Loaded, InputError> {
     let (config_path, test_dir) = locate(dir)?;
     let cfg = config::load(&config_path)?;
     let c = cfg.num_classes;
-    let wants_mcd = cfg.plan.csfs.iter().any(|n| n.contains("mcd"));
+    let strict = strict_sets(&cfg.plan);
     let logits_path = test_dir.join("raw_logits.npz");
     let output_path = test_dir.join("raw_output.npz");
     let mut exp = Experiment {
@@ -202,38 +221,25 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
             outputs: logits,
             labels,
             dataset_idx: idx,
-        } = read_raw(&logits_path, c, "a logit")?;
+        } = read_raw(&logits_path, c, "a logit", &strict)?;
         n = labels.len();
         exp.softmax = softmax_rows(&logits, c);
         exp.logits = Some(logits);
         exp.labels = labels;
         exp.dataset_idx = idx;
         let dist_path = test_dir.join("raw_logits_dist.npz");
-        if wants_mcd {
-            if let Some(dist) = optional(&dist_path)? {
-                let m = mc_shape(&dist_path, &dist, n, c)?;
-                check_finite(&dist_path, "an MC logit", &dist.data, c * m)?;
-                // softmax over axis 1 (classes) of the (n, c, m) array.
-                let mut probs = vec![0.0; dist.data.len()];
-                for i in 0..n {
-                    for s in 0..m {
-                        let z: Vec<f64> = (0..c).map(|k| dist.data[(i * c + k) * m + s]).collect();
-                        for (k, p) in csf::softmax(&z).into_iter().enumerate() {
-                            probs[(i * c + k) * m + s] = p;
-                        }
-                    }
-                }
-                exp.mc_samples = m;
-                exp.mcd_softmax = Some(probs);
-                exp.mcd_logits = Some(dist.data);
-            }
+        if let Some(dist) = optional(&dist_path)? {
+            let m = mc_shape(&dist_path, &dist, n, c)?;
+            check_finite(&dist_path, "an MC logit", &dist.data, c * m)?;
+            exp.mc_samples = m;
+            exp.mcd_logits = Some(dist.data);
         }
     } else if output_path.is_file() {
         let RawColumns {
             outputs: softmax,
             labels,
             dataset_idx: idx,
-        } = read_raw(&output_path, c, "a softmax value")?;
+        } = read_raw(&output_path, c, "a softmax value", &strict)?;
         n = labels.len();
         exp.softmax = softmax;
         exp.labels = labels;
@@ -258,15 +264,16 @@ pub fn load(dir: &Path) -> Result<Loaded, InputError> {
         exp.external = Some(ext.data);
     }
     let ext_dist_path = test_dir.join("external_confids_dist.npz");
-    if wants_mcd {
-        if let Some(d) = optional(&ext_dist_path)? {
-            d.expect_ndim(&ext_dist_path, 2, "(N, M): one confidence per row and MC pass")?;
-            d.expect_rows(&ext_dist_path, n, "(N, M)")?;
-            exp.external_samples = d.shape[1];
-            exp.external_dist = Some(d.data);
-        }
+    if let Some(d) = optional(&ext_dist_path)? {
+        d.expect_ndim(&ext_dist_path, 2, "(N, M): one confidence per row and MC pass")?;
+        d.expect_rows(&ext_dist_path, n, "(N, M)")?;
+        exp.external_samples = d.shape[1];
+        exp.external_dist = Some(d.data);
     }
     let features = read_features(&test_dir.join("encoded_output.npz"), &exp.dataset_idx)?;
+    if let Some(f) = &features {
+        exp.features = features::read(&test_dir, f)?;
+    }
     Ok(Loaded {
         experiment: exp,
         plan: cfg.plan,

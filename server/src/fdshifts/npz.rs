@@ -144,6 +144,25 @@ pub fn read(path: &Path, key: &str) -> Result<Array, InputError> {
     })
 }
 
+/// Every array of `path`, in the order they are stored (numpy's `NpzFile.files`), as `f64`.
+pub fn read_all(path: &Path) -> Result<Vec<(String, Array)>, InputError> {
+    let mut archive =
+        NpzArchive::open(path).map_err(|e| InputError::file(path, format!("not a readable .npz archive ({e})")))?;
+    // `array_names` iterates a hash map; the zip's central directory holds the stored order.
+    let zip = archive.zip_archive();
+    let names = (0..zip.len())
+        .map(|i| {
+            zip.by_index_raw(i)
+                .map(|f| f.name().to_string())
+                .map_err(|e| InputError::file(path, format!("not a readable .npz archive ({e})")))
+        })
+        .collect::<Result<Vec<String>, InputError>>()?
+        .into_iter()
+        .filter_map(|f| npyz::npz::array_name_from_file_name(&f).map(String::from))
+        .collect::<Vec<String>>();
+    names.into_iter().map(|n| read(path, &n).map(|a| (n, a))).collect()
+}
+
 /// An 8-bit array (images).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArrayU8 {

@@ -1,6 +1,9 @@
 //! Confidence scoring functions (CSFs) over a model's outputs, as FD-Shifts computes them
 //! (`fd_shifts/analysis/confid_scores.py`). Higher score = more confident, except for the
 //! entropy-type scores, which FD-Shifts Platt-scales instead of negating (see [`needs_platt`]).
+//! Every sum follows numpy's order (see [`numpy`]): FD-Shifts' ties depend on it.
+
+use super::numpy;
 
 /// A row-major `(n, c)` matrix of softmax probabilities or logits.
 #[derive(Debug, Clone, Copy)]
@@ -70,28 +73,40 @@ impl<'a> McSamples<'a> {
         &self.data[start..start + self.samples]
     }
 
-    /// Mean over the MC passes: an `(n, c)` row-major matrix.
+    /// Mean over the MC passes (`np.mean(dist, axis=2)`): an `(n, c)` row-major matrix.
     pub fn mean(&self) -> Vec<f64> {
-        let m = self.samples as f64;
         (0..self.rows())
             .flat_map(|i| (0..self.classes).map(move |k| (i, k)))
-            .map(|(i, k)| self.class_samples(i, k).iter().sum::<f64>() / m)
+            .map(|(i, k)| numpy::mean(self.class_samples(i, k)))
             .collect()
     }
 
-    /// Population standard deviation (ddof = 0) over the passes: an `(n, c)` row-major matrix.
+    /// Population standard deviation (ddof = 0) over the passes (`np.std(dist, axis=2)`): an `(n, c)`
+    /// row-major matrix.
     pub fn std(&self) -> Vec<f64> {
         (0..self.rows())
             .flat_map(|i| (0..self.classes).map(move |k| (i, k)))
             .map(|(i, k)| std_dev(self.class_samples(i, k)))
             .collect()
     }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
 }
 
-fn std_dev(x: &[f64]) -> f64 {
-    let m = x.len() as f64;
-    let mean = x.iter().sum::<f64>() / m;
-    (x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / m).sqrt()
+/// `np.std(x)` (ddof = 0) in numpy's order: mean, squared deviations, mean, square root.
+pub fn std_dev(x: &[f64]) -> f64 {
+    let mean = numpy::mean(x);
+    let sq: Vec<f64> = x
+        .iter()
+        .map(|v| {
+            let d = v - mean;
+            d * d
+        })
+        .collect();
+    numpy::mean(&sq).sqrt()
 }
 
 /// Index of the largest entry; the first one on ties (`np.argmax`).
@@ -110,47 +125,64 @@ pub fn max(row: &[f64]) -> f64 {
     row.iter().copied().fold(f64::NEG_INFINITY, f64::max)
 }
 
-/// Predictive entropy `Σ p · −ln(p + eps)`, eps = machine epsilon (FD-Shifts' `predictive_entropy`).
-pub fn entropy(row: &[f64]) -> f64 {
-    row.iter().map(|p| p * -(p + f64::EPSILON).ln()).sum()
+fn entropy_term(p: f64) -> f64 {
+    p * -numpy::ln(p + f64::EPSILON)
 }
 
-/// `ln Σ exp(z)`, computed stably (energy score of the logits).
+/// Predictive entropy `Σ p · −ln(p + eps)`, eps = machine epsilon (FD-Shifts' `predictive_entropy`),
+/// summed as `np.sum(…, axis=1)` sums a row.
+pub fn entropy(row: &[f64]) -> f64 {
+    let terms: Vec<f64> = row.iter().map(|&p| entropy_term(p)).collect();
+    numpy::sum(&terms)
+}
+
+/// `scipy.special.logsumexp(row)`: `ln Σ exp(z − max) + max` (a non-finite max shifts by 0).
 pub fn logsumexp(row: &[f64]) -> f64 {
     let m = max(row);
-    if !m.is_finite() {
-        return m;
-    }
-    m + row.iter().map(|z| (z - m).exp()).sum::<f64>().ln()
+    let shift = if m.is_finite() { m } else { 0.0 };
+    let e: Vec<f64> = row.iter().map(|z| numpy::exp(z - shift)).collect();
+    numpy::ln(numpy::sum(&e)) + shift
 }
 
-/// Softmax of one row of logits.
+/// `scipy.special.softmax` of one row of logits (the row is the contiguous axis).
 pub fn softmax(row: &[f64]) -> Vec<f64> {
     let m = max(row);
-    let e: Vec<f64> = row.iter().map(|z| (z - m).exp()).collect();
-    let s: f64 = e.iter().sum();
+    let e: Vec<f64> = row.iter().map(|z| numpy::exp(z - m)).collect();
+    let s = numpy::sum(&e);
     e.into_iter().map(|v| v / s).collect()
 }
 
-/// Expected entropy over the MC passes (`mcd_ee`).
+/// `scipy.special.softmax(dist, axis=1)` of FD-Shifts' `(n, c, m)` MC logits: the class axis is not
+/// the innermost one, so numpy sums the classes left to right.
+pub fn softmax_mc(dist: &[f64], classes: usize, samples: usize) -> Vec<f64> {
+    let mut out = vec![0.0; dist.len()];
+    for (row, block) in dist.chunks(classes * samples).enumerate() {
+        for s in 0..samples {
+            let at = |k: usize| k * samples + s;
+            let m = (0..classes).map(|k| block[at(k)]).fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = (0..classes).map(|k| numpy::exp(block[at(k)] - m)).collect();
+            let total = numpy::sum_outer(e.iter().copied());
+            for (k, v) in e.into_iter().enumerate() {
+                out[row * classes * samples + at(k)] = v / total;
+            }
+        }
+    }
+    out
+}
+
+/// Expected entropy over the MC passes (`mcd_ee`): each pass's entropy summed over the class axis
+/// (left to right: not numpy's innermost axis), then the mean over passes.
 pub fn expected_entropy(mc: &McSamples<'_>, i: usize) -> f64 {
-    let m = mc.samples();
-    (0..m)
-        .map(|s| {
-            (0..mc.classes)
-                .map(|k| {
-                    let p = mc.class_samples(i, k)[s];
-                    p * -(p + f64::EPSILON).ln()
-                })
-                .sum::<f64>()
-        })
-        .sum::<f64>()
-        / m as f64
+    let per_pass: Vec<f64> = (0..mc.samples())
+        .map(|s| numpy::sum_outer((0..mc.classes).map(|k| entropy_term(mc.class_samples(i, k)[s]))))
+        .collect();
+    numpy::mean(&per_pass)
 }
 
 /// Mean over classes of the standard deviation over passes (`mcd_sv`).
 pub fn softmax_variance(mc: &McSamples<'_>, i: usize) -> f64 {
-    (0..mc.classes).map(|k| std_dev(mc.class_samples(i, k))).sum::<f64>() / mc.classes as f64
+    let sd: Vec<f64> = (0..mc.classes).map(|k| std_dev(mc.class_samples(i, k))).collect();
+    numpy::mean(&sd)
 }
 
 /// Which row's standard deviations `mcd_waic` reads.
@@ -158,8 +190,8 @@ pub fn softmax_variance(mc: &McSamples<'_>, i: usize) -> f64 {
 pub enum WaicStd {
     /// The row's own std at its predicted class (what MCD-WAIC means).
     OwnRow,
-    /// FD-Shifts' bug: `np.take(std, argmax(mean))` without `axis` flattens the `(n, c)` array, so every
-    /// row reads **row 0's** std at its own predicted class. Needed to reproduce published numbers.
+    /// FD-Shifts' bug (v0.1.1 and HEAD): `np.take(std, argmax(mean))` without `axis` flattens the
+    /// `(n, c)` array, so every row reads **row 0's** std at its own predicted class.
     RowZero,
 }
 
@@ -186,43 +218,6 @@ pub fn needs_platt(name: &str) -> bool {
     ["_pe", "_ee", "_mi", "_sv", "bpd", "maha", "_mls"]
         .iter()
         .any(|t| name.contains(t))
-}
-
-/// Temperature `T > 0` minimising the NLL of `softmax(z / T)` on validation logits.
-///
-/// FD-Shifts fits it with torch's L-BFGS (lr 0.01, 50 iterations) from T = 1; we minimise the same
-/// one-dimensional convex objective in `ln T` to convergence, so `temp_mls` agrees with FD-Shifts only as
-/// far as its optimiser converged.
-pub fn fit_temperature(logits: &Matrix<'_>, labels: &[i64]) -> f64 {
-    let nll = |t: f64| -> f64 {
-        (0..logits.rows())
-            .map(|i| {
-                let row: Vec<f64> = logits.row(i).iter().map(|z| z / t).collect();
-                logsumexp(&row) - row[labels[i] as usize]
-            })
-            .sum()
-    };
-    // Golden-section search on ln T in [-5, 5] (T from 0.0067 to 148).
-    let (mut lo, mut hi) = (-5.0f64, 5.0f64);
-    let g = (5f64.sqrt() - 1.0) / 2.0;
-    let (mut x1, mut x2) = (hi - g * (hi - lo), lo + g * (hi - lo));
-    let (mut f1, mut f2) = (nll(x1.exp()), nll(x2.exp()));
-    for _ in 0..100 {
-        if f1 < f2 {
-            hi = x2;
-            x2 = x1;
-            f2 = f1;
-            x1 = hi - g * (hi - lo);
-            f1 = nll(x1.exp());
-        } else {
-            lo = x1;
-            x1 = x2;
-            f1 = f2;
-            x2 = lo + g * (hi - lo);
-            f2 = nll(x2.exp());
-        }
-    }
-    ((lo + hi) / 2.0).exp()
 }
 
 #[cfg(test)]
@@ -286,24 +281,5 @@ mod tests {
         for n in ["det_mcp", "mcd_mcp", "mcd_waic", "ext", "dg", "tcp", "temp_mls_"] {
             assert_eq!(needs_platt(n), n.contains("_mls"), "{n}");
         }
-    }
-
-    #[test]
-    fn temperature_fit_recovers_a_known_temperature() {
-        // Three of four confident predictions are right: the optimum is a finite temperature.
-        let logits = [4.0, 0.0, 0.0, 4.0, 4.0, 0.0, 0.0, 4.0];
-        let m = Matrix::new(&logits, 2);
-        let labels = [0, 1, 1, 1];
-        let t = fit_temperature(&m, &labels);
-        let nll = |t: f64| -> f64 {
-            (0..4)
-                .map(|i| {
-                    let row: Vec<f64> = m.row(i).iter().map(|z| z / t).collect();
-                    logsumexp(&row) - row[labels[i] as usize]
-                })
-                .sum()
-        };
-        assert!(nll(t) <= nll(t * 1.01) && nll(t) <= nll(t / 1.01), "T = {t}");
-        assert!(t > 0.0 && t.is_finite());
     }
 }

@@ -1,47 +1,57 @@
-//! A whole FD-Shifts experiment evaluated in memory: `dataset_idx` → studies, every configured CSF
-//! computed per study, Platt scaling fitted on `val_tuning`, and the metrics of each (study, CSF)
-//! (`fd_shifts.analysis.Analysis` + `studies.py`). The server's loader fills [`Experiment`] from disk;
-//! nothing here touches files.
+//! A whole FD-Shifts experiment evaluated in memory (`fd_shifts.analysis.Analysis`): the CSF list
+//! FD-Shifts builds, every study, normalisations fitted once on `val_tuning`, and the metrics of each
+//! (study, CSF) — plus every CSF's score for every row, from the same fit ([`Evaluation`]).
+//!
+//! The loop follows FD-Shifts' own, quirks included, because its numbers depend on them: the
+//! external CSF is renamed to `eval.ext_confid_name` after its first study (and from then on is
+//! resolved by that name), a name listed twice is computed twice and the later normalisation wins,
+//! and the SGR threshold of each CSF is fitted on `val_tuning`. The server's loader fills
+//! [`Experiment`] from disk; nothing here touches files.
 
 use indexmap::IndexMap;
 
-use super::csf::{self, Matrix, McSamples, WaicStd};
+use super::csf::{self, Matrix, McSamples};
+use super::features::FeatureSet;
 use super::metrics::{self, Compat, EvalConfig, MetricRow};
-use super::platt::Platt;
+use super::scoring::{self, McOutputs, Normalisation, Outputs, Source, Version, FEATURE_CSFS, MAHA_SECONDARY};
+use super::sgr;
+use super::studies::{self, OpenSet, StudyRows};
 
 /// Study → CSF → metrics, in FD-Shifts' order.
 pub type Report = IndexMap<String, IndexMap<String, MetricRow>>;
 
 /// The arrays of one experiment, rows aligned. Matrices are row-major; MC arrays use FD-Shifts'
-/// `(n, c, m)` layout.
+/// `(n, c, m)` layout, at the precision they were stored in.
 #[derive(Debug, Clone, Default)]
 pub struct Experiment {
     /// Number of classes `c`.
     pub num_classes: usize,
-    /// `(n, c)` softmax.
+    /// `(n, c)` softmax (`scipy.special.softmax` of the logits when logits were stored).
     pub softmax: Vec<f64>,
     /// `(n, c)` logits, when the experiment stored them (`raw_logits.npz`).
     pub logits: Option<Vec<f64>>,
-    /// Integer class labels.
+    /// Integer class labels (any integer in new-class sets).
     pub labels: Vec<i64>,
     /// FD-Shifts' test-loader index of each row.
     pub dataset_idx: Vec<i64>,
-    /// `(n, c, m)` MC-dropout softmax.
+    /// `(n, c, m)` MC-dropout softmax (`raw_output_dist.npz`).
     pub mcd_softmax: Option<Vec<f64>>,
-    /// `(n, c, m)` MC-dropout logits.
+    /// `(n, c, m)` MC-dropout logits (`raw_logits_dist.npz`), as stored.
     pub mcd_logits: Option<Vec<f64>>,
     /// Number of MC passes `m`.
     pub mc_samples: usize,
     /// `(n,)` external confidences.
     pub external: Option<Vec<f64>>,
-    /// `(n, m_ext)` external confidences per MC pass.
+    /// `(n, m_ext)` external confidences per MC pass, as stored.
     pub external_dist: Option<Vec<f64>>,
     /// `m_ext`.
     pub external_samples: usize,
+    /// Features, training features and last layer (HEAD's feature CSFs), when all three are there.
+    pub features: Option<FeatureSet>,
 }
 
 /// What to evaluate (the fields of FD-Shifts' config that the analysis reads).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// `eval.query_studies.iid_study`: the dataset name of the i.i.d. test set.
     pub iid_study: Option<String>,
@@ -57,6 +67,26 @@ pub struct Plan {
     pub csfs: Vec<String>,
     /// `eval.ext_confid_name` (e.g. `dg`, `tcp`, `devries`): the name `ext` is reported under.
     pub ext_confid_name: Option<String>,
+    /// `eval.r_star`: the target risk of the SGR threshold (`test_risk`).
+    pub r_star: f64,
+    /// `eval.r_delta`: its confidence.
+    pub r_delta: f64,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self {
+            iid_study: None,
+            noise_study: Vec::new(),
+            in_class_study: Vec::new(),
+            new_class_study: Vec::new(),
+            fast_dev_run: false,
+            csfs: Vec::new(),
+            ext_confid_name: None,
+            r_star: 0.25,
+            r_delta: 0.05,
+        }
+    }
 }
 
 /// Why an experiment cannot be evaluated. The server adds the file names.
@@ -65,6 +95,9 @@ pub enum ExperimentError {
     /// A CSF name FD-Shifts does not know.
     #[error("unknown confidence scoring function '{0}' in eval.confidence_measures.test")]
     UnknownCsf(String),
+    /// A name FD-Shifts knows but cannot compute from these outputs.
+    #[error("'{0}' cannot be computed from this experiment's outputs (FD-Shifts stops on it too)")]
+    UnsupportedCsf(String),
     /// `val_tuning` (dataset_idx 0) has no rows: Platt scaling cannot be fitted.
     #[error("no val_tuning rows (dataset_idx 0): FD-Shifts needs them to fit Platt scaling")]
     NoValTuning,
@@ -84,99 +117,126 @@ pub enum ExperimentError {
         /// Its number of rows.
         rows: usize,
     },
+    /// An MC-dropout CSF without MC outputs.
+    #[error("'{0}' needs MC-dropout outputs (raw_output_dist.npz or raw_logits_dist.npz)")]
+    MissingMc(String),
+    /// An external CSF without `external_confids.npz`.
+    #[error("'{0}' needs external_confids.npz")]
+    MissingExternal(String),
     /// `ext_mcd` / `ext_waic` without `external_confids_dist.npz`.
     #[error("'{0}' needs external_confids_dist.npz")]
     MissingExternalDist(String),
     /// A logit-based CSF without stored logits.
     #[error("'{0}' needs logits: raw_logits.npz (or raw_logits_dist.npz for MC-dropout)")]
     MissingLogits(String),
+    /// A feature-based CSF without features.
+    #[error("'{0}' needs encoded_output.npz, train_features.npz and last_layer.npz")]
+    MissingFeatures(String),
+    /// The feature CSFs failed.
+    #[error("feature-based CSFs: {0}")]
+    Features(#[from] super::features::FeatureError),
     /// Platt scaling impossible for a CSF.
     #[error("cannot fit Platt scaling for '{0}': all val_tuning confidences are NaN")]
     PlattAllNan(String),
 }
 
-/// One study's rows, with FD-Shifts' overrides for new-class studies.
-#[derive(Debug, Clone)]
-struct StudyRows {
-    name: String,
+/// An evaluated experiment: the report, and every CSF's confidence for every row from the same
+/// fitted normalisations (higher = more confident; NaN where the model gave none). The scores
+/// are what the latent view colours by and the inspector lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Study → CSF → metrics.
+    pub report: Report,
+    /// CSF → one confidence per row of the experiment, in row order.
+    pub scores: IndexMap<String, Vec<f64>>,
+    /// The normalisation each CSF got on `val_tuning` (Platt parameters, temperature, quantile).
+    pub fitted: IndexMap<String, Normalisation>,
+}
+
+/// One CSF's confidences on one study, with what they are judged by.
+struct Scored {
+    confids: Vec<f64>,
+    source: Source,
+}
+
+/// A study's rows with FD-Shifts' overrides (new-class rows: label −99, failure; original mode:
+/// every i.i.d. row correct).
+struct StudyView {
+    det: Judged,
+    mcd: Option<Judged>,
+}
+
+struct Judged {
     rows: Vec<usize>,
-    mcd_rows: Vec<usize>,
-    /// New-class studies: rows of the OOD set (correct = 0, label = −99) and whether the iid rows count
-    /// as correct regardless (original mode).
-    open_set: Option<(i64, bool)>,
+    labels: Vec<i64>,
+    correct: Vec<bool>,
+    probs: Vec<f64>,
 }
 
-/// The CSFs FD-Shifts would evaluate for this experiment, under their reported names, in order.
-pub fn csf_names(exp: &Experiment, plan: &Plan) -> Result<Vec<String>, ExperimentError> {
-    let mut out = Vec::new();
-    for name in &plan.csfs {
-        let external = is_external(name);
-        if !external && !KNOWN.contains(&name.as_str()) {
-            return Err(ExperimentError::UnknownCsf(name.clone()));
+impl Judged {
+    fn new(
+        rows: &[usize],
+        probs: &[f64],
+        c: usize,
+        labels: &[i64],
+        correct: &[bool],
+        idx: &[i64],
+        open: Option<OpenSet>,
+    ) -> Self {
+        let (correct, labels) = rows
+            .iter()
+            .map(|&r| match open {
+                Some(o) if idx[r] == o.ood_idx => (false, -99),
+                Some(o) => (correct[r] || o.original, labels[r]),
+                None => (correct[r], labels[r]),
+            })
+            .unzip();
+        Self {
+            rows: rows.to_vec(),
+            labels,
+            correct,
+            probs: rows
+                .iter()
+                .flat_map(|&r| probs[r * c..(r + 1) * c].iter().copied())
+                .collect(),
         }
-        if external && exp.external.is_none() {
-            continue;
-        }
-        if is_mcd(name) && exp.mcd_softmax.is_none() {
-            continue;
-        }
-        if external && is_mcd(name) && exp.external_dist.is_none() {
-            return Err(ExperimentError::MissingExternalDist(name.clone()));
-        }
-        let needs_logits = if is_mcd(name) {
-            exp.mcd_logits.is_none()
-        } else {
-            exp.logits.is_none()
-        };
-        if name.contains("mls") && needs_logits {
-            return Err(ExperimentError::MissingLogits(name.clone()));
-        }
-        out.push(reported_name(name, plan));
     }
-    // FD-Shifts adds the logit-based CSFs whenever logits are stored.
-    let mut added: Vec<&str> = Vec::new();
+}
+
+/// The CSF list FD-Shifts builds (`Analysis.__init__`), and the secondary (combined) CSFs.
+fn query_list(exp: &Experiment, out: &Outputs<'_>, plan: &Plan, compat: Compat) -> (Vec<String>, Vec<String>) {
+    let version = Version::of(compat);
+    let mut names = plan.csfs.clone();
+    if exp.external.is_none() {
+        names.retain(|n| !n.contains("ext"));
+    }
+    if out.mc.is_none() {
+        names.retain(|n| !n.contains("mcd") && !n.contains("waic"));
+    }
+    let mut secondary = Vec::new();
+    if names.iter().any(|n| n == "ext") && plan.ext_confid_name.as_deref() == Some("maha") {
+        names.push("ext_qt".into());
+        secondary = MAHA_SECONDARY.map(String::from).to_vec();
+        names.extend(secondary.iter().cloned());
+    }
     if exp.logits.is_some() {
-        added.extend(["det_mls", "temp_mls", "energy_mls"]);
-    }
-    if exp.mcd_logits.is_some() {
-        added.push("mcd_mls");
-    }
-    for name in added {
-        if !out.iter().any(|o| o == name) {
-            out.push(name.to_string());
+        names.push("det_mls".into());
+        if version == Version::Head {
+            names.extend(["temp_mls", "energy_mls"].map(String::from));
         }
     }
-    Ok(out)
+    if version == Version::Head && out.features.is_some() {
+        names.extend(FEATURE_CSFS.map(String::from));
+    }
+    if out.mc.as_ref().is_some_and(|m| m.logits.is_some()) {
+        names.push("mcd_mls".into());
+    }
+    (names, secondary)
 }
 
-const KNOWN: [&str; 13] = [
-    "det_mcp",
-    "det_pe",
-    "det_mls",
-    "energy_mls",
-    "temp_mls",
-    "mcd_mcp",
-    "mcd_pe",
-    "mcd_ee",
-    "mcd_mi",
-    "mcd_sv",
-    "mcd_waic",
-    "mcd_mls",
-    "ext",
-];
-const EXTERNAL: [&str; 5] = ["ext", "bpd", "tcp", "dg", "devries"];
-
-fn is_external(name: &str) -> bool {
-    EXTERNAL.contains(&name.split('_').next().unwrap_or(""))
-}
-
-fn is_mcd(name: &str) -> bool {
-    name.contains("mcd") || name.contains("waic")
-}
-
-/// `_fix_external_confid_name`: `ext[_x]` is reported as `<ext_confid_name>[_x]`.
-fn reported_name(name: &str, plan: &Plan) -> String {
-    if !is_external(name) {
+/// `_fix_external_confid_name`: `ext[_x]` (any external name) is reported as `<ext_confid_name>[_x]`.
+fn reported_name(name: &str, plan: &Plan, version: Version) -> String {
+    if !version.is_external(name) {
         return name.to_string();
     }
     let base = plan.ext_confid_name.clone().unwrap_or_else(|| "ext".into());
@@ -186,357 +246,269 @@ fn reported_name(name: &str, plan: &Plan) -> String {
     }
 }
 
-/// Whether each row is correct: by the softmax arg-max and, with MC samples, by the MC-mean
-/// arg-max (`mcd_correct`). Computed once per experiment.
-struct Correctness {
-    det: Vec<bool>,
-    mcd: Option<Vec<bool>>,
-}
-
-impl Correctness {
-    fn of(exp: &Experiment) -> Self {
-        let c = exp.num_classes;
-        let det = metrics::correctness(&Matrix::new(&exp.softmax, c), &exp.labels);
-        let mcd = exp.mcd_softmax.as_ref().map(|d| {
-            let mean = McSamples::new(d, c, exp.mc_samples.max(1)).mean();
-            metrics::correctness(&Matrix::new(&mean, c), &exp.labels)
-        });
-        Self { det, mcd }
+/// HEAD reads the MC logits and external passes as float16 (and only when an `mcd` CSF is
+/// configured); v0.1.1 reads every file as stored. The corrected mode reads them as stored, on
+/// HEAD's condition.
+fn round_like_reader(values: &[f64], compat: Compat) -> Vec<f64> {
+    match compat {
+        Compat::Head => values.iter().map(|v| super::numpy::to_f16(*v)).collect(),
+        _ => values.to_vec(),
     }
 }
 
-/// The rows of an experiment gathered for one study.
-struct View {
-    probs: Vec<f64>,
-    logits: Option<Vec<f64>>,
-    labels: Vec<i64>,
-    correct: Vec<bool>,
-    mc: Option<Vec<f64>>,
-    mc_logits: Option<Vec<f64>>,
-    mc_labels: Vec<i64>,
-    mc_correct: Vec<bool>,
-    mc_probs_mean: Vec<f64>,
-    ext: Option<Vec<f64>>,
-    ext_dist: Option<Vec<f64>>,
-}
-
-fn gather<T: Copy>(src: &[T], rows: &[usize], width: usize) -> Vec<T> {
-    rows.iter()
-        .flat_map(|&r| src[r * width..(r + 1) * width].iter().copied())
-        .collect()
-}
-
-impl View {
-    fn new(exp: &Experiment, study: &StudyRows, ok: &Correctness) -> Self {
-        let c = exp.num_classes;
-        let m = exp.mc_samples.max(1);
-        let override_row = |r: usize, correct: bool| -> (bool, i64) {
-            match study.open_set {
-                Some((ood_idx, _)) if exp.dataset_idx[r] == ood_idx => (false, -99),
-                Some((_, original)) => (correct || original, exp.labels[r]),
-                None => (correct, exp.labels[r]),
-            }
-        };
-        let (correct, labels): (Vec<bool>, Vec<i64>) = study.rows.iter().map(|&r| override_row(r, ok.det[r])).unzip();
-        let mc = exp.mcd_softmax.as_ref().map(|d| gather(d, &study.mcd_rows, c * m));
-        let mc_probs_mean = mc.as_ref().map(|d| McSamples::new(d, c, m).mean()).unwrap_or_default();
-        let (mc_correct, mc_labels) = match &ok.mcd {
-            Some(mcd) => study.mcd_rows.iter().map(|&r| override_row(r, mcd[r])).unzip(),
-            None => (Vec::new(), Vec::new()),
-        };
-        Self {
-            probs: gather(&exp.softmax, &study.rows, c),
-            logits: exp.logits.as_ref().map(|l| gather(l, &study.rows, c)),
-            labels,
-            correct,
-            mc,
-            mc_logits: exp.mcd_logits.as_ref().map(|d| gather(d, &study.mcd_rows, c * m)),
-            mc_labels,
-            mc_correct,
-            mc_probs_mean,
-            ext: exp.external.as_ref().map(|e| gather(e, &study.rows, 1)),
-            ext_dist: exp
-                .external_dist
-                .as_ref()
-                .map(|e| gather(e, &study.mcd_rows, exp.external_samples.max(1))),
-        }
-    }
-}
-
-/// Raw scores of CSF `name` (a reported name) on a study, with the correctness and labels it is judged by.
-struct Scored<'v> {
-    scores: Vec<f64>,
-    correct: &'v [bool],
-    labels: &'v [i64],
-    probs: Vec<f64>,
-}
-
-fn score<'v>(
-    name: &str,
-    view: &'v View,
-    exp: &Experiment,
-    plan: &Plan,
-    compat: Compat,
-    temperature: Option<f64>,
-) -> Scored<'v> {
+fn outputs<'a>(exp: &'a Experiment, plan: &Plan, compat: Compat) -> Result<Outputs<'a>, ExperimentError> {
     let c = exp.num_classes;
     let m = exp.mc_samples.max(1);
-    let det = |scores: Vec<f64>| Scored {
-        scores,
-        correct: &view.correct,
-        labels: &view.labels,
-        probs: view.probs.clone(),
-    };
-    let mcd = |scores: Vec<f64>| Scored {
-        scores,
-        correct: &view.mc_correct,
-        labels: &view.mc_labels,
-        probs: view.mc_probs_mean.clone(),
-    };
-    let rows = |data: &[f64], f: &dyn Fn(&[f64]) -> f64| -> Vec<f64> {
-        let mx = Matrix::new(data, c);
-        (0..mx.rows()).map(|i| f(mx.row(i))).collect()
-    };
-    let ext_name = reported_name("ext", plan);
-    let empty: Vec<f64> = Vec::new();
-    let logits = view.logits.as_ref().unwrap_or(&empty);
-    let mc_data = view.mc.as_deref().unwrap_or(&[]);
-    match name {
-        "det_mcp" => det(rows(&view.probs, &csf::max)),
-        "det_pe" => det(rows(&view.probs, &csf::entropy)),
-        "det_mls" => det(rows(logits, &csf::max)),
-        "energy_mls" => det(rows(logits, &csf::logsumexp)),
-        "temp_mls" => {
-            let t = temperature.unwrap_or(1.0);
-            det(rows(logits, &|r: &[f64]| {
-                csf::max(&csf::softmax(&r.iter().map(|z| z / t).collect::<Vec<_>>()))
-            }))
-        }
-        "mcd_mcp" => mcd(rows(&view.mc_probs_mean, &csf::max)),
-        "mcd_pe" => mcd(rows(&view.mc_probs_mean, &csf::entropy)),
-        "mcd_ee" | "mcd_mi" | "mcd_sv" => {
-            let s = McSamples::new(mc_data, c, m);
-            let mean = Matrix::new(&view.mc_probs_mean, c);
-            mcd((0..s.rows())
-                .map(|i| match name {
-                    "mcd_ee" => csf::expected_entropy(&s, i),
-                    "mcd_mi" => csf::entropy(mean.row(i)) - csf::expected_entropy(&s, i),
-                    _ => csf::softmax_variance(&s, i),
-                })
-                .collect())
-        }
-        "mcd_waic" => {
-            let which = if compat == Compat::FdShifts011 {
-                WaicStd::RowZero
-            } else {
-                WaicStd::OwnRow
-            };
-            mcd(csf::mcd_waic(&McSamples::new(mc_data, c, m), which))
-        }
-        "mcd_mls" => {
-            let mean = McSamples::new(view.mc_logits.as_deref().unwrap_or(&[]), c, m).mean();
-            mcd(rows(&mean, &csf::max))
-        }
-        n if n == ext_name => det(view.ext.clone().unwrap_or_default()),
-        n => {
-            // <ext>_mcd / <ext>_waic from the per-pass external confidences.
-            let me = exp.external_samples.max(1);
-            let dist = view.ext_dist.as_deref().unwrap_or(&[]);
-            let per_row = dist.chunks(me);
-            let scores = if n.ends_with("_waic") {
-                per_row
-                    .map(|x| {
-                        let mean = x.iter().sum::<f64>() / me as f64;
-                        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / me as f64;
-                        mean - var.sqrt()
-                    })
-                    .collect()
-            } else {
-                per_row.map(|x| x.iter().sum::<f64>() / me as f64).collect()
-            };
-            mcd(scores)
-        }
-    }
-}
-
-fn study_plan(exp: &Experiment, plan: &Plan, ok: &Correctness) -> Result<Vec<StudyRows>, ExperimentError> {
-    let rows_of = |idx: i64| -> Vec<usize> {
-        (0..exp.dataset_idx.len())
-            .filter(|&r| exp.dataset_idx[r] == idx)
-            .collect()
-    };
-    // dataset_idx: 0 = val_tuning, then iid, noise…, in_class…, new_class… in config-schema order.
-    let mut flat: Vec<&String> = Vec::new();
-    flat.extend(plan.iid_study.iter());
-    flat.extend(plan.noise_study.iter());
-    flat.extend(plan.in_class_study.iter());
-    flat.extend(plan.new_class_study.iter());
-    let idx_of = |name: &str| -> i64 { flat.iter().position(|n| *n == name).map_or(-1, |p| p as i64 + 1) };
-    let plain = |name: String, idx: i64| -> Result<StudyRows, ExperimentError> {
-        let rows = rows_of(idx);
-        if rows.is_empty() {
-            return Err(ExperimentError::EmptyStudy { study: name, idx });
-        }
-        Ok(StudyRows {
-            name,
-            mcd_rows: rows.clone(),
-            rows,
-            open_set: None,
+    let wants_mcd = Version::of(compat) == Version::V011 || plan.csfs.iter().any(|n| n.contains("mcd"));
+    let mc = if let Some(logits) = exp.mcd_logits.as_ref().filter(|_| wants_mcd) {
+        let logits = round_like_reader(logits, compat);
+        let softmax = csf::softmax_mc(&logits, c, m);
+        Some(McOutputs {
+            mean: McSamples::new(&softmax, c, m).mean(),
+            softmax,
+            logits: Some(logits),
+            samples: m,
+        })
+    } else {
+        exp.mcd_softmax.as_ref().map(|softmax| McOutputs {
+            mean: McSamples::new(softmax, c, m).mean(),
+            softmax: softmax.clone(),
+            logits: None,
+            samples: m,
         })
     };
-    let mut out = Vec::new();
-    let val = rows_of(0);
-    if val.is_empty() {
-        return Err(ExperimentError::NoValTuning);
-    }
-    out.push(plain("val_tuning".into(), 0)?);
-    if let Some(iid) = &plan.iid_study {
-        out.push(plain("iid_study".into(), idx_of(iid))?);
-    }
-    for set in &plan.noise_study {
-        let all = plain(format!("noise_study ({set})"), idx_of(set))?.rows;
-        if !plan.fast_dev_run && !all.len().is_multiple_of(75) {
-            return Err(ExperimentError::NoiseSize {
-                set: set.clone(),
-                rows: all.len(),
-            });
+    let external_dist = exp
+        .external_dist
+        .as_ref()
+        .filter(|_| wants_mcd)
+        .map(|d| (round_like_reader(d, compat), exp.external_samples.max(1)));
+    let features = match (&exp.features, &exp.logits, Version::of(compat)) {
+        (Some(f), Some(logits), Version::Head) => {
+            let predicted: Vec<usize> = exp.softmax.chunks(c).map(csf::argmax).collect();
+            let scores = f.scores(logits, c, &predicted)?;
+            let react_softmax = scores
+                .react_logits
+                .chunks(scores.classes)
+                .flat_map(csf::softmax)
+                .collect();
+            Some((scores, react_softmax))
         }
-        let per_level = all.len() / 75;
-        for level in 0..5 {
-            let rows: Vec<usize> = if plan.fast_dev_run {
-                all.clone()
-            } else {
-                // Rows are ordered [corruption (15)][severity (5)][image]: take [:, level].
-                (0..15)
-                    .flat_map(|c| all[(c * 5 + level) * per_level..(c * 5 + level + 1) * per_level].to_vec())
-                    .collect()
-            };
-            out.push(StudyRows {
-                name: format!("noise_study_{}", level + 1),
-                mcd_rows: rows.clone(),
-                rows,
-                open_set: None,
-            });
-        }
-    }
-    for set in &plan.in_class_study {
-        out.push(plain(format!("in_class_study_{set}"), idx_of(set))?);
-    }
-    if !plan.new_class_study.is_empty() {
-        let iid_idx = plan.iid_study.as_deref().map_or(-1, idx_of);
-        let (correct, mcd_correct) = (&ok.det, ok.mcd.as_deref());
-        for set in &plan.new_class_study {
-            let ood = idx_of(set);
-            let name = format!("new_class_study_{set}");
-            if rows_of(ood).is_empty() {
-                return Err(ExperimentError::EmptyStudy { study: name, idx: ood });
-            }
-            for (mode, original) in [("original_mode", true), ("proposed_mode", false)] {
-                // Original order of rows; incorrect iid predictions are dropped in proposed mode.
-                let select = |ok: &[bool]| -> Vec<usize> {
-                    (0..exp.dataset_idx.len())
-                        .filter(|&r| {
-                            exp.dataset_idx[r] == ood || (exp.dataset_idx[r] == iid_idx && (original || ok[r]))
-                        })
-                        .collect()
-                };
-                let rows = select(correct);
-                let mcd_rows = mcd_correct.map_or_else(|| rows.clone(), select);
-                out.push(StudyRows {
-                    name: format!("{name}_{mode}"),
-                    rows,
-                    mcd_rows,
-                    open_set: Some((ood, original)),
-                });
-            }
-        }
-    }
-    Ok(out)
+        _ => None,
+    };
+    Ok(Outputs {
+        c,
+        softmax: &exp.softmax,
+        logits: exp.logits.as_deref(),
+        mc,
+        external: exp.external.as_deref(),
+        external_dist,
+        features,
+    })
 }
 
-/// What is fitted on `val_tuning` and applied to every study: the temperature (with logits) and a
-/// Platt scaling per CSF that needs one.
-struct Fitted {
-    temperature: Option<f64>,
-    platt: IndexMap<String, Platt>,
-}
-
-impl Fitted {
-    fn on_val(
-        exp: &Experiment,
-        plan: &Plan,
-        cfg: &EvalConfig,
-        names: &[String],
-        val: &View,
-    ) -> Result<Self, ExperimentError> {
-        let temperature = val
-            .logits
-            .as_ref()
-            .map(|l| csf::fit_temperature(&Matrix::new(l, exp.num_classes), &val.labels));
-        let mut platt = IndexMap::new();
-        for name in names.iter().filter(|n| csf::needs_platt(n)) {
-            let s = score(name, val, exp, plan, cfg.compat, temperature);
-            let fit = Platt::fit(&s.scores, s.correct).map_err(|_| ExperimentError::PlattAllNan(name.clone()))?;
-            platt.insert(name.clone(), fit);
+/// Evaluates every study × CSF, and every CSF on every row, with FD-Shifts' definitions under
+/// `cfg.compat`.
+pub fn evaluate(exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Result<Evaluation, ExperimentError> {
+    let compat = cfg.compat;
+    let version = Version::of(compat);
+    let out = outputs(exp, plan, compat)?;
+    let c = exp.num_classes;
+    let (mut names, secondary) = query_list(exp, &out, plan, compat);
+    for name in names.iter().filter(|n| !secondary.contains(n)) {
+        if !scoring::is_known(name, compat) {
+            return Err(ExperimentError::UnknownCsf(name.clone()));
         }
-        Ok(Self { temperature, platt })
     }
+    let correct = metrics::correctness(&Matrix::new(&exp.softmax, c), &exp.labels);
+    let mcd_correct = out
+        .mc
+        .as_ref()
+        .map(|mc| metrics::correctness(&Matrix::new(&mc.mean, c), &exp.labels));
+    let studies = studies::study_plan(&exp.dataset_idx, plan, &correct, mcd_correct.as_deref())?;
+    let view_of = |study: &StudyRows| StudyView {
+        det: Judged::new(
+            &study.rows,
+            &exp.softmax,
+            c,
+            &exp.labels,
+            &correct,
+            &exp.dataset_idx,
+            study.open_set,
+        ),
+        mcd: out.mc.as_ref().zip(mcd_correct.as_ref()).map(|(mc, ok)| {
+            Judged::new(
+                &study.mcd_rows,
+                &mc.mean,
+                c,
+                &exp.labels,
+                ok,
+                &exp.dataset_idx,
+                study.open_set,
+            )
+        }),
+    };
 
-    /// One CSF's scores over a view, Platt-scaled where FD-Shifts scales them.
-    fn score<'v>(&self, name: &str, view: &'v View, exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Scored<'v> {
-        let mut s = score(name, view, exp, plan, cfg.compat, self.temperature);
-        if let Some(p) = self.platt.get(name) {
-            s.scores.iter_mut().for_each(|v| *v = p.apply(*v));
-        }
-        s
-    }
-}
-
-/// Evaluates every study × CSF. Platt parameters and the temperature are fitted on `val_tuning`.
-pub fn evaluate(exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Result<Report, ExperimentError> {
-    let names = csf_names(exp, plan)?;
-    let ok = Correctness::of(exp);
-    let studies = study_plan(exp, plan, &ok)?;
-    let fitted = Fitted::on_val(exp, plan, cfg, &names, &View::new(exp, &studies[0], &ok))?;
+    let mut fitted: IndexMap<String, Normalisation> = IndexMap::new();
+    let mut thresholds: IndexMap<String, sgr::Threshold> = IndexMap::new();
     let mut report = Report::new();
-    for study in &studies {
-        let view = View::new(exp, study, &ok);
+    for (si, study) in studies.iter().enumerate() {
+        let view = view_of(study);
+        let judged = |s: Source| -> &Judged {
+            match s {
+                Source::Mcd => view.mcd.as_ref().expect("MC CSFs exist only with MC outputs"),
+                Source::Det => &view.det,
+            }
+        };
+        let mut method: IndexMap<String, Scored> = IndexMap::new();
+        let listed = names.clone();
+        for name in listed.iter().filter(|n| !secondary.contains(n)) {
+            let (source, raw) = {
+                let mcd_rows = view.mcd.as_ref().map_or(&study.mcd_rows, |j| &j.rows);
+                let rows = if scoring::is_mcd(name) {
+                    mcd_rows
+                } else {
+                    &view.det.rows
+                };
+                raw_scores(&out, name, rows, plan, compat)?
+            };
+            let reported = reported_name(name, plan, version);
+            if &reported != name {
+                names
+                    .iter_mut()
+                    .filter(|v| *v == name)
+                    .for_each(|v| *v = reported.clone());
+            }
+            let j = judged(source);
+            if si == 0 {
+                fitted.insert(
+                    reported.clone(),
+                    Normalisation::fit(&reported, &raw, &j.correct, &j.labels, compat)?,
+                );
+            }
+            let (confids, _) = fitted[&reported]
+                .apply(raw)
+                .map_err(|_| ExperimentError::UnsupportedCsf(reported.clone()))?;
+            method.insert(reported, Scored { confids, source });
+        }
+        for name in &secondary {
+            let parts: Vec<&str> = name.split('-').collect();
+            let (x, y) = (&method[parts[0]].confids, &method[parts[1]].confids);
+            let confids = x
+                .iter()
+                .zip(y)
+                .map(|(a, b)| if parts[2] == "average" { (a + b) / 2.0 } else { a * b })
+                .collect();
+            method.insert(
+                name.clone(),
+                Scored {
+                    confids,
+                    source: Source::Det,
+                },
+            );
+        }
         let mut per_csf = IndexMap::new();
         for name in &names {
-            let s = fitted.score(name, &view, exp, plan, cfg);
-            let probs = Matrix::new(&s.probs, exp.num_classes);
-            let mut row = metrics::performance_metrics(&probs, s.labels, s.correct, study.open_set.is_some());
-            row.extend(metrics::confid_metrics(&s.scores, s.correct, s.labels, cfg));
-            row.insert("n_test".into(), Some(s.scores.len() as f64));
+            if per_csf.contains_key(name) {
+                continue;
+            }
+            let s = &method[name];
+            let j = judged(s.source);
+            let probs = Matrix::new(&j.probs, c);
+            let mut row = metrics::performance_metrics(&probs, &j.labels, &j.correct, study.open_set.is_some());
+            row.extend(metrics::confid_metrics(&s.confids, &j.correct, &j.labels, cfg));
+            if si == 0 {
+                let (conf, ok): (Vec<f64>, Vec<bool>) = s
+                    .confids
+                    .iter()
+                    .zip(&j.correct)
+                    .filter(|(v, _)| !v.is_nan())
+                    .map(|(v, k)| (*v, *k))
+                    .unzip();
+                if let Some(t) = sgr::fit(&conf, &ok, plan.r_star, plan.r_delta, cfg.ties) {
+                    thresholds.insert(name.clone(), t);
+                }
+            }
+            if let Some(t) = thresholds.get(name) {
+                let (risk, cov) = sgr::apply(t.theta, &s.confids, &j.correct);
+                row.insert("test_risk".into(), Some(risk));
+                row.insert("test_cov".into(), Some(cov));
+                row.insert("diff_risk".into(), Some(risk - plan.r_star));
+                row.insert("diff_cov".into(), Some(cov - t.coverage));
+                row.insert("rstar".into(), Some(plan.r_star));
+                row.insert("val_theta".into(), Some(t.theta).filter(|v| v.is_finite()));
+            }
+            // FD-Shifts' CSV counts the MC rows only for names containing "mcd" (so `<ext>_waic`
+            // reports the deterministic row count).
+            let n_test = if name.contains("mcd") {
+                judged(Source::Mcd).rows.len()
+            } else {
+                view.det.rows.len()
+            };
+            row.insert("n_test".into(), Some(n_test as f64));
             per_csf.insert(name.clone(), row);
         }
         report.insert(study.name.clone(), per_csf);
     }
-    Ok(report)
+    let scores = row_scores(exp, &out, &names, &secondary, &fitted, plan, compat)?;
+    Ok(Evaluation { report, scores, fitted })
 }
 
-/// Every CSF's score for every row of the experiment (in row order, Platt-scaled and with the
-/// temperature fitted on `val_tuning`, as in [`evaluate`]): what the latent view colours by and the
-/// inspector lists. Higher means more confident; NaN where the model gave none.
-pub fn sample_scores(
-    exp: &Experiment,
+/// `Outputs::raw` under FD-Shifts' resolution of a name, except where FD-Shifts would stop: a
+/// renamed external CSF whose new name FD-Shifts cannot compute (an unregistered
+/// `ext_confid_name`, or HEAD's `maha` without features) is computed under its original name.
+fn raw_scores(
+    out: &Outputs<'_>,
+    name: &str,
+    rows: &[usize],
     plan: &Plan,
-    cfg: &EvalConfig,
+    compat: Compat,
+) -> Result<(Source, scoring::Raw), ExperimentError> {
+    let first = out.raw(name, rows, compat);
+    let original = plan
+        .ext_confid_name
+        .as_deref()
+        .and_then(|base| name.strip_prefix(base))
+        .filter(|rest| rest.is_empty() || rest.starts_with('_'))
+        .map(|rest| format!("ext{rest}"));
+    match (first, original) {
+        (Err(ExperimentError::UnknownCsf(_) | ExperimentError::MissingFeatures(_)), Some(o)) if o != name => {
+            out.raw(&o, rows, compat)
+        }
+        (result, _) => result,
+    }
+}
+
+/// Every (reported) CSF's confidence for every row, normalised as on `val_tuning`.
+fn row_scores(
+    exp: &Experiment,
+    out: &Outputs<'_>,
+    names: &[String],
+    secondary: &[String],
+    fitted: &IndexMap<String, Normalisation>,
+    plan: &Plan,
+    compat: Compat,
 ) -> Result<IndexMap<String, Vec<f64>>, ExperimentError> {
-    let names = csf_names(exp, plan)?;
-    let ok = Correctness::of(exp);
-    let studies = study_plan(exp, plan, &ok)?;
-    let fitted = Fitted::on_val(exp, plan, cfg, &names, &View::new(exp, &studies[0], &ok))?;
-    let all: Vec<usize> = (0..exp.labels.len()).collect();
-    let every_row = StudyRows {
-        name: "all".into(),
-        rows: all.clone(),
-        mcd_rows: all,
-        open_set: None,
-    };
-    let view = View::new(exp, &every_row, &ok);
-    Ok(names
-        .iter()
-        .map(|name| (name.clone(), fitted.score(name, &view, exp, plan, cfg).scores))
-        .collect())
+    let all = StudyRows::all(exp.labels.len());
+    let mut scores: IndexMap<String, Vec<f64>> = IndexMap::new();
+    for name in names.iter().filter(|n| !secondary.contains(n)) {
+        if scores.contains_key(name) {
+            continue;
+        }
+        let (_, raw) = raw_scores(out, name, &all.rows, plan, compat)?;
+        let (confids, _) = fitted[name]
+            .apply(raw)
+            .map_err(|_| ExperimentError::UnsupportedCsf(name.clone()))?;
+        scores.insert(name.clone(), confids);
+    }
+    for name in secondary {
+        let parts: Vec<&str> = name.split('-').collect();
+        let (x, y) = (&scores[parts[0]], &scores[parts[1]]);
+        let v = x
+            .iter()
+            .zip(y)
+            .map(|(a, b)| if parts[2] == "average" { (a + b) / 2.0 } else { a * b })
+            .collect();
+        scores.insert(name.clone(), v);
+    }
+    Ok(scores)
 }

@@ -15,22 +15,44 @@ pub type MetricRow = IndexMap<String, Option<f64>>;
 /// Which FD-Shifts definitions to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compat {
-    /// FD-Shifts HEAD definitions (trapezoid AURC, AUGRC, …), with two FD-Shifts bugs fixed:
-    /// MCD-WAIC reads each row's own std, and ECE binarises correctness even when all are correct.
+    /// FD-Shifts HEAD (c4467ae), the default, quirks included as HEAD computes them: MCD-WAIC reads
+    /// row 0's std, ECE of an all-correct set is the mean confidence (`label_binarize`), `temp_mls`
+    /// uses the temperature of 50 fixed L-BFGS steps, MC logits and external passes are read as
+    /// float16, and the feature-based CSFs (maha, vim, dknn, ReAct) are added when features exist.
     #[default]
-    Current,
-    /// FD-Shifts v0.1.1 (the MICCAI-2023 paper code): legacy AURC, the MCD-WAIC row-0 quirk and the
-    /// ECE quirk; no AUGRC-family metrics.
+    Head,
+    /// FD-Shifts v0.1.1 (the MICCAI-2023 paper code): legacy AURC and risk@coverage, the same
+    /// MCD-WAIC and ECE quirks, no AUGRC-family metrics and no feature-based CSFs.
     FdShifts011,
+    /// HEAD's definitions with its quirks corrected: MCD-WAIC reads each row's own std, ECE's target
+    /// is correctness even when every prediction is correct, the temperature minimises the
+    /// validation NLL, and MC outputs keep their stored precision.
+    Corrected,
 }
 
 impl Compat {
     /// The CLI spelling.
     pub fn name(self) -> &'static str {
         match self {
-            Compat::Current => "current",
+            Compat::Head => "fd-shifts-head",
             Compat::FdShifts011 => "fd-shifts-0.1.1",
+            Compat::Corrected => "corrected",
         }
+    }
+
+    /// Parses a CLI spelling (`current` and `head` are accepted for `fd-shifts-head`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "fd-shifts-head" | "head" | "current" => Some(Compat::Head),
+            "fd-shifts-0.1.1" => Some(Compat::FdShifts011),
+            "corrected" => Some(Compat::Corrected),
+            _ => None,
+        }
+    }
+
+    /// The v0.1.1 definitions (legacy AURC, no AUGRC family)?
+    pub fn legacy(self) -> bool {
+        self == Compat::FdShifts011
     }
 }
 
@@ -52,8 +74,8 @@ pub struct EvalConfig {
 impl Default for EvalConfig {
     fn default() -> Self {
         Self {
-            compat: Compat::Current,
-            ties: TieOrder::Input,
+            compat: Compat::Head,
+            ties: TieOrder::Numpy,
             n_bins: 20,
             bootstrap: 0,
             seed: 0,
@@ -103,7 +125,7 @@ pub fn performance_metrics(probs: &Matrix<'_>, labels: &[i64], correct: &[bool],
         let mut brier = 0.0;
         for (i, &l) in labels.iter().enumerate() {
             let p = probs.row(i);
-            nll += -(p[l as usize] + 1e-7).ln();
+            nll += -super::numpy::ln(p[l as usize] + 1e-7);
             brier += p
                 .iter()
                 .enumerate()
@@ -134,7 +156,7 @@ pub fn confid_metrics(confids: &[f64], correct: &[bool], labels: &[i64], cfg: &E
     let conf: Vec<f64> = keep.iter().map(|&i| confids[i]).collect();
     let corr: Vec<bool> = keep.iter().map(|&i| correct[i]).collect();
     let lab: Vec<i64> = keep.iter().map(|&i| labels[i]).collect();
-    let legacy = cfg.compat == Compat::FdShifts011;
+    let legacy = cfg.compat.legacy();
     let mut row = MetricRow::new();
     let names = metric_names(cfg);
     if conf.is_empty() {
@@ -187,7 +209,7 @@ pub fn confid_metrics(confids: &[f64], correct: &[bool], labels: &[i64], cfg: &E
         let curve = stats.selective_curve();
         Box::new(move |cov| curve.min_risk_at_coverage(cov))
     };
-    set(&mut row, "b-aurc", stats.b_aurc_legacy());
+    set(&mut row, "b-aurc", stats.b_aurc());
     for pct in RISK_COVERAGES {
         set(
             &mut row,
@@ -196,20 +218,31 @@ pub fn confid_metrics(confids: &[f64], correct: &[bool], labels: &[i64], cfg: &E
         );
     }
 
-    let binarize = if legacy {
-        Binarize::LegacyLabelBinarize
-    } else {
+    let binarize = if cfg.compat == Compat::Corrected {
         Binarize::Correct
+    } else {
+        Binarize::LegacyLabelBinarize
     };
     let bins = calibration::reliability_bins(&corr, &conf, cfg.n_bins, binarize);
     set(&mut row, "mce", bins.as_deref().and_then(calibration::mce));
     set(&mut row, "ece", bins.as_deref().map(calibration::ece));
-    let fail_nll = -conf
+    // FD-Shifts evaluates both logarithms for every row (`c·ln(p) + (1 − c)·ln(1 − p)`), so one
+    // confidence outside [0, 1] makes fail-NLL undefined even where its factor is 0.
+    let terms: Vec<f64> = conf
         .iter()
         .zip(&corr)
-        .map(|(p, &c)| if c { (p + 1e-7).ln() } else { (1.0 - p + 1e-7).ln() })
-        .sum::<f64>()
-        / conf.len() as f64;
+        .map(|(p, &c)| {
+            let (hit, miss) = (super::numpy::ln(p + 1e-7), super::numpy::ln(1.0 - p + 1e-7));
+            if hit.is_nan() || miss.is_nan() {
+                f64::NAN
+            } else if c {
+                hit
+            } else {
+                miss
+            }
+        })
+        .collect();
+    let fail_nll = -super::numpy::mean(&terms);
     set(&mut row, "fail-NLL", Some(fail_nll));
     if cfg.bootstrap > 0 {
         add_bootstrap_cis(&mut row, &conf, &corr, cfg);
@@ -219,9 +252,10 @@ pub fn confid_metrics(confids: &[f64], correct: &[bool], labels: &[i64], cfg: &E
 
 /// The AURC-type metrics that get bootstrap intervals under `compat`.
 fn ci_metrics(compat: Compat) -> &'static [&'static str] {
-    match compat {
-        Compat::Current => &["aurc", "augrc"],
-        Compat::FdShifts011 => &["aurc"],
+    if compat.legacy() {
+        &["aurc"]
+    } else {
+        &["aurc", "augrc"]
     }
 }
 
@@ -232,9 +266,9 @@ fn add_bootstrap_cis(row: &mut MetricRow, conf: &[f64], corr: &[bool], cfg: &Eva
             let c: Vec<f64> = idx.iter().map(|&i| conf[i]).collect();
             let k: Vec<bool> = idx.iter().map(|&i| corr[i]).collect();
             let s = RiskCoverageStats::new(&c, &k, None, cfg.ties);
-            Some(match (metric, cfg.compat) {
-                ("aurc", Compat::FdShifts011) => s.aurc_legacy(),
-                ("aurc", Compat::Current) => s.aurc(),
+            Some(match metric {
+                "aurc" if cfg.compat.legacy() => s.aurc_legacy(),
+                "aurc" => s.aurc(),
                 _ => s.augrc(),
             })
         });
@@ -249,7 +283,7 @@ pub fn metric_names(cfg: &EvalConfig) -> Vec<String> {
     let mut names: Vec<String> = ["failauc", "failap_suc", "failap_err", "fpr@95tpr", "aurc", "e-aurc"]
         .map(String::from)
         .to_vec();
-    if compat == Compat::Current {
+    if !compat.legacy() {
         names.extend(["augrc", "e-augrc", "aurc-ba", "augrc-ba"].map(String::from));
     }
     names.push("b-aurc".into());

@@ -5,10 +5,17 @@ pub mod bootstrap;
 pub mod calibration;
 pub mod csf;
 pub mod experiment;
+pub mod features;
 pub mod metrics;
+pub mod numpy;
 pub mod platt;
 pub mod rc;
 pub mod roc;
+pub mod scoring;
+pub mod sgr;
+pub mod sleef;
+pub mod studies;
+pub mod temperature;
 #[cfg(test)]
 mod test_vectors;
 

@@ -109,7 +109,7 @@ impl Platt {
 
     /// Applies the fitted sigmoid to one score (NaN stays NaN).
     pub fn apply(&self, s: f64) -> f64 {
-        1.0 / (1.0 + (self.a * s + self.b).exp())
+        1.0 / (1.0 + super::numpy::exp(self.a * s + self.b))
     }
 }
 

@@ -8,20 +8,45 @@
 //!   order in which `np.argsort` puts tied rows and omits the last `1/n` of coverage. It is reproduced
 //!   exactly, with the tie order chosen by the caller ([`TieOrder`]).
 
-/// How rows with equal confidence are ordered before the legacy (tie-order dependent) algorithms run.
+/// How rows with equal confidence are ordered before the tie-order dependent algorithms run (the
+/// legacy AURC of v0.1.1, `b-aurc`, the selective-risk threshold of `test_risk`).
 ///
-/// FD-Shifts uses `np.argsort` (introsort), whose order of ties depends on the numpy version and CPU.
-/// `Input` (a stable sort) is what numpy does for small arrays; the two others bracket every possible
-/// outcome: errors-first gives the lowest legacy AURC, corrects-first the highest.
+/// FD-Shifts sorts with `np.argsort`, an introsort whose order of ties is neither stable nor
+/// random: [`TieOrder::Numpy`] reproduces numpy 1.24's (the default: FD-Shifts' numbers). The
+/// others are for asking how much ties matter: errors-first gives the lowest legacy AURC,
+/// corrects-first the highest, and every other order lies between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TieOrder {
-    /// Stable: tied rows keep their input order.
+    /// `np.argsort`'s order (numpy 1.24's introsort).
     #[default]
+    Numpy,
+    /// Stable: tied rows keep their input order.
     Input,
     /// Tied rows that are failures come first (are rejected first).
     ErrorsFirst,
     /// Tied rows that are successes come first.
     CorrectsFirst,
+}
+
+impl TieOrder {
+    /// Row indices in ascending confidence, ties ordered by `self`.
+    pub fn argsort(self, confids: &[f64], correct: &[bool]) -> Vec<usize> {
+        if self == TieOrder::Numpy {
+            return super::numpy::argsort(confids);
+        }
+        let mut order: Vec<usize> = (0..confids.len()).collect();
+        // `sort_by` is stable, so TieOrder::Input keeps the input order of ties.
+        order.sort_by(|&a, &b| {
+            let by_conf = confids[a].total_cmp(&confids[b]);
+            let tie = match self {
+                TieOrder::ErrorsFirst => correct[a].cmp(&correct[b]),
+                TieOrder::CorrectsFirst => correct[b].cmp(&correct[a]),
+                _ => std::cmp::Ordering::Equal,
+            };
+            by_conf.then(tie)
+        });
+        order
+    }
 }
 
 /// A risk–coverage curve: `coverages` descending from 1 to 0, `risks` aligned with them.
@@ -37,13 +62,16 @@ pub struct Curve {
 }
 
 impl Curve {
-    /// Area under the curve by the trapezoid rule over coverage (`-np.trapz(risks, coverages)`).
+    /// Area under the curve by the trapezoid rule over coverage (`-np.trapz(risks, coverages)`,
+    /// summed in numpy's order).
     pub fn trapezoid_area(&self) -> f64 {
-        self.coverages
+        let terms: Vec<f64> = self
+            .coverages
             .windows(2)
             .zip(self.risks.windows(2))
-            .map(|(c, r)| (c[0] - c[1]) * (r[0] + r[1]) * 0.5)
-            .sum()
+            .map(|(c, r)| (c[1] - c[0]) * (r[1] + r[0]) / 2.0)
+            .collect();
+        -super::numpy::sum(&terms)
     }
 
     /// The point whose coverage is nearest to `coverage` (the higher one on a tie), as
@@ -116,17 +144,7 @@ impl RiskCoverageStats {
         if let Some(l) = labels {
             assert_eq!(l.len(), confids.len(), "labels and confids differ in length");
         }
-        let mut order: Vec<usize> = (0..confids.len()).collect();
-        // `sort_by` is stable, so TieOrder::Input keeps the input order of ties.
-        order.sort_by(|&a, &b| {
-            let by_conf = confids[a].total_cmp(&confids[b]);
-            let tie = match ties {
-                TieOrder::Input => std::cmp::Ordering::Equal,
-                TieOrder::ErrorsFirst => correct[a].cmp(&correct[b]),
-                TieOrder::CorrectsFirst => correct[b].cmp(&correct[a]),
-            };
-            by_conf.then(tie)
-        });
+        let order = ties.argsort(confids, correct);
         Self {
             confids: confids.to_vec(),
             residuals: correct.iter().map(|&c| if c { 0.0 } else { 1.0 }).collect(),
@@ -198,7 +216,7 @@ impl RiskCoverageStats {
     /// Optimal AURC for this error rate, ×1000: `err + (1 − err)·ln(1 − err + eps)`.
     pub fn aurc_optimal(&self) -> f64 {
         let err = self.error_rate();
-        1000.0 * (err + (1.0 - err) * (1.0 - err + f64::EPSILON).ln())
+        1000.0 * (err + (1.0 - err) * super::numpy::ln(1.0 - err + f64::EPSILON))
     }
 
     /// Current (HEAD) selective-risk curve (`selective_risk_stats`).
@@ -331,69 +349,54 @@ impl RiskCoverageStats {
         Some(weighted.generalized_curve())
     }
 
-    /// The legacy balanced AURC (`b-aurc`) of FD-Shifts, ×1000, quirks included so numbers match:
-    /// 1. the per-class error sums at the start index the *unsorted* residuals with positions taken
-    ///    from the *sorted* labels;
-    /// 2. inside the loop the per-class risk is updated for the last class of `np.unique(labels)`
-    ///    (a loop variable leaking out of the setup loop), not for the class of the removed row,
-    ///    and as `errors / (count − 1)`, or dropped when `count ≤ 1`;
-    /// 3. the mean over classes skips classes whose risk is exactly 0 (Python's `filter(None, …)`);
-    ///    an empty mean is NaN.
-    ///
-    /// Like the legacy AURC it depends on the order of tied rows. `None` without labels.
-    pub fn b_aurc_legacy(&self) -> Option<f64> {
-        let (classes, _) = self.class_index()?;
-        let labels = self.labels.as_ref()?;
+    /// The balanced AURC (`b-aurc`) of FD-Shifts, ×1000: `StatsCache.brc_curve_stats`, the same in
+    /// v0.1.1 and HEAD. Each class present starts with `risk_c = errors_c / rows_c`; the first point
+    /// is the mean of these risks. Walking the rows by ascending confidence, each removed row leaves
+    /// **its own** class (a class with no rows left drops out of the mean); a point (the mean of the
+    /// remaining class risks) is recorded when the confidence differs from the previous row's, with
+    /// the number of rows removed since the last point as weight. Like the legacy AURC it depends on
+    /// the order of tied rows and never integrates the last row. `None` without labels.
+    pub fn b_aurc(&self) -> Option<f64> {
+        let (classes, class_of) = self.class_index()?;
         let n = self.n();
         let nf = n as f64;
         let k = classes.len();
         let mut errors = vec![0f64; k];
         let mut count = vec![0usize; k];
-        let mut risk: Vec<Option<f64>> = vec![None; k];
-        for (c, class) in classes.iter().enumerate() {
-            // Quirk 1: positions of `class` in the sorted labels, used on the unsorted residuals.
-            for (pos, &row) in self.order.iter().enumerate() {
-                if labels[row] == *class {
-                    errors[c] += self.residuals[pos];
-                    count[c] += 1;
-                }
-            }
-            risk[c] = (count[c] > 0).then(|| errors[c] / count[c] as f64);
+        for (row, &c) in class_of.iter().enumerate() {
+            errors[c] += self.residuals[row];
+            count[c] += 1;
         }
-        let mean_nonzero = |risk: &[Option<f64>]| {
-            let kept: Vec<f64> = risk.iter().flatten().copied().filter(|r| *r != 0.0).collect();
-            if kept.is_empty() {
-                f64::NAN
-            } else {
-                kept.iter().sum::<f64>() / kept.len() as f64
-            }
+        let mean_risk = |errors: &[f64], count: &[usize]| {
+            let risks: Vec<f64> = (0..k)
+                .filter(|&c| count[c] > 0)
+                .map(|c| errors[c] / count[c] as f64)
+                .collect();
+            super::numpy::mean(&risks)
         };
-        let last = k - 1; // Quirk 2: the leaked loop variable.
-        let mut risks = vec![mean_nonzero(&risk)];
-        let mut weights = Vec::new();
+        let mut curve = LegacyCurve {
+            coverages: vec![1.0],
+            risks: vec![mean_risk(&errors, &count)],
+            weights: Vec::new(),
+        };
         let mut tmp_weight = 0usize;
         for i in 0..n.saturating_sub(1) {
             let row = self.order[i];
-            let c = classes.binary_search(&labels[row]).expect("known class");
-            errors[c] -= self.residuals[row];
-            count[c] -= 1;
-            risk[last] = (count[last] > 1).then(|| errors[last] / (count[last] - 1) as f64);
+            errors[class_of[row]] -= self.residuals[row];
+            count[class_of[row]] -= 1;
             tmp_weight += 1;
             if i == 0 || self.sorted_confid(i) != self.sorted_confid(i - 1) {
-                risks.push(mean_nonzero(&risk));
-                weights.push(tmp_weight as f64 / nf);
+                curve.coverages.push((n - 1 - i) as f64 / nf);
+                curve.risks.push(mean_risk(&errors, &count));
+                curve.weights.push(tmp_weight as f64 / nf);
                 tmp_weight = 0;
             }
         }
         if tmp_weight > 0 {
-            risks.push(*risks.last().expect("first point"));
-            weights.push(tmp_weight as f64 / nf);
+            curve.coverages.push(0.0);
+            curve.risks.push(*curve.risks.last().expect("first point"));
+            curve.weights.push(tmp_weight as f64 / nf);
         }
-        let curve = LegacyCurve {
-            coverages: Vec::new(),
-            risks,
-            weights,
-        };
         Some(curve.weighted_area() * 1000.0)
     }
 
@@ -477,6 +480,9 @@ mod tests {
         let lo = RiskCoverageStats::new(&med, &correct, None, TieOrder::ErrorsFirst).aurc_legacy();
         let hi = RiskCoverageStats::new(&med, &correct, None, TieOrder::CorrectsFirst).aurc_legacy();
         assert!(lo < 488.47515054956466 && 488.47515054956466 < hi, "{lo} {hi}");
+        // numpy's own introsort order of those ties gives FD-Shifts' value exactly.
+        let numpy = RiskCoverageStats::new(&med, &correct, None, TieOrder::Numpy).aurc_legacy();
+        close(numpy, 488.47515054956466, 1e-9);
         // none correct: the last 1/n is omitted.
         let s = RiskCoverageStats::new(&unnorm, &[false; 100], None, TieOrder::Input);
         close(s.aurc_legacy(), 990.0, 1e-9);
@@ -553,18 +559,26 @@ mod tests {
     }
 
     #[test]
-    fn b_aurc_reproduces_the_legacy_quirks() {
-        let confids: Vec<f64> = (0..1000).map(|i| f64::from((i * 7919) % 1000)).collect();
-        let labels: Vec<i64> = (0..1000).map(|i| (i * 31 % 7) % 2).collect();
-        // All correct: every class risk is 0, `filter(None, …)` leaves an empty mean → NaN.
-        let s = RiskCoverageStats::new(&confids, &[true; 1000], Some(&labels), TieOrder::Input);
-        assert!(s.b_aurc_legacy().unwrap().is_nan());
-        // All wrong: the leaked class's risk is errors / (count − 1) > 1, so b-aurc exceeds aurc.
-        let w = RiskCoverageStats::new(&confids, &[false; 1000], Some(&labels), TieOrder::Input);
-        let b = w.b_aurc_legacy().unwrap();
-        assert!(b.is_finite() && b > w.aurc_legacy(), "{b}");
-        assert!(RiskCoverageStats::new(&confids, &[true; 1000], None, TieOrder::Input)
-            .b_aurc_legacy()
+    fn b_aurc_by_hand() {
+        // All wrong, 40 rows, two classes, distinct confidences: every class risk stays 1 and the
+        // last row is never integrated: 1000 · 39/40 = 975 (FD-Shifts' value).
+        let confids: Vec<f64> = (0..40).map(f64::from).collect();
+        let labels: Vec<i64> = (0..40).map(|i| i % 2).collect();
+        let s = RiskCoverageStats::new(&confids, &[false; 40], Some(&labels), TieOrder::Numpy);
+        close(s.b_aurc().unwrap(), 975.0, 1e-9);
+        // Four rows: class 0 = {c 0.1 wrong, c 0.4 right}, class 1 = {c 0.2 right, c 0.3 right}.
+        // Start: mean(1/2, 0) = 0.25. Remove 0.1 (class 0): class 0 risk 0/1 → mean 0, weight 1/4.
+        // Remove 0.2: class 1 risk 0/1 → mean 0, weight 1/4. Remove 0.3: class 1 empty → mean of
+        // class 0 alone = 0, weight 1/4. Area: (0.25 + 0)/2·¼ = 0.03125 → ×1000.
+        let s = RiskCoverageStats::new(
+            &[0.1, 0.4, 0.2, 0.3],
+            &[false, true, true, true],
+            Some(&[0, 0, 1, 1]),
+            TieOrder::Numpy,
+        );
+        assert!((s.b_aurc().unwrap() - 31.25).abs() < 1e-12);
+        assert!(RiskCoverageStats::new(&confids, &[true; 40], None, TieOrder::Input)
+            .b_aurc()
             .is_none());
     }
 
