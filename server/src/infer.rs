@@ -25,6 +25,11 @@ pub trait Classifier {
     fn external(&self, _x: &Tensor) -> Option<Tensor> {
         None
     }
+    /// The last layer `logits = W·features + b` over the class outputs, as `((c, d) W, (c,) b)`,
+    /// when it is known: what FD-Shifts HEAD's feature-based CSFs (maha, vim, ReAct) need.
+    fn last_layer(&self) -> Option<(Tensor, Tensor)> {
+        None
+    }
 }
 
 impl Classifier for TorchModel {
@@ -34,6 +39,10 @@ impl Classifier for TorchModel {
 
     fn forward_mc(&self, x: &Tensor, passes: usize) -> Result<Vec<Outputs>, InputError> {
         TorchModel::forward_mc(self, x, passes)
+    }
+
+    fn last_layer(&self) -> Option<(Tensor, Tensor)> {
+        TorchModel::last_layer(self)
     }
 }
 
@@ -128,7 +137,10 @@ pub fn run(model: &dyn Classifier, ds: &Dataset, design: &Design, cfg: &InferCon
             .map(|(k, t)| (t.rows.clone(), k as i64 + 1, t.corruption)),
     );
     let total: usize = jobs.iter().map(|j| j.0.len()).sum();
-    let bar = ProgressBar::new(total as u64);
+    let last_layer = model.last_layer().map(|(w, b)| (to_vec(&w), to_vec(&b)));
+    // With a known last layer, the training rows' features too (FD-Shifts' train_features.npz).
+    let train_rows = if last_layer.is_some() { design.train.len() } else { 0 };
+    let bar = ProgressBar::new((total + train_rows) as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} images ({per_sec}, eta {eta})")
             .expect("a valid template")
@@ -142,6 +154,8 @@ pub fn run(model: &dyn Classifier, ds: &Dataset, design: &Design, cfg: &InferCon
         dataset_idx: Vec::with_capacity(total),
         mc_logits: (cfg.mc_passes > 0).then(|| (Vec::with_capacity(total * c * cfg.mc_passes), cfg.mc_passes)),
         features: None,
+        train_features: None,
+        last_layer: None,
         external: None,
         shifted_sets: design.test_sets.iter().skip(1).map(|t| t.name.clone()).collect(),
         sources: Some(crate::sources::SampleSources::of(ds, design, &cfg.preprocess, cfg.seed)),
@@ -202,6 +216,26 @@ pub fn run(model: &dyn Classifier, ds: &Dataset, design: &Design, cfg: &InferCon
             out.labels.extend(batch.iter().map(|&r| ds.samples[r].label as i64));
             out.dataset_idx.extend(std::iter::repeat_n(idx, batch.len()));
             bar.inc(batch.len() as u64);
+        }
+    }
+    if let (Some((w, b)), Some((_, d))) = (last_layer, out.features.as_ref()) {
+        let d = *d;
+        if w.len() == b.len() * d && b.len() == c {
+            bar.set_message("train");
+            let mut feats = Vec::with_capacity(design.train.len() * d);
+            for batch in design.train.chunks(cfg.batch.max(1)) {
+                let images = batch
+                    .iter()
+                    .map(|&r| Ok(resize(ds.samples[r].load_rgb()?, &cfg.preprocess)))
+                    .collect::<Result<Vec<_>, InputError>>()?;
+                if let Some(f) = model.forward(&to_tensor(&images, &cfg.preprocess))?.features {
+                    feats.extend(to_vec(&f.view([batch.len() as i64, -1])));
+                }
+                bar.inc(batch.len() as u64);
+            }
+            let labels = design.train.iter().map(|&r| ds.samples[r].label as i64).collect();
+            out.train_features = Some((feats, labels));
+            out.last_layer = Some((w, b));
         }
     }
     bar.finish_with_message("done");

@@ -177,3 +177,35 @@ fn usage_errors_exit_2() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("fd-shifts-9"), "{}", r.stderr);
 }
+
+/// Sets the label of the first row of test set `idx` in a copy of `v011_basic`.
+fn with_label_in_set(idx: f64, label: f64) -> (tempfile::TempDir, usize) {
+    let d = copy_fixture("fdshifts/v011_basic");
+    let path = raw_output(d.path());
+    let mut raw = failscope::fdshifts::npz::read(&path, "arr_0").unwrap();
+    let cols = raw.shape[1];
+    let row = raw.data.chunks(cols).position(|r| r[cols - 1] == idx).unwrap();
+    raw.data[row * cols + cols - 2] = label;
+    write_npz(&path, &[raw.shape[0] as u64, cols as u64], &raw.data);
+    (d, row)
+}
+
+#[test]
+fn labels_beyond_the_class_count_only_in_new_class_sets() {
+    // dataset_idx 4 is the new-class set `derm_ood`: its own dataset's labels (e.g. 0-9) are scored,
+    // every row a failure, as FD-Shifts does.
+    let (d, _) = with_label_in_set(4.0, 9.0);
+    let run = eval(d.path());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(v["new_class_study_derm_ood_proposed_mode"]["det_mcp"]["aurc"].is_number());
+    // In the validation (0), i.i.d. (1), noise (2) and in-class (3) sets a label must be a class index.
+    for idx in [0.0, 1.0, 2.0, 3.0] {
+        let (d, row) = with_label_in_set(idx, 9.0);
+        assert_input_error(
+            &eval(d.path()),
+            "raw_output.npz",
+            &format!("row {row}: label 9 is not a class index in 0..3"),
+        );
+    }
+}

@@ -32,9 +32,24 @@ fn infer_writes_an_experiment_that_eval_scores() {
         "{}",
         r.stdout
     );
-    for f in ["raw_logits.npz", "raw_logits_dist.npz", "encoded_output.npz"] {
+    for f in [
+        "raw_logits.npz",
+        "raw_logits_dist.npz",
+        "encoded_output.npz",
+        "train_features.npz",
+        "last_layer.npz",
+    ] {
         assert!(out.join("test_results").join(f).is_file(), "{f}");
     }
+    // The last layer is the TorchScript model's `fc` (3 classes × 4 features), weight first.
+    let layer = failscope::fdshifts::npz::read_all(&out.join("test_results/last_layer.npz")).unwrap();
+    assert_eq!(
+        layer.iter().map(|(_, a)| a.shape.clone()).collect::<Vec<_>>(),
+        vec![vec![3, 4], vec![3]]
+    );
+    let train = failscope::fdshifts::npz::read(&out.join("test_results/train_features.npz"), "arr_0").unwrap();
+    assert_eq!(train.shape[1], 5, "4 features, then the label");
+    assert!(train.shape[0] > 10, "{:?}", train.shape);
     let e = failscope(&["eval".as_ref(), out.as_os_str(), "--format".as_ref(), "json".as_ref()]);
     assert_eq!(e.code, 0, "{}", e.stderr);
     let v: Value = serde_json::from_str(&e.stdout).unwrap();
@@ -50,6 +65,14 @@ fn infer_writes_an_experiment_that_eval_scores() {
     assert!(v["in_class_study_corruption_pixelate_5"]["mcd_waic"]["aurc"].is_number());
     assert_eq!(v["in_class_study_acquisition_site2"]["det_mcp"]["n_test"], 45.0);
     assert!(v["iid_study"]["det_mls"]["failauc"].is_number() || v["iid_study"]["det_mls"]["failauc"].is_null());
+    // HEAD's feature-based CSFs, from the files above.
+    for csf in ["maha", "vim", "dknn", "react_det_mcp", "react_temp_mls"] {
+        assert!(
+            v["iid_study"][csf]["aurc"].is_number(),
+            "{csf}: {}",
+            v["iid_study"][csf]
+        );
+    }
 
     // Imported into the store, every sample keeps its features and MC passes (the latent space reads them).
     let db = d.path().join("s.db");
@@ -64,7 +87,7 @@ fn infer_writes_an_experiment_that_eval_scores() {
     assert_eq!(mc.dim(), (3, 4));
     let scores = store.scores(1).unwrap();
     assert_eq!(scores["det_mcp"].len(), encoded.shape[0]);
-    assert!(scores.contains_key("mcd_waic") && scores.contains_key("det_mls"));
+    assert!(scores.contains_key("mcd_waic") && scores.contains_key("det_mls") && scores.contains_key("vim"));
     // MSR of a row is its largest softmax probability.
     assert!(scores["det_mcp"].iter().all(|v| (0.0..=1.0).contains(v)));
 }

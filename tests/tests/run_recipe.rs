@@ -73,6 +73,17 @@ fn a_small_recipe_trains_infers_scores_and_stores() {
         );
         assert!(v["in_class_study_acquisition_site2"]["mcd_pe"]["aurc"].is_number());
         assert!(v["in_class_study_corruption_contrast_5"].is_object());
+        // The trained CNN's last layer (class outputs only) and training features feed HEAD's
+        // feature-based CSFs.
+        let layer = failscope::fdshifts::npz::read_all(&dir.join("test_results/last_layer.npz")).unwrap();
+        assert_eq!(
+            layer[0].1.shape,
+            vec![2, failscope::train::FEATURES as usize],
+            "{method}"
+        );
+        for csf in ["maha", "vim", "dknn", "react_energy_mls"] {
+            assert!(iid[csf]["aurc"].is_number(), "{method}/{csf}");
+        }
     }
     let list = failscope(&["study".as_ref(), "list".as_ref(), "--db".as_ref(), db.as_os_str()]);
     assert!(

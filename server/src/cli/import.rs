@@ -69,8 +69,16 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
         });
     }
     let loaded = fdshifts::load(path)?;
-    let experiment::Evaluation { report, scores, .. } = experiment::evaluate(&loaded.experiment, &loaded.plan, cfg)
+    let experiment::Evaluation {
+        report,
+        scores,
+        warnings,
+        ..
+    } = experiment::evaluate(&loaded.experiment, &loaded.plan, cfg)
         .map_err(|e| InputError::file(&loaded.test_dir, e.to_string()))?;
+    for w in warnings {
+        eprintln!("warning: {}: {w}", loaded.test_dir.display());
+    }
     let e = &loaded.experiment;
     let samples = e
         .softmax

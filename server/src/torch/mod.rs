@@ -124,6 +124,20 @@ impl TorchModel {
         self.run(&self.handle(), x)
     }
 
+    /// The model's last linear layer, found among its parameters: the last `weight` of shape
+    /// `(c, d)` with a `bias` of shape `(c,)` beside it. `None` when the model has none (the
+    /// feature-based CSFs are then left out).
+    pub fn last_layer(&self) -> Option<(Tensor, Tensor)> {
+        let module = tch::CModule::load(&self.path).ok()?;
+        let params = module.named_parameters().ok()?;
+        params.iter().rev().find_map(|(name, w)| {
+            let prefix = name.strip_suffix("weight")?;
+            let (_, b) = params.iter().find(|(n, _)| n.strip_suffix("bias") == Some(prefix))?;
+            let (ws, bs) = (w.size(), b.size());
+            (ws.len() == 2 && bs.len() == 1 && ws[0] == bs[0]).then(|| (w.detach().copy(), b.detach().copy()))
+        })
+    }
+
     /// `passes` MC-dropout forward passes: only Dropout modules sample, BatchNorm stays in eval mode.
     /// A model without a Dropout module is an error (MC-dropout would be meaningless).
     pub fn forward_mc(&self, x: &Tensor, passes: usize) -> Result<Vec<Outputs>, InputError> {

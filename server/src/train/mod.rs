@@ -92,6 +92,13 @@ impl Cnn {
 }
 
 impl Classifier for Cnn {
+    /// The class outputs of `fc` (DeepGamblers' reservation output left out).
+    fn last_layer(&self) -> Option<(Tensor, Tensor)> {
+        let b = self.fc.bs.as_ref()?;
+        let to_cpu = |t: &Tensor| t.narrow(0, 0, self.classes).detach().to_device(Device::Cpu).copy();
+        Some((to_cpu(&self.fc.ws), to_cpu(b)))
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Outputs, InputError> {
         Ok(self.outputs(x, false))
     }
@@ -132,6 +139,10 @@ pub struct ConfidNet {
 }
 
 impl Classifier for ConfidNet {
+    fn last_layer(&self) -> Option<(Tensor, Tensor)> {
+        self.cnn.last_layer()
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Outputs, InputError> {
         self.cnn.forward(x)
     }

@@ -151,6 +151,8 @@ pub struct Evaluation {
     pub scores: IndexMap<String, Vec<f64>>,
     /// The normalisation each CSF got on `val_tuning` (Platt parameters, temperature, quantile).
     pub fitted: IndexMap<String, Normalisation>,
+    /// What was left out and why (e.g. feature-based CSFs whose inputs do not allow them).
+    pub warnings: Vec<String>,
 }
 
 /// One CSF's confidences on one study, with what they are judged by.
@@ -256,7 +258,7 @@ fn round_like_reader(values: &[f64], compat: Compat) -> Vec<f64> {
     }
 }
 
-fn outputs<'a>(exp: &'a Experiment, plan: &Plan, compat: Compat) -> Result<Outputs<'a>, ExperimentError> {
+fn outputs<'a>(exp: &'a Experiment, plan: &Plan, compat: Compat, warnings: &mut Vec<String>) -> Outputs<'a> {
     let c = exp.num_classes;
     let m = exp.mc_samples.max(1);
     let wants_mcd = Version::of(compat) == Version::V011 || plan.csfs.iter().any(|n| n.contains("mcd"));
@@ -282,20 +284,33 @@ fn outputs<'a>(exp: &'a Experiment, plan: &Plan, compat: Compat) -> Result<Outpu
         .as_ref()
         .filter(|_| wants_mcd)
         .map(|d| (round_like_reader(d, compat), exp.external_samples.max(1)));
+    // FD-Shifts stops where the feature CSFs cannot be computed (a predicted class without
+    // training features, no logits for ViM); failscope leaves them out and says why.
     let features = match (&exp.features, &exp.logits, Version::of(compat)) {
         (Some(f), Some(logits), Version::Head) => {
             let predicted: Vec<usize> = exp.softmax.chunks(c).map(csf::argmax).collect();
-            let scores = f.scores(logits, c, &predicted)?;
-            let react_softmax = scores
-                .react_logits
-                .chunks(scores.classes)
-                .flat_map(csf::softmax)
-                .collect();
-            Some((scores, react_softmax))
+            match f.scores(logits, c, &predicted) {
+                Ok(scores) => {
+                    let react_softmax = scores
+                        .react_logits
+                        .chunks(scores.classes)
+                        .flat_map(csf::softmax)
+                        .collect();
+                    Some((scores, react_softmax))
+                }
+                Err(e) => {
+                    warnings.push(format!("feature-based CSFs left out: {e}"));
+                    None
+                }
+            }
+        }
+        (Some(_), None, Version::Head) => {
+            warnings.push("feature-based CSFs left out: ViM needs the logits (raw_logits.npz)".into());
+            None
         }
         _ => None,
     };
-    Ok(Outputs {
+    Outputs {
         c,
         softmax: &exp.softmax,
         logits: exp.logits.as_deref(),
@@ -303,7 +318,7 @@ fn outputs<'a>(exp: &'a Experiment, plan: &Plan, compat: Compat) -> Result<Outpu
         external: exp.external.as_deref(),
         external_dist,
         features,
-    })
+    }
 }
 
 /// Evaluates every study × CSF, and every CSF on every row, with FD-Shifts' definitions under
@@ -311,7 +326,8 @@ fn outputs<'a>(exp: &'a Experiment, plan: &Plan, compat: Compat) -> Result<Outpu
 pub fn evaluate(exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Result<Evaluation, ExperimentError> {
     let compat = cfg.compat;
     let version = Version::of(compat);
-    let out = outputs(exp, plan, compat)?;
+    let mut warnings = Vec::new();
+    let out = outputs(exp, plan, compat, &mut warnings);
     let c = exp.num_classes;
     let (mut names, secondary) = query_list(exp, &out, plan, compat);
     for name in names.iter().filter(|n| !secondary.contains(n)) {
@@ -450,7 +466,12 @@ pub fn evaluate(exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Result<Evalu
         report.insert(study.name.clone(), per_csf);
     }
     let scores = row_scores(exp, &out, &names, &secondary, &fitted, plan, compat)?;
-    Ok(Evaluation { report, scores, fitted })
+    Ok(Evaluation {
+        report,
+        scores,
+        fitted,
+        warnings,
+    })
 }
 
 /// `Outputs::raw` under FD-Shifts' resolution of a name, except where FD-Shifts would stop: a
