@@ -237,6 +237,26 @@ async fn samples_columns_images_failures_links_and_figures() {
     assert!((s.probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
     assert!(s.label_name.starts_with("class") && s.has_image);
     assert!(s.scores.iter().any(|c| c.csf == "det_mcp" && c.percentile.is_some()));
+    // HEAD's feature-based CSFs too (inference wrote the training features and the last layer).
+    for csf in ["maha", "vim", "dknn", "react_det_mcp", "react_temp_mls"] {
+        assert!(
+            s.scores.iter().any(|c| c.csf == csf && c.percentile.is_some()),
+            "{csf} in the inspector"
+        );
+        assert_eq!(
+            get(&state, &format!("/api/studies/1/columns/score:{csf}"))
+                .await
+                .1
+                .len(),
+            4 * n
+        );
+    }
+    let (_, body) = get(&state, "/api/studies/1").await;
+    let detail: StudyDetail = serde_json::from_slice(&body).unwrap();
+    assert!(
+        detail.report["iid_study"]["vim"]["aurc"].is_some(),
+        "vim in the benchmark"
+    );
     let resp = app(state.clone())
         .oneshot(
             Request::get("/api/studies/1/samples/3/image")

@@ -29,7 +29,8 @@ const USAGE: &str = "usage: cargo xtask <command>
                          (needs FAILSCOPE_DATA: the folder holding ham10000/ and medmnist/)
   demo [--addr A]        setup, build, and serve the app on a default study (http://127.0.0.1:8080);
                          with FAILSCOPE_DATA, first builds a PneumoniaMNIST study once (~2 min)
-  bench                  criterion benchmarks (+ the Python baseline if FAILSCOPE_BENCH_PYTHON is set)";
+  bench                  criterion benchmarks (+ FD-Shifts' own code as the baseline with
+                         FAILSCOPE_BENCH_PYTHON, FAILSCOPE_FDSHIFTS_HEAD, FAILSCOPE_FDSHIFTS_V011)";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -280,9 +281,13 @@ fn demo(args: &[String]) -> Result<()> {
 /// runs scikit-learn's and openTSNE's t-SNE itself when `FAILSCOPE_BENCH_PYTHON` is set.
 fn bench() -> Result<()> {
     run(cargo().args(["bench", "-p", "failscope-shared", "--bench", "metrics"]))?;
+    // The baseline is FD-Shifts' own code: a Python environment and FD-Shifts' analysis package set
+    // up outside the repository (tests/fixtures/fdshifts/make_expected.py describes both).
     match env::var_os("FAILSCOPE_BENCH_PYTHON") {
         Some(python) => run(Command::new(python).arg(root().join("shared/benches/fdshifts_reference.py")))?,
-        None => eprintln!("xtask: set FAILSCOPE_BENCH_PYTHON to also time the numpy/scikit-learn baselines"),
+        None => eprintln!(
+            "xtask: set FAILSCOPE_BENCH_PYTHON (and FAILSCOPE_FDSHIFTS_HEAD / FAILSCOPE_FDSHIFTS_V011) to also time FD-Shifts' own code"
+        ),
     }
     run(cargo().args(["bench", "-p", "failscope-server", "--bench", "embed"]))?;
     run(cargo().args(["bench", "-p", "failscope-server", "--bench", "infer"]))?;

@@ -407,13 +407,7 @@ pub fn evaluate(exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Result<Evalu
             method.insert(reported, Scored { confids, source });
         }
         for name in &secondary {
-            let parts: Vec<&str> = name.split('-').collect();
-            let (x, y) = (&method[parts[0]].confids, &method[parts[1]].confids);
-            let confids = x
-                .iter()
-                .zip(y)
-                .map(|(a, b)| if parts[2] == "average" { (a + b) / 2.0 } else { a * b })
-                .collect();
+            let confids = secondary_scores(name, |n| &method[n].confids);
             method.insert(
                 name.clone(),
                 Scored {
@@ -474,6 +468,17 @@ pub fn evaluate(exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Result<Evalu
     })
 }
 
+/// A secondary CSF `<a>-<b>-<average|product>` (`SecondaryConfidScore`) from its two parts' confidences.
+fn secondary_scores<'a>(name: &str, confids: impl Fn(&str) -> &'a Vec<f64>) -> Vec<f64> {
+    let parts: Vec<&str> = name.split('-').collect();
+    let (x, y) = (confids(parts[0]), confids(parts[1]));
+    let average = parts[2] == "average";
+    x.iter()
+        .zip(y)
+        .map(|(a, b)| if average { (a + b) / 2.0 } else { a * b })
+        .collect()
+}
+
 /// `Outputs::raw` under FD-Shifts' resolution of a name, except where FD-Shifts would stop: a
 /// renamed external CSF whose new name FD-Shifts cannot compute (an unregistered
 /// `ext_confid_name`, or HEAD's `maha` without features) is computed under its original name.
@@ -522,13 +527,7 @@ fn row_scores(
         scores.insert(name.clone(), confids);
     }
     for name in secondary {
-        let parts: Vec<&str> = name.split('-').collect();
-        let (x, y) = (&scores[parts[0]], &scores[parts[1]]);
-        let v = x
-            .iter()
-            .zip(y)
-            .map(|(a, b)| if parts[2] == "average" { (a + b) / 2.0 } else { a * b })
-            .collect();
+        let v = secondary_scores(name, |n| &scores[n]);
         scores.insert(name.clone(), v);
     }
     Ok(scores)
