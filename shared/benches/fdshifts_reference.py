@@ -1,5 +1,6 @@
-"""Baseline for `cargo bench -p failscope-shared --bench metrics`: the same confidence metrics on 1M
-samples computed by FD-Shifts' own code (`ConfidEvaluator.get_metrics_per_confid`, HEAD c4467ae and
+"""Baseline for `cargo bench -p failscope-shared --bench metrics`: the same confidence metrics on
+100,000 samples (`FAILSCOPE_BENCH_N`; FD-Shifts' Python loops take minutes at a million) computed by
+FD-Shifts' own code (`ConfidEvaluator.get_metrics_per_confid`, HEAD c4467ae and
 v0.1.1), on the same data distribution as the criterion bench (85 % accuracy, confidences rounded to
 4 decimals, 7 classes).
 
@@ -37,7 +38,7 @@ def worker(version, src):
     fd_shifts.configs = cfgmod
     from fd_shifts.analysis.eval_utils import ConfidEvaluator
 
-    n = 1_000_000
+    n = int(os.environ.get("FAILSCOPE_BENCH_N", "100000"))
     rng = np.random.default_rng(1)
     correct = (rng.random(n) < 0.85).astype(int)
     base = rng.random(n)
@@ -45,7 +46,7 @@ def worker(version, src):
     labels = rng.integers(0, 7, n).astype(float)
     t = time.perf_counter()
     ConfidEvaluator(conf, correct, labels, list(QUERY[version]), [], 20).get_metrics_per_confid()
-    print(f"FD-Shifts {version}: all confid metrics, 1M samples: {time.perf_counter() - t:.2f} s")
+    print(f"FD-Shifts {version}: all confid metrics, {n} samples: {time.perf_counter() - t:.2f} s")
 
 
 def main():

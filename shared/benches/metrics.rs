@@ -1,4 +1,5 @@
-//! All metrics of one CSF on 1M samples, and each expensive piece on its own.
+//! All metrics of one CSF on 100k samples (the size FD-Shifts' own code is timed at, by
+//! `fdshifts_reference.py`) and on 1M, and each expensive piece on its own.
 //! Run: `cargo bench -p failscope-shared --bench metrics`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -9,9 +10,9 @@ use rand_chacha::ChaCha8Rng;
 const N: usize = 1_000_000;
 
 /// A realistic mix: 85 % accuracy, successes more confident on average, many ties (4 decimals).
-fn data() -> (Vec<f64>, Vec<bool>, Vec<i64>) {
+fn data(n: usize) -> (Vec<f64>, Vec<bool>, Vec<i64>) {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let correct: Vec<bool> = (0..N).map(|_| rng.random_bool(0.85)).collect();
+    let correct: Vec<bool> = (0..n).map(|_| rng.random_bool(0.85)).collect();
     let confids = correct
         .iter()
         .map(|&c| {
@@ -20,12 +21,24 @@ fn data() -> (Vec<f64>, Vec<bool>, Vec<i64>) {
             (v * 1e4).round() / 1e4
         })
         .collect();
-    let labels = (0..N).map(|_| rng.random_range(0..7)).collect();
+    let labels = (0..n).map(|_| rng.random_range(0..7)).collect();
     (confids, correct, labels)
 }
 
 fn bench(c: &mut Criterion) {
-    let (confids, correct, labels) = data();
+    let (confids, correct, labels) = data(100_000);
+    let mut g = c.benchmark_group("100k samples");
+    for compat in [Compat::Head, Compat::FdShifts011] {
+        let cfg = EvalConfig {
+            compat,
+            ..EvalConfig::default()
+        };
+        g.bench_function(format!("all confid metrics ({})", compat.name()), |b| {
+            b.iter(|| metrics::confid_metrics(&confids, &correct, &labels, &cfg))
+        });
+    }
+    g.finish();
+    let (confids, correct, labels) = data(N);
     let mut g = c.benchmark_group("1M samples");
     g.sample_size(10);
     for compat in [Compat::Head, Compat::FdShifts011] {

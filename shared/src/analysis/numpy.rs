@@ -255,42 +255,43 @@ fn less<T: PartialOrd + Copy>(a: T, b: T) -> bool {
 /// it gives tied values is the one FD-Shifts' tie-dependent metrics (legacy AURC, b-aurc, the
 /// selective-risk threshold) were computed with.
 pub fn argsort<T: PartialOrd + Copy>(v: &[T]) -> Vec<usize> {
-    let num = v.len();
-    let mut tosort: Vec<usize> = (0..num).collect();
+    // numpy sorts an index array, comparing through it; the same swaps on (value, index) pairs give
+    // the same permutation with the values at hand (a third of the time on a million rows).
+    let mut t: Vec<(T, usize)> = v.iter().copied().zip(0..).collect();
+    let num = t.len();
     if num < 2 {
-        return tosort;
+        return t.into_iter().map(|(_, i)| i).collect();
     }
     const SMALL_QUICKSORT: usize = 15;
     let mut stack: Vec<(usize, usize, i32)> = Vec::new();
     let (mut pl, mut pr) = (0usize, num - 1);
     let mut cdepth = 2 * (usize::BITS - 1 - num.leading_zeros()) as i32;
-    let t = &mut tosort;
     loop {
         if cdepth < 0 {
-            aheapsort(v, &mut t[pl..=pr]);
+            aheapsort(&mut t[pl..=pr]);
         } else {
             while pr - pl > SMALL_QUICKSORT {
                 let pm = pl + ((pr - pl) >> 1);
-                if less(v[t[pm]], v[t[pl]]) {
+                if less(t[pm].0, t[pl].0) {
                     t.swap(pm, pl);
                 }
-                if less(v[t[pr]], v[t[pm]]) {
+                if less(t[pr].0, t[pm].0) {
                     t.swap(pr, pm);
                 }
-                if less(v[t[pm]], v[t[pl]]) {
+                if less(t[pm].0, t[pl].0) {
                     t.swap(pm, pl);
                 }
-                let vp = v[t[pm]];
+                let vp = t[pm].0;
                 let mut pi = pl;
                 let mut pj = pr - 1;
                 t.swap(pm, pj);
                 loop {
                     pi += 1;
-                    while less(v[t[pi]], vp) {
+                    while less(t[pi].0, vp) {
                         pi += 1;
                     }
                     pj -= 1;
-                    while less(vp, v[t[pj]]) {
+                    while less(vp, t[pj].0) {
                         pj -= 1;
                     }
                     if pi >= pj {
@@ -312,14 +313,13 @@ pub fn argsort<T: PartialOrd + Copy>(v: &[T]) -> Vec<usize> {
             }
             // Insertion sort.
             for pi in pl + 1..=pr {
-                let vi = t[pi];
-                let vp = v[vi];
+                let item = t[pi];
                 let mut pj = pi;
-                while pj > pl && less(vp, v[t[pj - 1]]) {
+                while pj > pl && less(item.0, t[pj - 1].0) {
                     t[pj] = t[pj - 1];
                     pj -= 1;
                 }
-                t[pj] = vi;
+                t[pj] = item;
             }
         }
         match stack.pop() {
@@ -331,24 +331,21 @@ pub fn argsort<T: PartialOrd + Copy>(v: &[T]) -> Vec<usize> {
             }
         }
     }
-    tosort
+    t.into_iter().map(|(_, i)| i).collect()
 }
 
-/// numpy's `aheapsort_` on a slice of indices.
-fn aheapsort<T: PartialOrd + Copy>(v: &[T], a: &mut [usize]) {
+/// numpy's `aheapsort_` on a slice of (value, index) pairs.
+fn aheapsort<T: PartialOrd + Copy>(a: &mut [(T, usize)]) {
     let n = a.len();
     // 1-based heap indexing, as numpy's `a = tosort - 1`.
-    let get = |a: &[usize], i: usize| a[i - 1];
-    let mut l = n >> 1;
-    while l > 0 {
-        let tmp = get(a, l);
-        let (mut i, mut j) = (l, l << 1);
+    let sift = |a: &mut [(T, usize)], mut i: usize, n: usize, tmp: (T, usize)| {
+        let mut j = i << 1;
         while j <= n {
-            if j < n && less(v[get(a, j)], v[get(a, j + 1)]) {
+            if j < n && less(a[j - 1].0, a[j].0) {
                 j += 1;
             }
-            if less(v[tmp], v[get(a, j)]) {
-                a[i - 1] = get(a, j);
+            if less(tmp.0, a[j - 1].0) {
+                a[i - 1] = a[j - 1];
                 i = j;
                 j += j;
             } else {
@@ -356,27 +353,19 @@ fn aheapsort<T: PartialOrd + Copy>(v: &[T], a: &mut [usize]) {
             }
         }
         a[i - 1] = tmp;
+    };
+    let mut l = n >> 1;
+    while l > 0 {
+        let tmp = a[l - 1];
+        sift(a, l, n, tmp);
         l -= 1;
     }
     let mut n = n;
     while n > 1 {
-        let tmp = get(a, n);
-        a[n - 1] = get(a, 1);
+        let tmp = a[n - 1];
+        a[n - 1] = a[0];
         n -= 1;
-        let (mut i, mut j) = (1, 2);
-        while j <= n {
-            if j < n && less(v[get(a, j)], v[get(a, j + 1)]) {
-                j += 1;
-            }
-            if less(v[tmp], v[get(a, j)]) {
-                a[i - 1] = get(a, j);
-                i = j;
-                j += j;
-            } else {
-                break;
-            }
-        }
-        a[i - 1] = tmp;
+        sift(a, 1, n, tmp);
     }
 }
 
@@ -433,9 +422,9 @@ mod tests {
         let mut seen = idx.clone();
         seen.sort_unstable();
         assert_eq!(seen, (0..1000).collect::<Vec<_>>());
-        let mut heap: Vec<usize> = (0..big.len()).collect();
-        aheapsort(&big, &mut heap);
-        assert!(heap.windows(2).all(|w| big[w[0]] <= big[w[1]]));
+        let mut heap: Vec<(f64, usize)> = big.iter().copied().zip(0..).collect();
+        aheapsort(&mut heap);
+        assert!(heap.windows(2).all(|w| w[0].0 <= w[1].0));
     }
 
     #[test]
