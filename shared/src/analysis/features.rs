@@ -18,6 +18,9 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use super::csf;
 
+/// Rows per matrix product (the products are the cost: n × d × d for maha, n × 1000 × d for dknn).
+const BLOCK: usize = 2048;
+
 /// What the feature CSFs need: the features of every row, the training features with their labels,
 /// and the last layer `logits = W·x + b`.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,8 +73,16 @@ impl FeatureSet {
         self.features.len() / self.dim
     }
 
-    fn row(&self, i: usize) -> &[f32] {
-        &self.features[i * self.dim..(i + 1) * self.dim]
+    /// Rows `start..end` of the features as a float64 matrix (exact: they are float32 values).
+    fn block(&self, start: usize, end: usize) -> Array2<f64> {
+        let d = self.dim;
+        Array2::from_shape_fn((end - start, d), |(i, j)| f64::from(self.features[(start + i) * d + j]))
+    }
+
+    /// The row ranges the products below run over: bounded memory at a million rows.
+    fn blocks(&self) -> impl Iterator<Item = (usize, usize)> {
+        let n = self.n();
+        (0..n).step_by(BLOCK).map(move |s| (s, (s + BLOCK).min(n)))
     }
 
     fn train_rows(&self) -> usize {
@@ -96,18 +107,22 @@ impl FeatureSet {
         if t < 2 {
             return Err(FeatureError::TooFewTrainRows(t));
         }
-        let react_logits = self.react();
+        // One eigendecomposition of the training covariance serves both maha (its pseudo-inverse)
+        // and ViM (its principal subspace; FD-Shifts centres on u first, which leaves it unchanged).
+        let (values, vectors) = covariance(&self.train_f32().view())
+            .eigh()
+            .map_err(|e| FeatureError::Linalg(e.to_string()))?;
         Ok(FeatureScores {
-            maha: self.maha(predicted)?,
-            vim: self.vim(logits, classes)?,
+            maha: self.maha(predicted, &pinv_from_eigen(&values, &vectors))?,
+            vim: self.vim(logits, classes, &values, &vectors)?,
             dknn: self.dknn(),
             classes: self.bias.len(),
-            react_logits,
+            react_logits: self.react(),
         })
     }
 
     /// `_maha_dist`.
-    fn maha(&self, predicted: &[usize]) -> Result<Vec<f32>, FeatureError> {
+    fn maha(&self, predicted: &[usize], icov: &Array2<f64>) -> Result<Vec<f32>, FeatureError> {
         let d = self.dim;
         // Class means in np.unique order of the (float) labels, each a float64 mean.
         let mut labels: Vec<f64> = self.train_labels.clone();
@@ -122,23 +137,36 @@ impl FeatureSet {
                     .collect()
             })
             .collect();
-        let icov = pinv_symmetric(&covariance(&self.train_f32().view()))?;
-        (0..self.n())
-            .map(|i| {
-                let mean = means.get(predicted[i]).ok_or(FeatureError::NoClassMean(predicted[i]))?;
-                let zm: Array1<f64> = self
-                    .row(i)
-                    .iter()
+        let mut out = Vec::with_capacity(self.n());
+        for (start, end) in self.blocks() {
+            // zm = float32(x − μ_ŷ), then −Σ_j zm_j (Σ⁺ zm)_j for every row of the block.
+            let mut zm = self.block(start, end);
+            for (r, mut row) in zm.rows_mut().into_iter().enumerate() {
+                let class = predicted[start + r];
+                let mean = means.get(class).ok_or(FeatureError::NoClassMean(class))?;
+                row.iter_mut()
                     .zip(mean)
-                    .map(|(x, m)| f64::from((f64::from(*x) - m) as f32))
-                    .collect();
-                Ok(-(zm.dot(&icov.dot(&zm))) as f32)
-            })
-            .collect()
+                    .for_each(|(x, m)| *x = f64::from((*x - m) as f32));
+            }
+            let projected = zm.dot(icov);
+            out.extend(
+                zm.rows()
+                    .into_iter()
+                    .zip(projected.rows())
+                    .map(|(z, p)| -(z.dot(&p)) as f32),
+            );
+        }
+        Ok(out)
     }
 
     /// `_vim` (not a DeepGamblers model: every output of the last layer is a class logit).
-    fn vim(&self, logits: &[f64], classes: usize) -> Result<Vec<f32>, FeatureError> {
+    fn vim(
+        &self,
+        logits: &[f64],
+        classes: usize,
+        values: &Array1<f64>,
+        vectors: &Array2<f64>,
+    ) -> Result<Vec<f32>, FeatureError> {
         let d = self.dim;
         let principal = if d >= 2048 {
             1000
@@ -153,14 +181,11 @@ impl FeatureSet {
         let u: Array1<f64> = -w.t().dot(&pinv_symmetric(&w.dot(&w.t()))?.dot(&b));
         let train = self.train_f32();
         let centred = &train - &u.view().insert_axis(Axis(0));
-        let (values, vectors) = covariance(&centred.view())
-            .eigh()
-            .map_err(|e| FeatureError::Linalg(e.to_string()))?;
         // The complement of the top `principal` eigenvectors (torch.argsort(eig_vals * -1)[D:]).
         let mut by_value: Vec<usize> = (0..d).collect();
         by_value.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
         let ns = vectors.select(Axis(1), &by_value[principal.min(d)..]);
-        let residual = |x: ndarray::ArrayView1<f64>| -> f64 { (&x - &u).dot(&ns).mapv(|v| v * v).sum().sqrt() };
+
         let train_logits = train.dot(&w.t()) + &b;
         let t = train.nrows() as f64;
         let max_logit_mean = train_logits
@@ -169,72 +194,70 @@ impl FeatureSet {
             .map(|r| r.fold(f64::NEG_INFINITY, |m, v| m.max(f64::from(*v as f32))))
             .sum::<f64>()
             / t;
-        let residual_mean = train.rows().into_iter().map(residual).sum::<f64>() / t;
+        let residual_mean = centred
+            .dot(&ns)
+            .rows()
+            .into_iter()
+            .map(|r| r.dot(&r).sqrt())
+            .sum::<f64>()
+            / t;
         let alpha = max_logit_mean / residual_mean;
-        Ok((0..self.n())
-            .map(|i| {
+        let mut out = Vec::with_capacity(self.n());
+        for (start, end) in self.blocks() {
+            let residuals = (self.block(start, end) - u.view().insert_axis(Axis(0))).dot(&ns);
+            for (r, res) in residuals.rows().into_iter().enumerate() {
+                let i = start + r;
                 let row: Vec<f64> = logits[i * classes..(i + 1) * classes]
                     .iter()
                     .map(|z| f64::from(*z as f32))
                     .collect();
                 let energy = f64::from(csf::logsumexp(&row) as f32);
-                let x: Array1<f64> = self.row(i).iter().map(|v| f64::from(*v)).collect();
-                let vlogit = f64::from((residual(x.view()) * alpha) as f32);
-                (-vlogit + energy) as f32
-            })
-            .collect())
+                let vlogit = f64::from((res.dot(&res).sqrt() * alpha) as f32);
+                out.push((-vlogit + energy) as f32);
+            }
+        }
+        Ok(out)
     }
 
-    /// `_deep_knn`: faiss `IndexFlatL2` over the first 1000 training rows, k = 50.
+    /// `_deep_knn`: faiss `IndexFlatL2` over the first 1000 training rows, k = 50. Squared
+    /// distances as faiss computes them for a batch of queries, ‖x‖² + ‖y‖² − 2·x·y (in float64).
     fn dknn(&self) -> Vec<f32> {
         const K: usize = 50;
         let d = self.dim;
-        let bank: Vec<f32> = self.train[..self.train_rows().min(1000) * d]
-            .iter()
-            .map(|v| *v as f32)
-            .collect();
-        let bank_rows = bank.len() / d;
-        (0..self.n())
-            .map(|i| {
-                if bank_rows < K {
-                    // faiss fills missing neighbours with the largest float.
-                    return -f32::MAX;
-                }
-                let x = self.row(i);
-                let mut dist: Vec<f64> = bank
-                    .chunks(d)
-                    .map(|y| {
-                        x.iter()
-                            .zip(y)
-                            .map(|(a, b)| {
-                                let t = f64::from(*a) - f64::from(*b);
-                                t * t
-                            })
-                            .sum()
-                    })
+        let bank_rows = self.train_rows().min(1000);
+        if bank_rows < K {
+            // faiss fills missing neighbours with the largest float.
+            return vec![-f32::MAX; self.n()];
+        }
+        let bank = Array2::from_shape_fn((bank_rows, d), |(i, j)| f64::from(self.train[i * d + j] as f32));
+        let bank_norms: Vec<f64> = bank.rows().into_iter().map(|r| r.dot(&r)).collect();
+        let mut out = Vec::with_capacity(self.n());
+        for (start, end) in self.blocks() {
+            let x = self.block(start, end);
+            let products = x.dot(&bank.t());
+            for (xr, pr) in x.rows().into_iter().zip(products.rows()) {
+                let xn = xr.dot(&xr);
+                let mut dist: Vec<f64> = pr
+                    .iter()
+                    .zip(&bank_norms)
+                    .map(|(p, yn)| (xn + yn - 2.0 * p).max(0.0))
                     .collect();
                 let (_, kth, _) = dist.select_nth_unstable_by(K - 1, f64::total_cmp);
-                -(*kth as f32)
-            })
-            .collect()
+                out.push(-(*kth as f32));
+            }
+        }
+        out
     }
 
     /// `_react`: float32 logits of the clipped features, plus the float64 bias.
     fn react(&self) -> Vec<f64> {
-        let clip = super::numpy::quantile(&self.train, 0.99).unwrap_or(f64::INFINITY) as f32;
-        let k = self.bias.len();
-        let d = self.dim;
-        let w: Vec<f32> = self.weight.iter().map(|v| *v as f32).collect();
-        let mut out = Vec::with_capacity(self.n() * k);
-        for i in 0..self.n() {
-            let x: Vec<f32> = self.row(i).iter().map(|v| v.min(clip)).collect();
-            for c in 0..k {
-                let dot: f64 = x
-                    .iter()
-                    .zip(&w[c * d..(c + 1) * d])
-                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                    .sum();
-                out.push(f64::from(dot as f32) + self.bias[c]);
+        let clip = f64::from(super::numpy::quantile(&self.train, 0.99).unwrap_or(f64::INFINITY) as f32);
+        let w = self.weight_f32();
+        let mut out = Vec::with_capacity(self.n() * self.bias.len());
+        for (start, end) in self.blocks() {
+            let logits = self.block(start, end).mapv(|v| v.min(clip)).dot(&w.t());
+            for row in logits.rows() {
+                out.extend(row.iter().zip(&self.bias).map(|(z, b)| f64::from(*z as f32) + b));
             }
         }
         out
@@ -253,9 +276,14 @@ fn covariance(x: &ArrayView2<f64>) -> Array2<f64> {
 /// dropped, the others inverted.
 fn pinv_symmetric(a: &Array2<f64>) -> Result<Array2<f64>, FeatureError> {
     let (values, vectors) = a.eigh().map_err(|e| FeatureError::Linalg(e.to_string()))?;
+    Ok(pinv_from_eigen(&values, &vectors))
+}
+
+/// The pseudo-inverse from an eigendecomposition `A = V diag(λ) Vᵀ`.
+fn pinv_from_eigen(values: &Array1<f64>, vectors: &Array2<f64>) -> Array2<f64> {
     let cutoff = 1e-15 * values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let inv: Array1<f64> = values.mapv(|v| if v.abs() > cutoff { 1.0 / v } else { 0.0 });
-    Ok((&vectors * &inv.insert_axis(Axis(0))).dot(&vectors.t()))
+    (vectors * &inv.insert_axis(Axis(0))).dot(&vectors.t())
 }
 
 #[cfg(test)]
@@ -296,10 +324,11 @@ mod tests {
             .map(|j| ((0..40).step_by(2).map(|i| s.train[i * 4 + j]).sum::<f64>() / 20.0) as f32)
             .collect();
         s.features[..4].copy_from_slice(&mean0);
-        let maha = s.maha(&[0, 1]).unwrap();
+        let icov = pinv_symmetric(&covariance(&s.train_f32().view())).unwrap();
+        let maha = s.maha(&[0, 1], &icov).unwrap();
         assert!(maha[0].abs() < 1e-5, "{}", maha[0]);
         assert!(maha[1] < -1.0);
-        assert_eq!(s.maha(&[2, 0]), Err(FeatureError::NoClassMean(2)));
+        assert_eq!(s.maha(&[2, 0], &icov), Err(FeatureError::NoClassMean(2)));
     }
 
     #[test]
@@ -323,7 +352,7 @@ mod tests {
         // The clip is far above row 0's values, so its ReAct logits are the plain logits.
         let plain = 0.5f64 * 1.0 + 0.2f32 as f64 * 0.5;
         assert!((r[0] - (f64::from(plain as f32) + 0.1)).abs() < 1e-7, "{}", r[0]);
-        let v = s.vim(&[1.0, 0.0, 0.0, 1.0], 2).unwrap();
-        assert!(v.iter().all(|x| x.is_finite()));
+        let scores = s.scores(&[1.0, 0.0, 0.0, 1.0], 2, &[0, 1]).unwrap();
+        assert!(scores.vim.iter().chain(&scores.maha).all(|x| x.is_finite()));
     }
 }
