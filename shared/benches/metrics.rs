@@ -25,42 +25,42 @@ fn data(n: usize) -> (Vec<f64>, Vec<bool>, Vec<i64>) {
     (confids, correct, labels)
 }
 
-fn bench(c: &mut Criterion) {
-    let (confids, correct, labels) = data(100_000);
-    let mut g = c.benchmark_group("100k samples");
+/// All confid metrics under both FD-Shifts versions' definitions.
+fn all_metrics(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    (confids, correct, labels): &(Vec<f64>, Vec<bool>, Vec<i64>),
+) {
     for compat in [Compat::Head, Compat::FdShifts011] {
         let cfg = EvalConfig {
             compat,
             ..EvalConfig::default()
         };
         g.bench_function(format!("all confid metrics ({})", compat.name()), |b| {
-            b.iter(|| metrics::confid_metrics(&confids, &correct, &labels, &cfg))
+            b.iter(|| metrics::confid_metrics(confids, correct, labels, &cfg))
         });
     }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("100k samples");
+    all_metrics(&mut g, &data(100_000));
     g.finish();
-    let (confids, correct, labels) = data(N);
+    let full = data(N);
+    let (confids, correct, labels) = &full;
     let mut g = c.benchmark_group("1M samples");
     g.sample_size(10);
-    for compat in [Compat::Head, Compat::FdShifts011] {
-        let cfg = EvalConfig {
-            compat,
-            ..EvalConfig::default()
-        };
-        g.bench_function(format!("all confid metrics ({})", compat.name()), |b| {
-            b.iter(|| metrics::confid_metrics(&confids, &correct, &labels, &cfg))
-        });
-    }
+    all_metrics(&mut g, &full);
     g.bench_function("sort (RiskCoverageStats::new)", |b| {
-        b.iter(|| RiskCoverageStats::new(&confids, &correct, Some(&labels), TieOrder::Numpy))
+        b.iter(|| RiskCoverageStats::new(confids, correct, Some(labels), TieOrder::Numpy))
     });
-    let stats = RiskCoverageStats::new(&confids, &correct, Some(&labels), TieOrder::Numpy);
+    let stats = RiskCoverageStats::new(confids, correct, Some(labels), TieOrder::Numpy);
     g.bench_function("aurc (HEAD)", |b| b.iter(|| stats.aurc()));
     g.bench_function("aurc (legacy)", |b| b.iter(|| stats.aurc_legacy()));
-    g.bench_function("failauc", |b| b.iter(|| roc::failauc(&correct, &confids)));
+    g.bench_function("failauc", |b| b.iter(|| roc::failauc(correct, confids)));
     g.bench_function("ece", |b| {
         b.iter_batched(
             || (),
-            |_| calibration::reliability_bins(&correct, &confids, 20, calibration::Binarize::Correct),
+            |_| calibration::reliability_bins(correct, confids, 20, calibration::Binarize::Correct),
             BatchSize::SmallInput,
         )
     });
