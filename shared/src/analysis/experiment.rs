@@ -401,9 +401,7 @@ pub fn evaluate(exp: &Experiment, plan: &Plan, cfg: &EvalConfig) -> Result<Evalu
                     Normalisation::fit(&reported, &raw, &j.correct, &j.labels, compat)?,
                 );
             }
-            let (confids, _) = fitted[&reported]
-                .apply(raw)
-                .map_err(|_| ExperimentError::UnsupportedCsf(reported.clone()))?;
+            let confids = fitted[&reported].apply(&reported, raw)?;
             method.insert(reported, Scored { confids, source });
         }
         for name in &secondary {
@@ -521,9 +519,7 @@ fn row_scores(
             continue;
         }
         let (_, raw) = raw_scores(out, name, &all.rows, plan, compat)?;
-        let (confids, _) = fitted[name]
-            .apply(raw)
-            .map_err(|_| ExperimentError::UnsupportedCsf(name.clone()))?;
+        let confids = fitted[name].apply(name, raw)?;
         scores.insert(name.clone(), confids);
     }
     for name in secondary {

@@ -404,41 +404,34 @@ impl Normalisation {
         Ok(Normalisation::Identity)
     }
 
-    /// Applies the normalisation: the confidences, and whether FD-Shifts holds them as float32
-    /// (numpy keeps float32 through a float64 scalar).
-    pub fn apply(&self, raw: Raw) -> Result<(Vec<f64>, bool), Raw> {
-        match (self, raw) {
-            (Normalisation::Temperature(t), Raw::Logits { values, cols }) => Ok((
-                values
-                    .chunks(cols)
-                    .map(|row| temperature::confidence(row, *t))
-                    .collect(),
-                false,
-            )),
-            (_, raw @ Raw::Logits { .. }) => Err(raw),
-            (Normalisation::Identity | Normalisation::Temperature(_), Raw::Scores { values, f32 }) => Ok((values, f32)),
+    /// Applies the normalisation, in float32 where FD-Shifts' array is float32 (numpy keeps
+    /// float32 through a float64 scalar). Logits without a temperature are an `UnsupportedCsf`.
+    pub fn apply(&self, name: &str, raw: Raw) -> Result<Vec<f64>, ExperimentError> {
+        let per_f32 = |values: Vec<f64>, f: &dyn Fn(f32) -> f32| -> Vec<f64> {
+            values.into_iter().map(|s| f64::from(f(s as f32))).collect()
+        };
+        Ok(match (self, raw) {
+            (Normalisation::Temperature(t), Raw::Logits { values, cols }) => values
+                .chunks(cols)
+                .map(|row| temperature::confidence(row, *t))
+                .collect(),
+            (_, Raw::Logits { .. }) => return Err(ExperimentError::UnsupportedCsf(name.to_string())),
+            (Normalisation::Identity | Normalisation::Temperature(_), Raw::Scores { values, .. }) => values,
             (Normalisation::Platt(p), Raw::Scores { values, f32: false }) => {
-                Ok((values.into_iter().map(|s| p.apply(s)).collect(), false))
+                values.into_iter().map(|s| p.apply(s)).collect()
             }
             (Normalisation::Platt(p), Raw::Scores { values, f32: true }) => {
                 let (a, b) = (p.a as f32, p.b as f32);
-                let out = values
-                    .into_iter()
-                    .map(|s| f64::from(1.0f32 / (1.0f32 + ((s as f32) * a + b).exp())))
-                    .collect();
-                Ok((out, true))
+                per_f32(values, &|s| 1.0 / (1.0 + (s * a + b).exp()))
             }
+            // scipy's expit(−(s − q)) = 1 / (1 + exp(s − q)), with the C library's exp.
             (Normalisation::Quantile(q), Raw::Scores { values, f32: false }) => {
-                Ok((values.into_iter().map(|s| 1.0 / (1.0 + (s - q).exp())).collect(), false))
+                values.into_iter().map(|s| 1.0 / (1.0 + (s - q).exp())).collect()
             }
             (Normalisation::Quantile(q), Raw::Scores { values, f32: true }) => {
                 let q = *q as f32;
-                let out = values
-                    .into_iter()
-                    .map(|s| f64::from(1.0f32 / (1.0f32 + ((s as f32) - q).exp())))
-                    .collect();
-                Ok((out, true))
+                per_f32(values, &|s| 1.0 / (1.0 + (s - q).exp()))
             }
-        }
+        })
     }
 }
