@@ -8,6 +8,7 @@ use std::path::Path;
 use npyz::WriterBuilder;
 
 use crate::error::InputError;
+use crate::io::atomic;
 
 /// Outputs of one model over all rows of a study, rows in FD-Shifts order.
 pub struct ExportRows {
@@ -61,55 +62,10 @@ fn write_last_layer(path: &Path, w: &[f32], b: &[f32], d: usize) -> std::io::Res
     Ok(())
 }
 
-const STAGING: &str = ".failscope-export-";
-
-/// A temporary folder beside `dir` (which must not exist yet) to write an export into; [`publish`]
-/// renames it into place, so `dir` is either complete or absent. Its name carries this process's id,
-/// so leftovers of killed runs (whose process no longer exists) are removed here.
-pub(crate) fn staging(dir: &Path) -> Result<tempfile::TempDir, InputError> {
-    if dir.exists() {
-        return Err(InputError::file(dir, "already exists: choose a new output folder"));
-    }
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| InputError::file(parent, format!("cannot create ({e})")))?;
-    remove_stale_staging(parent);
-    tempfile::Builder::new()
-        .prefix(&format!("{STAGING}{}-", std::process::id()))
-        .tempdir_in(parent)
-        .map_err(|e| InputError::file(parent, format!("cannot write here ({e})")))
-}
-
-/// Removes staging folders in `parent` left by processes that no longer run (Linux: `/proc/<pid>`).
-fn remove_stale_staging(parent: &Path) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(parent) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(STAGING).and_then(|r| r.split('-').next()) else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
-/// Moves a finished staging folder to `dir`.
-pub(crate) fn publish(tmp: tempfile::TempDir, dir: &Path) -> Result<(), InputError> {
-    let kept = tmp.keep();
-    std::fs::rename(&kept, dir)
-        .map_err(|e| InputError::file(dir, format!("cannot move the finished export into place ({e})")))
-}
-
 /// Writes the experiment folder `dir` (which must not exist yet). `ext_name` is FD-Shifts'
 /// `eval.ext_confid_name` for the external confidence (`dg`, `tcp`, …).
 pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(), InputError> {
-    let tmp = staging(dir)?;
+    let tmp = atomic::staging(dir)?;
     let io = |p: &Path, e: std::io::Error| InputError::file(p, format!("cannot write ({e})"));
     let results = tmp.path().join("test_results");
     std::fs::create_dir_all(&results).map_err(|e| io(&results, e))?;
@@ -181,12 +137,12 @@ pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(
     if let Some(sources) = &rows.sources {
         sources.write(tmp.path())?;
     }
-    publish(tmp, dir)
+    atomic::publish(tmp, dir)
 }
 
 /// Writes `files` (relative path, bytes) into the new folder `dir`, atomically (temp folder + rename).
 pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), InputError> {
-    let tmp = staging(dir)?;
+    let tmp = atomic::staging(dir)?;
     for (rel, data) in files {
         let rel = Path::new(rel);
         if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
@@ -201,5 +157,5 @@ pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), InputE
         }
         std::fs::write(&p, data).map_err(|e| InputError::file(&p, format!("cannot write ({e})")))?;
     }
-    publish(tmp, dir)
+    atomic::publish(tmp, dir)
 }

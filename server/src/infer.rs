@@ -2,16 +2,13 @@
 //! set (corrupted where the test set says so), logits, features and MC-dropout passes, with a
 //! progress bar. Memory holds only the outputs, never more than one batch of images.
 
-use std::path::Path;
-
-use image::imageops::{self, FilterType};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::data::Dataset;
 use crate::error::InputError;
 use crate::export::ExportRows;
+pub use crate::preprocess::{corruption_seed, resize, Preprocess};
 use crate::shift::Design;
 use crate::torch::{Outputs, TorchModel};
 
@@ -46,34 +43,6 @@ impl Classifier for TorchModel {
     }
 }
 
-/// How images become model input.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Preprocess {
-    /// Input height and width.
-    pub size: [u32; 2],
-    /// Per-channel mean subtracted from [0, 1] intensities.
-    pub mean: [f32; 3],
-    /// Per-channel standard deviation divided by.
-    pub std: [f32; 3],
-}
-
-impl Preprocess {
-    /// Reads the sidecar `<model>.json` (`{"size": [h, w], "mean": [...], "std": [...]}`) if present.
-    pub fn sidecar(model: &Path) -> Result<Option<Self>, InputError> {
-        let p = model.with_extension("json");
-        if !p.is_file() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(&p).map_err(|e| InputError::file(&p, format!("cannot read ({e})")))?;
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            InputError::file(
-                &p,
-                format!("expected {{\"size\": [h, w], \"mean\": [r, g, b], \"std\": [r, g, b]}} ({e})"),
-            )
-        })
-    }
-}
-
 /// Inference settings.
 #[derive(Debug, Clone)]
 pub struct InferConfig {
@@ -85,21 +54,6 @@ pub struct InferConfig {
     pub mc_passes: usize,
     /// Seed of the corruptions.
     pub seed: u64,
-}
-
-/// The seed of row `index`'s corruption (per image, so the web app can re-render it).
-pub fn corruption_seed(seed: u64, index: usize) -> u64 {
-    seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-/// Resizes to the model's input size (a no-op when it already has it).
-pub fn resize(img: image::RgbImage, p: &Preprocess) -> image::RgbImage {
-    let [h, w] = p.size;
-    if img.dimensions() == (w, h) {
-        img
-    } else {
-        imageops::resize(&img, w, h, FilterType::Triangle)
-    }
 }
 
 /// Normalises images of the model's input size into a `(b, 3, h, w)` float tensor.

@@ -10,7 +10,8 @@ use tch::{Kind, Tensor};
 
 use crate::data::split::Fractions;
 use crate::error::InputError;
-use crate::infer::{self, InferConfig, Preprocess};
+use crate::infer::{self, InferConfig};
+use crate::preprocess::{self, Preprocess};
 use crate::shift::corrupt::Corruption;
 use crate::shift::{self, Design, ShiftPlan};
 use crate::train::checkpoint::{self, ModelCard, Trained};
@@ -154,7 +155,7 @@ fn load_tensors(
     for chunk in rows.chunks(256) {
         let imgs = chunk
             .iter()
-            .map(|&r| Ok(infer::resize(ds.samples[r].load_rgb()?, p)))
+            .map(|&r| Ok(preprocess::resize(ds.samples[r].load_rgb()?, p)))
             .collect::<Result<Vec<_>, InputError>>()?;
         parts.push(infer::to_tensor(&imgs, p));
         pb.inc(chunk.len() as u64);
@@ -190,7 +191,7 @@ pub struct Training {
 /// The training half of a recipe: dataset → shift design → CNN + ConfidNet head, and a
 /// DeepGamblers CNN, on `device`.
 pub fn train(recipe: &Recipe, data: Option<&Path>, device: Compute) -> Result<Training, InputError> {
-    let ds = crate::cli::load_dataset(&recipe.data.source, data)?;
+    let ds = crate::data::load(&recipe.data.source, data)?;
     let design = shift::design(&ds, &recipe.plan()?)?;
     let p = recipe.preprocess();
     let train_set = load_tensors(&ds, &design.train, &p, "train")?;

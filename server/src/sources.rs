@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, ImageRef};
 use crate::error::InputError;
-use crate::infer::{self, Preprocess};
+use crate::preprocess::{self, Preprocess};
 use crate::shift::corrupt::Corruption;
 use crate::shift::Design;
 
@@ -198,10 +198,10 @@ pub fn render(
     let img = image::open(&full)
         .map_err(|e| ImageError::Unreadable(format!("{rel}: {e}")))?
         .to_rgb8();
-    let img = infer::resize(img, preprocess);
+    let img = preprocess::resize(img, preprocess);
     Ok(
         match corruption.and_then(|(name, sev)| Corruption::parse(name).map(|c| (c, sev))) {
-            Some((c, sev)) => c.apply(&img, sev, infer::corruption_seed(seed, index)),
+            Some((c, sev)) => c.apply(&img, sev, preprocess::corruption_seed(seed, index)),
             None => img,
         },
     )

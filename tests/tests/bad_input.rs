@@ -182,7 +182,7 @@ fn usage_errors_exit_2() {
 fn with_label_in_set(idx: f64, label: f64) -> (tempfile::TempDir, usize) {
     let d = copy_fixture("fdshifts/v011_basic");
     let path = raw_output(d.path());
-    let mut raw = failscope::fdshifts::npz::read(&path, "arr_0").unwrap();
+    let mut raw = failscope::io::npz::read(&path, "arr_0").unwrap();
     let cols = raw.shape[1];
     let row = raw.data.chunks(cols).position(|r| r[cols - 1] == idx).unwrap();
     raw.data[row * cols + cols - 2] = label;

@@ -42,12 +42,12 @@ fn infer_writes_an_experiment_that_eval_scores() {
         assert!(out.join("test_results").join(f).is_file(), "{f}");
     }
     // The last layer is the TorchScript model's `fc` (3 classes × 4 features), weight first.
-    let layer = failscope::fdshifts::npz::read_all(&out.join("test_results/last_layer.npz")).unwrap();
+    let layer = failscope::io::npz::read_all(&out.join("test_results/last_layer.npz")).unwrap();
     assert_eq!(
         layer.iter().map(|(_, a)| a.shape.clone()).collect::<Vec<_>>(),
         vec![vec![3, 4], vec![3]]
     );
-    let train = failscope::fdshifts::npz::read(&out.join("test_results/train_features.npz"), "arr_0").unwrap();
+    let train = failscope::io::npz::read(&out.join("test_results/train_features.npz"), "arr_0").unwrap();
     assert_eq!(train.shape[1], 5, "4 features, then the label");
     assert!(train.shape[0] > 10, "{:?}", train.shape);
     let e = failscope(&["eval".as_ref(), out.as_os_str(), "--format".as_ref(), "json".as_ref()]);
@@ -79,7 +79,7 @@ fn infer_writes_an_experiment_that_eval_scores() {
     failscope_e2e::import(&db, &out, None);
     let store = failscope::store::Store::open(&db).unwrap();
     let features = store.features(1).unwrap().expect("features stored");
-    let encoded = failscope::fdshifts::npz::read(&out.join("test_results/encoded_output.npz"), "arr_0").unwrap();
+    let encoded = failscope::io::npz::read(&out.join("test_results/encoded_output.npz"), "arr_0").unwrap();
     let d_feat = encoded.shape[1] - 1;
     assert_eq!(features.dim(), (encoded.shape[0], d_feat));
     assert_eq!(features[[7, 3]], encoded.data[7 * (d_feat + 1) + 3] as f32);
@@ -144,8 +144,8 @@ fn a_logits_only_model_warns_and_its_logits_become_the_features() {
         "{}",
         r.stdout
     );
-    let enc = failscope::fdshifts::npz::read(&out.join("test_results/encoded_output.npz"), "arr_0").unwrap();
-    let raw = failscope::fdshifts::npz::read(&out.join("test_results/raw_logits.npz"), "arr_0").unwrap();
+    let enc = failscope::io::npz::read(&out.join("test_results/encoded_output.npz"), "arr_0").unwrap();
+    let raw = failscope::io::npz::read(&out.join("test_results/raw_logits.npz"), "arr_0").unwrap();
     // Features = logits (3 columns) + dataset_idx; logits file = logits + label + dataset_idx.
     assert_eq!(enc.shape[1], 4);
     assert_eq!(enc.data[..3], raw.data[..3]);

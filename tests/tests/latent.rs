@@ -167,7 +167,7 @@ fn bad_latent_input_is_named() {
 
     // NaN in the features: named by row and column.
     let enc = out.join("test_results/encoded_output.npz");
-    let a = failscope::fdshifts::npz::read(&enc, "arr_0").unwrap();
+    let a = failscope::io::npz::read(&enc, "arr_0").unwrap();
     let mut data = a.data.clone();
     data[5 * a.shape[1] + 2] = f64::NAN;
     let mut npz = npyz::npz::NpzWriter::new(std::fs::File::create(&enc).unwrap());

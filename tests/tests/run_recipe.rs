@@ -75,7 +75,7 @@ fn a_small_recipe_trains_infers_scores_and_stores() {
         assert!(v["in_class_study_corruption_contrast_5"].is_object());
         // The trained CNN's last layer (class outputs only) and training features feed HEAD's
         // feature-based CSFs.
-        let layer = failscope::fdshifts::npz::read_all(&dir.join("test_results/last_layer.npz")).unwrap();
+        let layer = failscope::io::npz::read_all(&dir.join("test_results/last_layer.npz")).unwrap();
         assert_eq!(
             layer[0].1.shape,
             vec![2, failscope::train::FEATURES as usize],

@@ -1,28 +1,6 @@
 //! `failscope dataset`: dataset specs and their composition.
 
-use std::path::{Path, PathBuf};
-
-use crate::data::{self, ham10000, manifest, medmnist, Dataset};
-use crate::error::InputError;
-
-/// Resolves a dataset spec (see `failscope dataset --help`).
-pub fn load_dataset(source: &str, data: Option<&Path>) -> Result<Dataset, InputError> {
-    let in_data = |rel: &str| -> Result<PathBuf, InputError> { Ok(data::data_dir(data)?.join(rel)) };
-    match source {
-        "ham10000" => ham10000::load(&in_data("ham10000")?, ham10000::Task::Binary),
-        "ham10000-7class" => ham10000::load(&in_data("ham10000")?, ham10000::Task::SevenClass),
-        s if s.ends_with(".npz") => {
-            let p = PathBuf::from(s);
-            let p = if p.is_absolute() || p.exists() { p } else { in_data(s)? };
-            medmnist::load(&p)
-        }
-        s if s.ends_with(".csv") => manifest::load(Path::new(s)),
-        other => Err(InputError::item(
-            "dataset",
-            format!("unknown source {other:?}: expected ham10000, ham10000-7class, a .npz or a manifest .csv"),
-        )),
-    }
-}
+use crate::data::{self, Dataset};
 
 fn count_by<'a>(items: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
     let mut counts: indexmap::IndexMap<String, usize> = indexmap::IndexMap::new();

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use crate::data::split::Fractions;
 use crate::error::InputError;
 use crate::export;
-use crate::infer::{InferConfig, Preprocess};
+use crate::infer::InferConfig;
+use crate::preprocess::Preprocess;
 use crate::shift::corrupt::Corruption;
 use crate::shift::{self, ShiftPlan};
 use crate::torch::TorchModel;
 use crate::train::checkpoint;
 
-use super::{load_dataset, CliError};
+use super::CliError;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct InferArgs {
@@ -138,7 +139,7 @@ pub(super) fn infer(a: &InferArgs) -> Result<String, CliError> {
         mean: pick(&a.mean, sidecar.as_ref().map(|p| p.mean), [0.485, 0.456, 0.406]),
         std: pick(&a.std, sidecar.as_ref().map(|p| p.std), [0.229, 0.224, 0.225]),
     };
-    let ds = load_dataset(&a.dataset, a.data.as_deref())?;
+    let ds = crate::data::load(&a.dataset, a.data.as_deref())?;
     let design = shift::design(&ds, &shift_plan(a)?)?;
     let cfg = InferConfig {
         preprocess,

@@ -18,7 +18,7 @@ mod import;
 mod infer;
 mod latent;
 
-pub use datasets::{dataset_summary, load_dataset};
+pub use datasets::dataset_summary;
 pub use import::{evaluate_path, Evaluated};
 use import::{import, open_store};
 use infer::InferArgs;
@@ -345,7 +345,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             .map_err(io)?;
         }
         Command::Dataset { source, data } => {
-            let ds = load_dataset(&source, data.as_deref())?;
+            let ds = crate::data::load(&source, data.as_deref())?;
             write!(out, "{}", dataset_summary(&ds)).map_err(io)?;
         }
         Command::Study {

@@ -8,7 +8,7 @@ use image::RgbImage;
 
 use super::{Dataset, ImageRef, Sample, Split};
 use crate::error::InputError;
-use crate::fdshifts::npz;
+use crate::io::npz;
 
 /// Class names of the MedMNIST sets whose names we know; others get `0`, `1`, ….
 fn known_classes(stem: &str) -> Option<Vec<&'static str>> {

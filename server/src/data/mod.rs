@@ -111,3 +111,22 @@ pub fn data_dir(flag: Option<&Path>) -> Result<PathBuf, InputError> {
     }
     Ok(dir)
 }
+
+/// Resolves a dataset spec (see `failscope dataset --help`).
+pub fn load(source: &str, data: Option<&Path>) -> Result<Dataset, InputError> {
+    let in_data = |rel: &str| -> Result<PathBuf, InputError> { Ok(data_dir(data)?.join(rel)) };
+    match source {
+        "ham10000" => ham10000::load(&in_data("ham10000")?, ham10000::Task::Binary),
+        "ham10000-7class" => ham10000::load(&in_data("ham10000")?, ham10000::Task::SevenClass),
+        s if s.ends_with(".npz") => {
+            let p = PathBuf::from(s);
+            let p = if p.is_absolute() || p.exists() { p } else { in_data(s)? };
+            medmnist::load(&p)
+        }
+        s if s.ends_with(".csv") => manifest::load(Path::new(s)),
+        other => Err(InputError::item(
+            "dataset",
+            format!("unknown source {other:?}: expected ham10000, ham10000-7class, a .npz or a manifest .csv"),
+        )),
+    }
+}

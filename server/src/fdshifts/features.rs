@@ -7,8 +7,8 @@ use std::path::Path;
 use failscope_shared::analysis::features::FeatureSet;
 use ndarray::Array2;
 
-use super::npz;
 use crate::error::InputError;
+use crate::io::npz;
 
 /// The training features file.
 pub const TRAIN_FEATURES: &str = "train_features.npz";

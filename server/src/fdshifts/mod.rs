@@ -3,7 +3,6 @@
 
 pub mod config;
 mod features;
-pub mod npz;
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +12,7 @@ use failscope_shared::analysis::{csf, studies};
 use ndarray::Array2;
 
 use crate::error::InputError;
-use npz::Array;
+use crate::io::npz::{self, Array};
 
 /// A loaded experiment.
 #[derive(Debug, Clone)]

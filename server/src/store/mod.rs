@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use ndarray::{Array2, ArrayView2, ArrayView3};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::infer::Preprocess;
+use crate::preprocess::Preprocess;
 use crate::sources::SampleSources;
 
 /// A store error: the database file and what failed.

@@ -9,7 +9,8 @@ use tch::nn;
 
 use super::{confidnet_head, Cnn, ConfidNet, EpochStats};
 use crate::error::InputError;
-use crate::infer::{Classifier, Preprocess};
+use crate::infer::Classifier;
+use crate::preprocess::Preprocess;
 
 /// `model.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,7 +65,7 @@ fn io(path: &Path, e: impl std::fmt::Display) -> InputError {
 
 /// Writes the checkpoint folder `dir` (which must not exist), atomically.
 pub fn save(dir: &Path, model: &Trained, card: &ModelCard, curve: &[EpochStats]) -> Result<(), InputError> {
-    let tmp = crate::export::staging(dir)?;
+    let tmp = crate::io::atomic::staging(dir)?;
     let at = |name: &str| tmp.path().join(name);
     let (cnn, head) = match model {
         Trained::ConfidNet(m) => (&m.cnn, Some(&m._vs)),
@@ -81,7 +82,7 @@ pub fn save(dir: &Path, model: &Trained, card: &ModelCard, curve: &[EpochStats])
     std::fs::write(at("model.json"), json).map_err(|e| io(&at("model.json"), e))?;
     let curve = serde_json::to_string_pretty(curve).expect("plain fields serialise");
     std::fs::write(at("training_curve.json"), curve).map_err(|e| io(&at("training_curve.json"), e))?;
-    crate::export::publish(tmp, dir)
+    crate::io::atomic::publish(tmp, dir)
 }
 
 /// Whether `path` is a checkpoint folder (rather than a TorchScript file).
