@@ -8,9 +8,7 @@ fn libtorch_rpath() -> Option<std::path::PathBuf> {
     let lib = libtorch.join("lib");
     let lib = lib.canonicalize().unwrap_or(lib);
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-    }
+    // Where `--device cuda` finds libtorch_cuda.so at run time (`torch::load_cuda`).
+    println!("cargo:rustc-env=FAILSCOPE_LIBTORCH_LIB={}", lib.display());
     Some(libtorch)
 }

@@ -12,6 +12,7 @@ pub mod export;
 pub mod fdshifts;
 pub mod http;
 pub mod infer;
+pub mod ingest;
 pub mod io;
 pub mod latent;
 pub mod preprocess;

@@ -4,18 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
-use tch::{Kind, Tensor};
 
 use crate::data::split::Fractions;
 use crate::error::InputError;
 use crate::infer::{self, InferConfig};
-use crate::preprocess::{self, Preprocess};
+use crate::preprocess::Preprocess;
 use crate::shift::corrupt::Corruption;
 use crate::shift::{self, Design, ShiftPlan};
 use crate::train::checkpoint::{self, ModelCard, Trained};
-use crate::train::{self, Compute, EpochStats, TensorSet, TrainConfig};
+use crate::train::{self, Compute, EpochStats, TrainConfig};
 
 /// A study recipe (TOML).
 #[derive(Debug, Clone, Deserialize)]
@@ -138,36 +136,6 @@ impl Recipe {
     }
 }
 
-fn load_tensors(
-    ds: &crate::data::Dataset,
-    rows: &[usize],
-    p: &Preprocess,
-    what: &str,
-) -> Result<TensorSet, InputError> {
-    let pb = ProgressBar::new(rows.len() as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} images")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    pb.set_message(what.to_string());
-    let mut parts = Vec::new();
-    for chunk in rows.chunks(256) {
-        let imgs = chunk
-            .iter()
-            .map(|&r| Ok(preprocess::resize(ds.samples[r].load_rgb()?, p)))
-            .collect::<Result<Vec<_>, InputError>>()?;
-        parts.push(infer::to_tensor(&imgs, p));
-        pb.inc(chunk.len() as u64);
-    }
-    pb.finish();
-    let y: Vec<i64> = rows.iter().map(|&r| ds.samples[r].label as i64).collect();
-    Ok(TensorSet {
-        x: Tensor::cat(&parts, 0),
-        y: Tensor::from_slice(&y).to_kind(Kind::Int64),
-    })
-}
-
 /// One trained model's experiment.
 pub struct RunOutput {
     /// `confidnet` or `deepgamblers`.
@@ -194,8 +162,8 @@ pub fn train(recipe: &Recipe, data: Option<&Path>, device: Compute) -> Result<Tr
     let ds = crate::data::load(&recipe.data.source, data)?;
     let design = shift::design(&ds, &recipe.plan()?)?;
     let p = recipe.preprocess();
-    let train_set = load_tensors(&ds, &design.train, &p, "train")?;
-    let val_set = load_tensors(&ds, &design.val, &p, "val")?;
+    let train_set = train::TensorSet::load(&ds, &design.train, &p, "train")?;
+    let val_set = train::TensorSet::load(&ds, &design.val, &p, "val")?;
     let classes = ds.classes.len() as i64;
     let cfg = TrainConfig {
         device,

@@ -2,8 +2,9 @@
 //! coordinates (4 classes in 4 blobs, 6 test sets), with the 2-D and 3-D embeddings already cached
 //! so no t-SNE runs.
 
+use failscope::ingest::{Evaluated, SampleRecord};
 use failscope::latent::EmbedParams;
-use failscope::store::{NewStudy, SampleRecord, Store};
+use failscope::store::{NewStudy, Store};
 use failscope_shared::analysis::experiment::Report;
 use indexmap::IndexMap;
 use ndarray::Array2;
@@ -38,22 +39,26 @@ pub fn synthetic_study(db: &std::path::Path, n: usize) {
         (0..n).map(|_| 0.5 + next() / 2.0).collect::<Vec<f64>>(),
     )]);
     let id = store
-        .insert(&NewStudy {
-            name: &format!("synthetic {n}"),
-            kind: "synthetic",
-            source: "benchmark",
-            n_classes: 4,
-            n_samples: n as u64,
-            compat: "current",
-            report: &Report::new(),
-            files: &[],
-            samples: &samples,
-            features: Some(coords.view()),
-            mc: None,
-            scores: &scores,
-            probs: None,
-            sources: None,
-        })
+        .insert(
+            &NewStudy {
+                name: &format!("synthetic {n}"),
+                source: "benchmark",
+                compat: "current",
+            },
+            &Evaluated {
+                kind: "synthetic",
+                n_classes: 4,
+                n_samples: n as u64,
+                report: Report::new(),
+                files: Vec::new(),
+                samples,
+                features: Some(coords.clone()),
+                mc: None,
+                scores,
+                probs: None,
+                sources: None,
+            },
+        )
         .unwrap();
     let blob: Vec<u8> = coords.iter().flat_map(|v| v.to_le_bytes()).collect();
     store

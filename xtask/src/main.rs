@@ -1,8 +1,8 @@
 //! Build orchestration: `cargo xtask <setup|web|test|demo|bench>`.
 //!
 //! Every step that installs something first checks whether it is already there, so a second run is
-//! quick. What gets installed (see `../shared/TOOLCHAIN.md`): libtorch 2.13.0 from PyPI into `.torch/`
-//! (CPU use only, no CUDA stack), the `wasm32-unknown-unknown` target, and Debian's chromium +
+//! quick. What gets installed: libtorch 2.13.0 from PyPI into `.torch/` (the torch wheel without its
+//! NVIDIA dependencies, only the two runtime libraries `libtorch_cpu` links against), the `wasm32-unknown-unknown` target, and Debian's chromium +
 //! chromedriver for the browser tests.
 
 use std::env;
@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+mod layers;
 
 const TORCH: &str = "torch==2.13.0";
 const TORCH_RUNTIME_DEPS: [&str; 3] = [
@@ -25,7 +27,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 
   setup [--no-browser]   install libtorch (.torch/), the wasm32 target, chromium + chromedriver
   web [--release]        build the Leptos frontend to WebAssembly into dist/
-  test                   setup, fmt check, clippy -D warnings, all tests, wasm checks, browser tests
+  tidy                   the code map's invariants: server layers (no upward import, no cycle),
+                         tch only in torch/infer/train, every module named in ARCHITECTURE.md
+  test                   setup, tidy, fmt check, clippy -D warnings, all tests, wasm checks, browser tests
                          (needs FAILSCOPE_DATA: the folder holding ham10000/ and medmnist/)
   demo [--addr A]        setup, build, and serve the app on a default study (http://127.0.0.1:8080);
                          with FAILSCOPE_DATA, first builds a PneumoniaMNIST study once (~2 min)
@@ -188,9 +192,21 @@ fn web(release: bool) -> Result<PathBuf> {
     Ok(dist)
 }
 
+/// `FAILSCOPE_DATA` made absolute against the folder xtask was started in, and exported so, so that
+/// every command xtask runs — test binaries run in their own crate's folder — reads the same folder.
+fn data_dir() -> Result<Option<PathBuf>> {
+    let Some(dir) = env::var_os("FAILSCOPE_DATA").filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    let dir = std::path::absolute(PathBuf::from(&dir))
+        .with_context(|| format!("FAILSCOPE_DATA={}: cannot make it absolute", dir.to_string_lossy()))?;
+    env::set_var("FAILSCOPE_DATA", &dir);
+    Ok(Some(dir))
+}
+
 fn test() -> Result<()> {
     // The real-data tests (HAM10000, MedMNIST) read the data folder from FAILSCOPE_DATA; fail early.
-    match env::var_os("FAILSCOPE_DATA").map(PathBuf::from) {
+    match data_dir()? {
         Some(dir) if dir.join("ham10000").is_dir() && dir.join("medmnist").is_dir() => {}
         Some(dir) => bail!(
             "FAILSCOPE_DATA={} has no ham10000/ and medmnist/ folders",
@@ -200,6 +216,7 @@ fn test() -> Result<()> {
             bail!("set FAILSCOPE_DATA to the data folder (holding ham10000/ and medmnist/) for the real-data tests")
         }
     }
+    tidy()?;
     setup(true)?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
@@ -225,6 +242,19 @@ fn test() -> Result<()> {
     Ok(())
 }
 
+/// The code map's invariants (`layers`): fails with every problem listed.
+fn tidy() -> Result<()> {
+    let problems = layers::check(&root())?;
+    if !problems.is_empty() {
+        bail!(
+            "the code map's invariants do not hold (ARCHITECTURE.md, \"Layers\"):\n{}",
+            problems.join("\n")
+        );
+    }
+    eprintln!("xtask: layers and code map hold");
+    Ok(())
+}
+
 /// The recipe `cargo xtask demo` builds once when `FAILSCOPE_DATA` holds MedMNIST.
 const DEMO_RECIPE: &str = "assets/recipes/pneumoniamnist-demo.toml";
 
@@ -241,7 +271,7 @@ fn demo(args: &[String]) -> Result<()> {
     let db = root.join(".failscope/demo.db");
     // With the data folder, a real study with a latent space: PneumoniaMNIST trained here, built
     // once (about two minutes) and kept in the demo store.
-    let data = env::var_os("FAILSCOPE_DATA").map(PathBuf::from);
+    let data = data_dir()?;
     match data.filter(|d| d.join("medmnist/pneumoniamnist.npz").is_file()) {
         Some(data) => {
             let listed = Command::new(&bin).args(["study", "list", "--db"]).arg(&db).output()?;
@@ -280,6 +310,7 @@ fn demo(args: &[String]) -> Result<()> {
 /// README's ratios compare numbers from one run on one machine. Then the embedding benchmark, which
 /// runs scikit-learn's and openTSNE's t-SNE itself when `FAILSCOPE_BENCH_PYTHON` is set.
 fn bench() -> Result<()> {
+    data_dir()?;
     run(cargo().args(["bench", "-p", "failscope-shared", "--bench", "metrics"]))?;
     // The baseline is FD-Shifts' own code: a Python environment and FD-Shifts' analysis package set
     // up outside the repository (tests/fixtures/fdshifts/make_expected.py describes both).
@@ -305,6 +336,7 @@ fn main() -> Result<()> {
         Some("setup") => setup(!rest.iter().any(|a| a == "--no-browser")),
         Some("web") => web(rest.iter().any(|a| a == "--release")).map(|_| ()),
         Some("test") => test(),
+        Some("tidy") => tidy(),
         Some("demo") => demo(rest),
         Some("bench") => bench(),
         _ => {

@@ -20,7 +20,7 @@ pub(super) struct InferArgs {
     /// checkpoint folder written by `failscope train`.
     #[arg(long)]
     model: PathBuf,
-    /// Where to run: `cpu`, or `cuda` (checkpoints of `failscope train`; needs a CUDA libtorch).
+    /// Where to run: `cpu`, or `cuda` (checkpoints of `failscope train`; needs a GPU and the NVIDIA libraries, see the README).
     #[arg(long, value_enum, default_value = "cpu")]
     device: super::DeviceArg,
     /// Dataset source, as for `failscope dataset`.

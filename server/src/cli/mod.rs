@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use failscope_shared::analysis::{Compat, EvalConfig, TieOrder};
 
 use crate::error::InputError;
+use crate::ingest::evaluate_path;
 use crate::recipe::Recipe;
 use crate::{export, http, report};
 
@@ -19,7 +20,6 @@ mod infer;
 mod latent;
 
 pub use datasets::dataset_summary;
-pub use import::{evaluate_path, Evaluated};
 use import::{import, open_store};
 use infer::InferArgs;
 

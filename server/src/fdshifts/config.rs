@@ -1,4 +1,4 @@
-//! The fields of FD-Shifts' `hydra/config.yaml` that the analysis reads (FDSHIFTS_FORMAT.md §4),
+//! The fields of FD-Shifts' `hydra/config.yaml` that the analysis reads (listed in the README's "FD-Shifts folders"),
 //! with OmegaConf-style `${a.b}` interpolations resolved.
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! FD-Shifts experiment folders (v0.1.1 and HEAD formats, FDSHIFTS_FORMAT.md): find the files,
+//! FD-Shifts experiment folders (v0.1.1 and HEAD formats; the README's "FD-Shifts folders"): find the files,
 //! read and validate every array, and hand the pure analysis an [`Experiment`] and its [`Plan`].
 
 pub mod config;

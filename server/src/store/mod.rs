@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use failscope_shared::analysis::experiment::Report;
 use failscope_shared::api::{StudyDetail, StudySummary};
 use indexmap::IndexMap;
-use ndarray::{Array2, ArrayView2, ArrayView3};
+use ndarray::Array2;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::ingest::Evaluated;
+pub use crate::ingest::SampleRecord;
 use crate::preprocess::Preprocess;
-use crate::sources::SampleSources;
 
 /// A store error: the database file and what failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,16 @@ pub enum StoreError {
     Corrupt {
         /// Study id.
         id: i64,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// A stored JSON column (a sample's metadata, the preprocessing, the class names) does not decode.
+    #[error("study store: study {id} has an unreadable `{column}` value ({source})")]
+    Column {
+        /// Study id.
+        id: i64,
+        /// Which column.
+        column: &'static str,
         /// Why.
         source: serde_json::Error,
     },
@@ -41,51 +52,14 @@ pub struct Store {
     conn: Connection,
 }
 
-/// One sample of a study: its row in the source, test set (FD-Shifts dataset_idx), label and
-/// prediction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SampleRecord {
-    /// Row in the source arrays.
-    pub row: i64,
-    /// FD-Shifts dataset index (0 = val_tuning, 1 = iid, …).
-    pub dataset_idx: i64,
-    /// Class label.
-    pub label: i64,
-    /// Arg-max prediction.
-    pub predicted: i64,
-}
-
-/// A study to insert.
+/// How a study is named and where it came from; what it holds is an [`Evaluated`].
 pub struct NewStudy<'a> {
     /// Display name.
     pub name: &'a str,
-    /// Source kind (`fd-shifts`, `csv`).
-    pub kind: &'a str,
     /// Where it came from.
     pub source: &'a str,
-    /// Number of classes.
-    pub n_classes: u32,
-    /// Rows over all test sets.
-    pub n_samples: u64,
-    /// `current` or `fd-shifts-0.1.1`.
+    /// The metric definitions it was scored with (`Compat::name`).
     pub compat: &'a str,
-    /// The metrics.
-    pub report: &'a Report,
-    /// The source's files (relative path, bytes): the FD-Shifts folder's config and arrays, or the CSV.
-    /// Stored as blobs, so a study can be exported and re-scored without its source.
-    pub files: &'a [(String, Vec<u8>)],
-    /// Per-sample records.
-    pub samples: &'a [SampleRecord],
-    /// `(n, d)` penultimate features, row `i` stored with sample `i`.
-    pub features: Option<ArrayView2<'a, f32>>,
-    /// `(n, c, m)` MC-dropout outputs (logits, or softmax for legacy folders), row `i` with sample `i`.
-    pub mc: Option<ArrayView3<'a, f32>>,
-    /// Every CSF's score per sample (in sample order).
-    pub scores: &'a IndexMap<String, Vec<f64>>,
-    /// `(n, c)` softmax per sample.
-    pub probs: Option<ArrayView2<'a, f32>>,
-    /// Where each sample's image came from (studies made by `failscope infer`/`run`).
-    pub sources: Option<&'a SampleSources>,
 }
 
 /// Everything stored about one sample, for the inspector.
@@ -245,26 +219,28 @@ impl Store {
     }
 
     /// Inserts a study in one transaction; returns its id.
-    pub fn insert(&mut self, s: &NewStudy<'_>) -> Result<i64, StoreError> {
-        let json = serde_json::to_string(s.report).map_err(|source| StoreError::Corrupt { id: -1, source })?;
+    pub fn insert(&mut self, study: &NewStudy<'_>, s: &Evaluated) -> Result<i64, StoreError> {
+        let json = serde_json::to_string(&s.report).map_err(|source| StoreError::Corrupt { id: -1, source })?;
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO studies (name, kind, source, n_classes, n_samples, compat, report_json, feature_dim, mc_passes, data_root, preprocess, seed, classes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
-                s.name,
+                study.name,
                 s.kind,
-                s.source,
+                study.source,
                 s.n_classes,
                 s.n_samples as i64,
-                s.compat,
+                study.compat,
                 json,
-                s.features.map_or(0, |f| f.ncols() as i64),
-                s.mc.map_or(0, |m| m.shape()[2] as i64),
-                s.sources.and_then(|x| x.root.as_ref()).map(|r| r.display().to_string()),
+                s.features.as_ref().map_or(0, |f| f.ncols() as i64),
+                s.mc.as_ref().map_or(0, |m| m.shape()[2] as i64),
+                s.sources.as_ref().and_then(|x| x.root.as_ref()).map(|r| r.display().to_string()),
                 s.sources
+                    .as_ref()
                     .map(|x| serde_json::to_string(&x.preprocess).expect("plain fields serialise")),
-                s.sources.map_or(0, |x| x.seed as i64),
+                s.sources.as_ref().map_or(0, |x| x.seed as i64),
                 s.sources
+                    .as_ref()
                     .filter(|x| !x.classes.is_empty())
                     .map(|x| serde_json::to_string(&x.classes).expect("strings serialise"))
             ],
@@ -272,17 +248,17 @@ impl Store {
         let id = tx.last_insert_rowid();
         {
             let mut file = tx.prepare("INSERT INTO study_files (study_id, path, data) VALUES (?1, ?2, ?3)")?;
-            for (path, data) in s.files {
+            for (path, data) in &s.files {
                 file.execute(params![id, path, data])?;
             }
             let mut sample = tx.prepare(
                 "INSERT INTO samples (study_id, row, dataset_idx, label, predicted, features, mc, probs, sample_id, image, source_index, corruption, domain, meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
             for (i, r) in s.samples.iter().enumerate() {
-                let features = s.features.map(|f| to_blob(f.row(i)));
-                let mc = s.mc.map(|m| to_blob(m.index_axis(ndarray::Axis(0), i)));
-                let probs = s.probs.map(|p| to_blob(p.row(i)));
-                let src = s.sources.and_then(|x| x.rows.get(i));
+                let features = s.features.as_ref().map(|f| to_blob(f.row(i)));
+                let mc = s.mc.as_ref().map(|m| to_blob(m.index_axis(ndarray::Axis(0), i)));
+                let probs = s.probs.as_ref().map(|p| to_blob(p.row(i)));
+                let src = s.sources.as_ref().and_then(|x| x.rows.get(i));
                 sample.execute(params![
                     id,
                     r.row,
@@ -327,6 +303,16 @@ impl Store {
                 .map(|c| c.keys().cloned().collect())
                 .unwrap_or_default(),
         })
+    }
+
+    /// A JSON column's value decoded; one that does not decode is an error naming study and column.
+    fn json_column<T: serde::de::DeserializeOwned>(
+        id: i64,
+        column: &'static str,
+        text: Option<&str>,
+    ) -> Result<Option<T>, StoreError> {
+        text.map(|t| serde_json::from_str(t).map_err(|source| StoreError::Column { id, column, source }))
+            .transpose()
     }
 
     fn decode(id: i64, json: &str) -> Result<Report, StoreError> {
@@ -416,7 +402,7 @@ impl Store {
 
     /// Everything stored about one sample, or `None` for an unknown study or row.
     pub fn sample(&self, id: i64, row: i64) -> Result<Option<SampleInfo>, StoreError> {
-        Ok(self
+        let found = self
             .conn
             .query_row(
                 "SELECT row, dataset_idx, label, predicted, probs, sample_id, image, source_index, corruption, domain, meta FROM samples WHERE study_id = ?1 AND row = ?2",
@@ -424,7 +410,7 @@ impl Store {
                 |r| {
                     let probs: Option<Vec<u8>> = r.get(4)?;
                     let meta: Option<String> = r.get(10)?;
-                    Ok(SampleInfo {
+                    let info = SampleInfo {
                         record: SampleRecord {
                             row: r.get(0)?,
                             dataset_idx: r.get(1)?,
@@ -437,11 +423,17 @@ impl Store {
                         source_index: r.get(7)?,
                         corruption: r.get(8)?,
                         domain: r.get(9)?,
-                        meta: meta.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default(),
-                    })
+                        meta: IndexMap::new(),
+                    };
+                    Ok((info, meta))
                 },
             )
-            .optional()?)
+            .optional()?;
+        let Some((mut info, meta)) = found else {
+            return Ok(None);
+        };
+        info.meta = Self::json_column(id, "meta", meta.as_deref())?.unwrap_or_default();
+        Ok(Some(info))
     }
 
     /// How the study's images are rendered; `None` when it has no image sources.
@@ -461,11 +453,13 @@ impl Store {
             )
             .optional()?;
         Ok(match found {
-            Some((Some(root), Some(pre), seed)) => serde_json::from_str(&pre).ok().map(|preprocess| ImageSettings {
-                root: PathBuf::from(root),
-                preprocess,
-                seed: seed as u64,
-            }),
+            Some((Some(root), Some(pre), seed)) => {
+                Self::json_column(id, "preprocess", Some(&pre))?.map(|preprocess| ImageSettings {
+                    root: PathBuf::from(root),
+                    preprocess,
+                    seed: seed as u64,
+                })
+            }
             _ => None,
         })
     }
@@ -479,8 +473,7 @@ impl Store {
             })
             .optional()?
             .unwrap_or((None, 0));
-        Ok(json
-            .and_then(|j| serde_json::from_str(&j).ok())
+        Ok(Self::json_column(id, "classes", json.as_deref())?
             .unwrap_or_else(|| (0..n).map(|k| format!("class {k}")).collect()))
     }
 
@@ -490,13 +483,16 @@ impl Store {
             .conn
             .prepare("SELECT domain, meta FROM samples WHERE study_id = ?1 ORDER BY row")?;
         let rows = stmt.query_map([id], |r| {
-            let meta: Option<String> = r.get(1)?;
-            Ok((
-                r.get(0)?,
-                meta.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default(),
-            ))
+            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.map(|row| {
+            let (domain, meta) = row?;
+            Ok((
+                domain,
+                Self::json_column(id, "meta", meta.as_deref())?.unwrap_or_default(),
+            ))
+        })
+        .collect()
     }
 
     /// Stores a view state under a new short id; returns the id.

@@ -13,35 +13,39 @@ fn insert_list_get_round_trip() {
     let row = MetricRow::from([("aurc".to_string(), Some(12.5)), ("ece".to_string(), None)]);
     report.insert("iid_study".into(), IndexMap::from([("det_mcp".to_string(), row)]));
     let id = store
-        .insert(&NewStudy {
-            name: "demo",
-            kind: "fd-shifts",
-            source: "/x",
-            n_classes: 2,
-            n_samples: 10,
-            compat: "current",
-            report: &report,
-            files: &[("hydra/config.yaml".to_string(), b"data: {}".to_vec())],
-            samples: &[
-                SampleRecord {
-                    row: 0,
-                    dataset_idx: 1,
-                    label: 1,
-                    predicted: 0,
-                },
-                SampleRecord {
-                    row: 1,
-                    dataset_idx: 2,
-                    label: 0,
-                    predicted: 0,
-                },
-            ],
-            features: Some(features.view()),
-            mc: Some(mc.view()),
-            scores: &IndexMap::from([("det_mcp".to_string(), vec![0.9, f64::NAN])]),
-            probs: None,
-            sources: None,
-        })
+        .insert(
+            &NewStudy {
+                name: "demo",
+                source: "/x",
+                compat: "current",
+            },
+            &Evaluated {
+                kind: "fd-shifts",
+                n_classes: 2,
+                n_samples: 10,
+                report: report.clone(),
+                files: vec![("hydra/config.yaml".to_string(), b"data: {}".to_vec())],
+                samples: vec![
+                    SampleRecord {
+                        row: 0,
+                        dataset_idx: 1,
+                        label: 1,
+                        predicted: 0,
+                    },
+                    SampleRecord {
+                        row: 1,
+                        dataset_idx: 2,
+                        label: 0,
+                        predicted: 0,
+                    },
+                ],
+                features: Some(features.clone()),
+                mc: Some(mc.clone()),
+                scores: IndexMap::from([("det_mcp".to_string(), vec![0.9, f64::NAN])]),
+                probs: None,
+                sources: None,
+            },
+        )
         .unwrap();
     let list = store.list().unwrap();
     assert_eq!(list.len(), 1);
@@ -69,6 +73,22 @@ fn insert_list_get_round_trip() {
     assert!(store.link("nope").unwrap().is_none());
     assert_eq!(store.sample(id, 1).unwrap().unwrap().record.dataset_idx, 2);
     assert!(store.image_settings(id).unwrap().is_none());
+    assert_eq!(store.classes(id).unwrap(), ["class 0", "class 1"]);
+
+    // A stored JSON value that does not decode is an error naming study and column, not a default.
+    store
+        .conn
+        .execute_batch("UPDATE samples SET meta = '{\"site\": 3'; UPDATE studies SET classes = '[1, 2]';")
+        .unwrap();
+    for err in [store.sample_meta(id).unwrap_err(), store.sample(id, 0).unwrap_err()] {
+        assert!(
+            err.to_string()
+                .contains(&format!("study {id} has an unreadable `meta` value")),
+            "{err}"
+        );
+    }
+    let err = store.classes(id).unwrap_err().to_string();
+    assert!(err.contains("unreadable `classes` value"), "{err}");
 }
 
 #[test]

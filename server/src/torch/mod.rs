@@ -158,3 +158,41 @@ impl Drop for TorchModel {
         unsafe { fs_module_free(handle.0.as_ptr()) };
     }
 }
+
+/// Makes libtorch's CUDA backend available to this process and returns whether a GPU is visible.
+///
+/// libtorch registers CUDA when `libtorch_cuda.so` is loaded. The linker drops that library from
+/// the binary (nothing names its symbols), so it is loaded here, once, on the first request for a
+/// GPU — from the libtorch folder the binary was built against. It needs the NVIDIA libraries the
+/// torch wheel depends on (cuBLAS, cuDNN, …, see the README); when they are missing the error
+/// names the first one the loader could not find.
+pub fn load_cuda() -> Result<bool, String> {
+    static LOADED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            let lib = Path::new(env!("FAILSCOPE_LIBTORCH_LIB")).join("libtorch_cuda.so");
+            if !lib.is_file() {
+                return Err(format!(
+                    "{} does not exist: this libtorch was built without CUDA",
+                    lib.display()
+                ));
+            }
+            let c_path = CString::new(lib.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+            // SAFETY: dlopen with a NUL-terminated path; the handle is kept for the process's life
+            // (libtorch's CUDA hooks live in it), so it is never closed.
+            let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+            if handle.is_null() {
+                // SAFETY: dlerror returns a NUL-terminated message (or null) owned by libc.
+                let err = unsafe { libc::dlerror() };
+                let why = if err.is_null() {
+                    "unknown loader error".to_string()
+                } else {
+                    unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned()
+                };
+                return Err(format!("cannot load {}: {why}", lib.display()));
+            }
+            Ok(())
+        })
+        .clone()?;
+    Ok(tch::Cuda::is_available())
+}

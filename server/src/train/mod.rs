@@ -11,8 +11,10 @@ use tch::{Device, Kind, Tensor};
 
 pub mod checkpoint;
 
+use crate::data::Dataset;
 use crate::error::InputError;
-use crate::infer::Classifier;
+use crate::infer::{self, Classifier};
+use crate::preprocess::{self, Preprocess};
 use crate::torch::Outputs;
 
 /// Width of the penultimate features.
@@ -195,7 +197,7 @@ pub enum Compute {
     /// The CPU (default).
     #[default]
     Cpu,
-    /// The first CUDA device (needs a CUDA libtorch and the `cuda` feature).
+    /// The first CUDA device (needs an NVIDIA driver and the CUDA libraries of the torch wheel).
     Cuda,
 }
 
@@ -204,11 +206,19 @@ impl Compute {
     pub fn device(self) -> Result<Device, InputError> {
         match self {
             Compute::Cpu => Ok(Device::Cpu),
-            Compute::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
-            Compute::Cuda => Err(InputError::item(
-                "--device cuda",
-                "libtorch sees no CUDA device: build with `--features cuda` against a CUDA libtorch on a machine with a GPU",
-            )),
+            Compute::Cuda => match crate::torch::load_cuda() {
+                Ok(true) => Ok(Device::Cuda(0)),
+                Ok(false) => Err(InputError::item(
+                    "--device cuda",
+                    "libtorch's CUDA backend is loaded but sees no CUDA device (is the NVIDIA driver installed?)",
+                )),
+                Err(why) => Err(InputError::item(
+                    "--device cuda",
+                    format!(
+                        "no CUDA: {why} (the README's \"Training on its own\" section lists what a GPU machine needs)"
+                    ),
+                )),
+            },
         }
     }
 }
@@ -249,6 +259,35 @@ pub struct TensorSet {
     pub x: Tensor,
     /// Labels.
     pub y: Tensor,
+}
+
+impl TensorSet {
+    /// The images of `rows` of `ds`, resized and normalised as `p` says, with their labels, under a
+    /// progress bar named `what`.
+    pub fn load(ds: &Dataset, rows: &[usize], p: &Preprocess, what: &str) -> Result<Self, InputError> {
+        let pb = ProgressBar::new(rows.len() as u64);
+        pb.set_style(
+            ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} images")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        pb.set_message(what.to_string());
+        let mut parts = Vec::new();
+        for chunk in rows.chunks(256) {
+            let imgs = chunk
+                .iter()
+                .map(|&r| Ok(preprocess::resize(ds.samples[r].load_rgb()?, p)))
+                .collect::<Result<Vec<_>, InputError>>()?;
+            parts.push(infer::to_tensor(&imgs, p));
+            pb.inc(chunk.len() as u64);
+        }
+        pb.finish();
+        let y: Vec<i64> = rows.iter().map(|&r| ds.samples[r].label as i64).collect();
+        Ok(Self {
+            x: Tensor::cat(&parts, 0),
+            y: Tensor::from_slice(&y).to_kind(Kind::Int64),
+        })
+    }
 }
 
 fn class_weights(y: &Tensor, classes: i64) -> Tensor {
