@@ -159,8 +159,8 @@ CREATE TABLE IF NOT EXISTS latent_results (
     PRIMARY KEY (study_id, kind, params)
 );";
 
-/// Schema version (`PRAGMA user_version`). 1: session-1 stores without per-sample arrays;
-/// 2: without sample provenance and softmax.
+/// Schema version (`PRAGMA user_version`). Version 1 has no per-sample arrays (features, MC
+/// passes); version 2 no sample provenance and softmax; version 3 has both.
 const VERSION: i64 = 3;
 
 /// Columns added after version 1, for stores written by older versions.
