@@ -1,5 +1,7 @@
-//! Errors about the user's input: each names the file (or request), the field and what was expected.
-//! The CLI maps them to exit code 2; the HTTP layer to a 4xx JSON error.
+//! The foundation's errors. [`InputError`]: the user's input is wrong; each names the file (or
+//! request), the field and what was expected — exit code 2, or a 4xx JSON error. [`WriteError`]:
+//! output could not be written (a full disk, a read-only file system) — not the user's input, so
+//! exit code 1. [`Error`]: either, for the steps that read input and write output.
 
 use std::fmt;
 use std::path::Path;
@@ -38,3 +40,34 @@ impl fmt::Display for InputError {
 }
 
 impl std::error::Error for InputError {}
+
+/// Output that could not be written: the path and what failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct WriteError {
+    /// The file or folder being written.
+    pub path: String,
+    /// What failed (the operating system's reason included).
+    pub problem: String,
+}
+
+impl WriteError {
+    /// A failed write of `path`.
+    pub fn new(path: &Path, problem: impl Into<String>) -> Self {
+        Self {
+            path: path.display().to_string(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A failure of a step that reads input and writes output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The input is wrong.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The output could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}

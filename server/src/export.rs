@@ -7,7 +7,7 @@ use std::path::Path;
 
 use npyz::WriterBuilder;
 
-use crate::error::InputError;
+use crate::error::{Error, InputError, WriteError};
 use crate::io::atomic;
 
 /// Outputs of one model over all rows of a study, rows in FD-Shifts order.
@@ -64,9 +64,9 @@ fn write_last_layer(path: &Path, w: &[f32], b: &[f32], d: usize) -> std::io::Res
 
 /// Writes the experiment folder `dir` (which must not exist yet). `ext_name` is FD-Shifts'
 /// `eval.ext_confid_name` for the external confidence (`dg`, `tcp`, …).
-pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(), InputError> {
+pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(), Error> {
     let tmp = atomic::staging(dir)?;
-    let io = |p: &Path, e: std::io::Error| InputError::file(p, format!("cannot write ({e})"));
+    let io = |p: &Path, e: std::io::Error| WriteError::new(p, format!("cannot write ({e})"));
     let results = tmp.path().join("test_results");
     std::fs::create_dir_all(&results).map_err(|e| io(&results, e))?;
     std::fs::create_dir_all(tmp.path().join("hydra")).map_err(|e| io(tmp.path(), e))?;
@@ -137,11 +137,11 @@ pub fn write_fdshifts(dir: &Path, rows: &ExportRows, ext_name: &str) -> Result<(
     if let Some(sources) = &rows.sources {
         sources.write(tmp.path())?;
     }
-    atomic::publish(tmp, dir)
+    Ok(atomic::publish(tmp, dir)?)
 }
 
 /// Writes `files` (relative path, bytes) into the new folder `dir`, atomically (temp folder + rename).
-pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), InputError> {
+pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
     let tmp = atomic::staging(dir)?;
     for (rel, data) in files {
         let rel = Path::new(rel);
@@ -149,13 +149,14 @@ pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), InputE
             return Err(InputError::item(
                 "study files",
                 format!("refusing to write outside the export: {}", rel.display()),
-            ));
+            )
+            .into());
         }
         let p = tmp.path().join(rel);
         if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).map_err(|e| InputError::file(d, format!("cannot create ({e})")))?;
+            std::fs::create_dir_all(d).map_err(|e| WriteError::new(d, format!("cannot create ({e})")))?;
         }
-        std::fs::write(&p, data).map_err(|e| InputError::file(&p, format!("cannot write ({e})")))?;
+        std::fs::write(&p, data).map_err(|e| WriteError::new(&p, format!("cannot write ({e})")))?;
     }
-    atomic::publish(tmp, dir)
+    Ok(atomic::publish(tmp, dir)?)
 }

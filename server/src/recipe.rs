@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::data::split::Fractions;
-use crate::error::InputError;
+use crate::error::{Error, InputError, WriteError};
 use crate::infer::{self, InferConfig};
 use crate::preprocess::Preprocess;
 use crate::shift::corrupt::Corruption;
@@ -183,7 +183,7 @@ pub fn train(recipe: &Recipe, data: Option<&Path>, device: Compute) -> Result<Tr
 }
 
 /// Saves every model of `t` as a checkpoint folder `<dir>/<method>/`; returns the folders.
-pub fn save_checkpoints(t: &Training, recipe: &Recipe, dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+pub fn save_checkpoints(t: &Training, recipe: &Recipe, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     t.models
         .iter()
         .map(|(model, curve)| {
@@ -207,7 +207,7 @@ pub fn run(
     data: Option<&Path>,
     out: &Path,
     device: Compute,
-) -> Result<(Design, Vec<RunOutput>), InputError> {
+) -> Result<(Design, Vec<RunOutput>), Error> {
     let t = train(recipe, data, device)?;
     save_checkpoints(&t, recipe, &out.join("checkpoints"))?;
     let cfg = InferConfig {
@@ -224,7 +224,7 @@ pub fn run(
         crate::export::write_fdshifts(&dir, &rows, model.ext_name())?;
         let curve_path = dir.join("training_curve.json");
         std::fs::write(&curve_path, serde_json::to_string_pretty(&curve).expect("serialisable"))
-            .map_err(|e| InputError::file(&curve_path, format!("cannot write ({e})")))?;
+            .map_err(|e| WriteError::new(&curve_path, format!("cannot write ({e})")))?;
         outputs.push(RunOutput { method, dir, curve });
     }
     Ok((t.design, outputs))

@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, ImageRef};
-use crate::error::InputError;
+use crate::error::{InputError, WriteError};
 use crate::preprocess::{self, Preprocess};
 use crate::shift::corrupt::Corruption;
 use crate::shift::Design;
@@ -141,17 +141,17 @@ impl SampleSources {
     }
 
     /// Writes the sidecar and the in-memory images into the (staging) experiment folder `dir`.
-    pub fn write(&self, dir: &Path) -> Result<(), InputError> {
+    pub fn write(&self, dir: &Path) -> Result<(), WriteError> {
         let p = dir.join(FILE);
         let json = serde_json::to_vec(self).expect("plain fields serialise");
-        std::fs::write(&p, json).map_err(|e| InputError::file(&p, format!("cannot write ({e})")))?;
+        std::fs::write(&p, json).map_err(|e| WriteError::new(&p, format!("cannot write ({e})")))?;
         if !self.embedded.is_empty() {
             let folder = dir.join(EMBEDDED);
-            std::fs::create_dir_all(&folder).map_err(|e| InputError::file(&folder, format!("cannot create ({e})")))?;
+            std::fs::create_dir_all(&folder).map_err(|e| WriteError::new(&folder, format!("cannot create ({e})")))?;
             for (rel, img) in &self.embedded {
                 let p = dir.join(rel);
                 img.save(&p)
-                    .map_err(|e| InputError::file(&p, format!("cannot write ({e})")))?;
+                    .map_err(|e| WriteError::new(&p, format!("cannot write ({e})")))?;
             }
         }
         Ok(())

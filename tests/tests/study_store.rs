@@ -81,3 +81,35 @@ fn export_then_eval_round_trips_exactly() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("already exists"), "{}", r.stderr);
 }
+
+/// A write that fails is not the user's input: exit 1, with the path and the system's reason. An
+/// output folder that already exists is: exit 2. (`/proc` takes no new folders, even from root.)
+#[test]
+fn a_failed_write_exits_1_and_bad_input_2() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("s.db");
+    let imp = failscope_e2e::import(&db, &fixture("fdshifts/v011_basic"), None);
+    assert!(imp.stdout.contains("imported study 1"), "{}", imp.stdout);
+    let export_to = |out: &std::path::Path| {
+        failscope(&[
+            "study".as_ref(),
+            "export".as_ref(),
+            "1".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--db".as_ref(),
+            db.as_os_str(),
+        ])
+    };
+    let unwritable = std::path::Path::new("/proc/failscope-no-such-folder/export");
+    let r = export_to(unwritable);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/proc/failscope-no-such-folder: cannot create ("),
+        "{}",
+        r.stderr
+    );
+    let r = export_to(d.path());
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+}

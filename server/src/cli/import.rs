@@ -3,14 +3,13 @@
 use std::path::Path;
 
 use super::{CliError, Definitions};
-use crate::error::InputError;
 use crate::ingest::{evaluate_path, Evaluated};
 use crate::store::{NewStudy, Store};
 
 pub(super) fn open_store(db: &Path) -> Result<Store, CliError> {
     if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
-            .map_err(|e| InputError::file(parent, format!("cannot create the store's folder ({e})")))?;
+            .map_err(|e| CliError::Other(format!("{}: cannot create the store's folder ({e})", parent.display())))?;
     }
     Ok(Store::open(db)?)
 }

@@ -4,27 +4,27 @@
 
 use std::path::Path;
 
-use crate::error::InputError;
+use crate::error::{Error, InputError, WriteError};
 
 const STAGING: &str = ".failscope-export-";
 
 /// A temporary folder beside `dir` (which must not exist yet) to write an export into; [`publish`]
 /// renames it into place, so `dir` is either complete or absent. Its name carries this process's id,
 /// so leftovers of killed runs (whose process no longer exists) are removed here.
-pub fn staging(dir: &Path) -> Result<tempfile::TempDir, InputError> {
+pub fn staging(dir: &Path) -> Result<tempfile::TempDir, Error> {
     if dir.exists() {
-        return Err(InputError::file(dir, "already exists: choose a new output folder"));
+        return Err(InputError::file(dir, "already exists: choose a new output folder").into());
     }
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| InputError::file(parent, format!("cannot create ({e})")))?;
+    std::fs::create_dir_all(parent).map_err(|e| WriteError::new(parent, format!("cannot create ({e})")))?;
     remove_stale_staging(parent);
     tempfile::Builder::new()
         .prefix(&format!("{STAGING}{}-", std::process::id()))
         .tempdir_in(parent)
-        .map_err(|e| InputError::file(parent, format!("cannot write here ({e})")))
+        .map_err(|e| WriteError::new(parent, format!("cannot write here ({e})")).into())
 }
 
 /// Removes staging folders in `parent` left by processes that no longer run (Linux: `/proc/<pid>`).
@@ -45,8 +45,8 @@ fn remove_stale_staging(parent: &Path) {
 }
 
 /// Moves a finished staging folder to `dir`.
-pub fn publish(tmp: tempfile::TempDir, dir: &Path) -> Result<(), InputError> {
+pub fn publish(tmp: tempfile::TempDir, dir: &Path) -> Result<(), WriteError> {
     let kept = tmp.keep();
     std::fs::rename(&kept, dir)
-        .map_err(|e| InputError::file(dir, format!("cannot move the finished export into place ({e})")))
+        .map_err(|e| WriteError::new(dir, format!("cannot move the finished export into place ({e})")))
 }

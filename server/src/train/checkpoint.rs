@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn;
 
 use super::{confidnet_head, Cnn, ConfidNet, EpochStats};
-use crate::error::InputError;
+use crate::error::{Error, InputError, WriteError};
 use crate::infer::Classifier;
 use crate::preprocess::Preprocess;
 
@@ -59,12 +59,12 @@ impl Trained {
     }
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> InputError {
-    InputError::file(path, format!("cannot write ({e})"))
+fn io(path: &Path, e: impl std::fmt::Display) -> WriteError {
+    WriteError::new(path, format!("cannot write ({e})"))
 }
 
 /// Writes the checkpoint folder `dir` (which must not exist), atomically.
-pub fn save(dir: &Path, model: &Trained, card: &ModelCard, curve: &[EpochStats]) -> Result<(), InputError> {
+pub fn save(dir: &Path, model: &Trained, card: &ModelCard, curve: &[EpochStats]) -> Result<(), Error> {
     let tmp = crate::io::atomic::staging(dir)?;
     let at = |name: &str| tmp.path().join(name);
     let (cnn, head) = match model {
@@ -82,7 +82,7 @@ pub fn save(dir: &Path, model: &Trained, card: &ModelCard, curve: &[EpochStats])
     std::fs::write(at("model.json"), json).map_err(|e| io(&at("model.json"), e))?;
     let curve = serde_json::to_string_pretty(curve).expect("plain fields serialise");
     std::fs::write(at("training_curve.json"), curve).map_err(|e| io(&at("training_curve.json"), e))?;
-    crate::io::atomic::publish(tmp, dir)
+    Ok(crate::io::atomic::publish(tmp, dir)?)
 }
 
 /// Whether `path` is a checkpoint folder (rather than a TorchScript file).
