@@ -44,9 +44,11 @@ fn remove_stale_staging(parent: &Path) {
     }
 }
 
-/// Moves a finished staging folder to `dir`.
+/// Moves a finished staging folder to `dir`; when that fails, the staging folder is removed too.
 pub fn publish(tmp: tempfile::TempDir, dir: &Path) -> Result<(), WriteError> {
     let kept = tmp.keep();
-    std::fs::rename(&kept, dir)
-        .map_err(|e| WriteError::new(dir, format!("cannot move the finished export into place ({e})")))
+    std::fs::rename(&kept, dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        WriteError::new(dir, format!("cannot move the finished export into place ({e})"))
+    })
 }
