@@ -1,9 +1,16 @@
-//! Talking to `/api`: JSON, binary columns, and latent jobs followed to their result.
+//! The one place the app talks to `/api`: one typed function per endpoint, with the request and
+//! response types of `failscope_shared::api` and the binary formats of `failscope_shared::wire`. No
+//! URL is written outside this module.
 
-use failscope_shared::api::ApiError;
+use failscope_shared::api::{
+    ApiError, ClusterParams, Clustering, EmbedParams, FailuresQuery, FigureQuery, JobStatus, Link, NeighboursQuery,
+    NewLink, RankedSample, SampleDetail, Started, StudyDetail, StudyLayout, StudySummary,
+};
+use failscope_shared::wire;
 use gloo_net::http::{Request, Response};
+use serde::de::DeserializeOwned;
 
-use crate::colors::Columns;
+use crate::columns::{Columns, MetaColumn};
 
 async fn check(resp: Response) -> Result<Response, String> {
     if resp.ok() {
@@ -14,17 +21,14 @@ async fn check(resp: Response) -> Result<Response, String> {
     Err(body.map(|b| b.error).unwrap_or_else(|_| format!("HTTP {status}")))
 }
 
-/// GET JSON.
-pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
+async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
     let resp = Request::get(url).send().await.map_err(|e| e.to_string())?;
     check(resp).await?.json().await.map_err(|e| e.to_string())
 }
 
-/// POST JSON, answer JSON.
-pub async fn post_json<T: serde::de::DeserializeOwned>(url: &str, body: &serde_json::Value) -> Result<T, String> {
+async fn post_json<B: serde::Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, String> {
     let resp = Request::post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
+        .json(body)
         .map_err(|e| e.to_string())?
         .send()
         .await
@@ -33,50 +37,143 @@ pub async fn post_json<T: serde::de::DeserializeOwned>(url: &str, body: &serde_j
 }
 
 /// GET bytes and one response header.
-pub async fn get_bytes(url: &str, header: &str) -> Result<(Vec<u8>, Option<String>), String> {
+async fn get_bytes(url: &str, header: &str) -> Result<(Vec<u8>, Option<String>), String> {
     let resp = check(Request::get(url).send().await.map_err(|e| e.to_string())?).await?;
     let h = resp.headers().get(header);
     Ok((resp.binary().await.map_err(|e| e.to_string())?, h))
 }
 
-/// Little-endian `u16`s.
-pub fn u16s(b: &[u8]) -> Vec<u16> {
-    b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
+/// `GET /api/studies`.
+pub async fn studies() -> Result<Vec<StudySummary>, String> {
+    get_json("/api/studies").await
 }
 
-/// Little-endian `f32`s.
-pub fn f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+/// `GET /api/studies/{id}`: the benchmark.
+pub async fn study(id: i64) -> Result<StudyDetail, String> {
+    get_json(&format!("/api/studies/{id}")).await
 }
 
-/// Starts a latent job (`kind` = `embeddings` or `clusterings`) and follows its progress to the
-/// end: over Server-Sent Events (`/api/jobs/{id}/events`), or by polling `/api/jobs/{id}` when the
-/// browser cannot keep the event stream open. Answers the job id (its result is at
-/// `/api/jobs/{id}/result`).
-pub async fn run_job(
+/// `GET /api/studies/{id}/layout`.
+pub async fn layout(id: i64) -> Result<StudyLayout, String> {
+    get_json(&format!("/api/studies/{id}/layout")).await
+}
+
+/// `GET /api/studies/{id}/samples/{row}`.
+pub async fn sample(id: i64, row: u64) -> Result<SampleDetail, String> {
+    get_json(&format!("/api/studies/{id}/samples/{row}")).await
+}
+
+/// Where `<img>` finds a sample's image (`GET /api/studies/{id}/samples/{row}/image`).
+pub fn image_url(id: i64, row: u64) -> String {
+    format!("/api/studies/{id}/samples/{row}/image")
+}
+
+/// `GET /api/studies/{id}/samples/{row}/neighbours`.
+pub async fn neighbours(id: i64, row: u64, q: &NeighboursQuery) -> Result<Vec<RankedSample>, String> {
+    get_json(&format!("/api/studies/{id}/samples/{row}/neighbours{}", q.to_query())).await
+}
+
+/// `GET /api/studies/{id}/failures`.
+pub async fn failures(id: i64, q: &FailuresQuery) -> Result<Vec<RankedSample>, String> {
+    get_json(&format!("/api/studies/{id}/failures{}", q.to_query())).await
+}
+
+/// Where a figure is (`GET /api/studies/{id}/figures/{name}`), for `<img>` and download links.
+pub fn figure_url(id: i64, name: &str, q: &FigureQuery) -> String {
+    format!("/api/studies/{id}/figures/{name}{}", q.to_query())
+}
+
+/// `POST /api/links`: a short link to the view `state`.
+pub async fn create_link(state: String) -> Result<Link, String> {
+    post_json("/api/links", &NewLink { state }).await
+}
+
+/// Where a short link opens (`/s/{id}`), on `origin`.
+pub fn link_url(origin: &str, link: &Link) -> String {
+    format!("{origin}/s/{}", link.id)
+}
+
+async fn column(study: i64, name: &str, header: &str) -> Result<(Vec<u8>, Option<String>), String> {
+    get_bytes(&format!("/api/studies/{study}/columns/{name}"), header).await
+}
+
+fn u16s(bytes: &[u8], what: &str) -> Result<Vec<u16>, String> {
+    wire::u16s(bytes).ok_or_else(|| format!("the {what} column has an odd number of bytes"))
+}
+
+/// The per-point columns of `study` with the scores of `csf` (`GET …/columns/{name}`).
+pub async fn columns(study: i64, csf: &str) -> Result<Columns, String> {
+    let (d, _) = column(study, "dataset_idx", wire::DTYPE_HEADER).await?;
+    let (l, _) = column(study, "label", wire::DTYPE_HEADER).await?;
+    let (p, _) = column(study, "predicted", wire::DTYPE_HEADER).await?;
+    let (s, _) = column(study, &format!("score:{csf}"), wire::DTYPE_HEADER).await?;
+    Ok(Columns {
+        dataset_idx: u16s(&d, "dataset_idx")?,
+        label: u16s(&l, "label")?,
+        predicted: u16s(&p, "predicted")?,
+        score: wire::f32s(&s).ok_or("the score column is not a whole number of f32s")?,
+        cluster: None,
+        meta: None,
+    })
+}
+
+/// A metadata column's codes and categories (`GET …/columns/meta:{key}`).
+pub async fn meta_column(study: i64, key: &str) -> Result<MetaColumn, String> {
+    let (b, cats) = column(study, &format!("meta:{key}"), wire::CATEGORIES_HEADER).await?;
+    let categories = cats
+        .as_deref()
+        .and_then(wire::decode_categories)
+        .ok_or_else(|| format!("the {key} column came without readable categories"))?;
+    Ok(MetaColumn {
+        key: key.to_string(),
+        codes: u16s(&b, key)?,
+        categories,
+    })
+}
+
+/// Computes (or reads from the cache) the study's embedding, reporting progress; answers the
+/// row-major coordinates and their dimensions.
+pub async fn embedding(
     study: i64,
-    kind: &str,
-    params: serde_json::Value,
+    params: &EmbedParams,
     progress: impl Fn(String, f64),
-) -> Result<u64, String> {
-    let started: serde_json::Value = post_json(&format!("/api/studies/{study}/{kind}"), &params).await?;
-    let job = started["job"].as_u64().ok_or("no job id")?;
+) -> Result<(Vec<f32>, usize), String> {
+    let job = run_job(&format!("/api/studies/{study}/embeddings"), params, progress).await?;
+    let (bytes, shape) = get_bytes(&format!("/api/jobs/{job}/result"), wire::SHAPE_HEADER).await?;
+    let (_, dims) = shape
+        .as_deref()
+        .and_then(wire::parse_shape)
+        .ok_or("the embedding came without its shape")?;
+    let coords = wire::f32s(&bytes).ok_or("the embedding is not a whole number of f32s")?;
+    Ok((coords, dims))
+}
+
+/// Computes (or reads from the cache) the study's clustering, reporting progress.
+pub async fn clustering(
+    study: i64,
+    params: &ClusterParams,
+    progress: impl Fn(String, f64),
+) -> Result<Clustering, String> {
+    let job = run_job(&format!("/api/studies/{study}/clusterings"), params, progress).await?;
+    get_json(&format!("/api/jobs/{job}/result")).await
+}
+
+/// Starts a latent job at `url` and follows its progress to the end: over Server-Sent Events
+/// (`/api/jobs/{id}/events`), or by polling `/api/jobs/{id}` when the browser cannot keep the event
+/// stream open. Answers the job id.
+async fn run_job<P: serde::Serialize>(url: &str, params: &P, progress: impl Fn(String, f64)) -> Result<u64, String> {
+    let Started { job } = post_json(url, params).await?;
     match follow_events(job, &progress).await {
         Some(outcome) => outcome.map(|()| job),
         None => poll(job, &progress).await.map(|()| job),
     }
 }
 
-/// Reports a job status (`/api/jobs/{id}` JSON) to `progress`; `Some` outcome once it finished.
-fn report(s: &serde_json::Value, progress: &impl Fn(String, f64)) -> Option<Result<(), String>> {
-    progress(
-        s["stage"].as_str().unwrap_or("").to_string(),
-        s["fraction"].as_f64().unwrap_or(0.0),
-    );
-    (s["finished"] == true).then(|| match s["error"].as_str() {
-        Some(e) => Err(e.to_string()),
+/// Reports a job status to `progress`; `Some` outcome once it finished.
+fn report(s: &JobStatus, progress: &impl Fn(String, f64)) -> Option<Result<(), String>> {
+    progress(s.stage.clone(), s.fraction);
+    s.finished.then(|| match &s.error {
+        Some(e) => Err(e.message.clone()),
         None => Ok(()),
     })
 }
@@ -94,7 +191,10 @@ async fn follow_events(id: u64, progress: &impl Fn(String, f64)) -> Option<Resul
         match events.next().await {
             Some(Ok((_, message))) => {
                 let data = message.data().as_string().unwrap_or_default();
-                let status: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                // An event that does not parse is skipped; the next one (or polling) brings the state.
+                let Ok(status) = serde_json::from_str::<JobStatus>(&data) else {
+                    continue;
+                };
                 if let Some(outcome) = report(&status, progress) {
                     break Some(outcome);
                 }
@@ -110,46 +210,10 @@ async fn follow_events(id: u64, progress: &impl Fn(String, f64)) -> Option<Resul
 /// Follows job `id` by polling its status.
 async fn poll(id: u64, progress: &impl Fn(String, f64)) -> Result<(), String> {
     loop {
-        let s: serde_json::Value = get_json(&format!("/api/jobs/{id}")).await?;
+        let s: JobStatus = get_json(&format!("/api/jobs/{id}")).await?;
         if let Some(outcome) = report(&s, progress) {
             return outcome;
         }
         gloo_timers::future::TimeoutFuture::new(150).await;
     }
-}
-
-/// Percent-decodes a header value.
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The per-point columns of `study` with the scores of `csf`.
-pub async fn load_columns(study: i64, csf: &str) -> Result<Columns, String> {
-    let col = |name: String| async move { get_bytes(&format!("/api/studies/{study}/columns/{name}"), "x").await };
-    let (d, _) = col("dataset_idx".into()).await?;
-    let (l, _) = col("label".into()).await?;
-    let (p, _) = col("predicted".into()).await?;
-    let (s, _) = col(format!("score:{csf}")).await?;
-    Ok(Columns {
-        dataset_idx: u16s(&d),
-        label: u16s(&l),
-        predicted: u16s(&p),
-        score: f32s(&s),
-        cluster: None,
-        meta: None,
-    })
 }

@@ -2,6 +2,7 @@
 
 use failscope_shared::view::{ColorMode, ViewState};
 
+use crate::columns::Columns;
 use crate::scatter::SHAPES;
 
 /// Ten well-separated colours (Tableau 10).
@@ -17,23 +18,6 @@ pub const PALETTE: [[u8; 3]; 10] = [
     [156, 117, 95],
     [186, 176, 172],
 ];
-
-/// What is known per point.
-#[derive(Clone, Default, PartialEq)]
-pub struct Columns {
-    /// FD-Shifts dataset index.
-    pub dataset_idx: Vec<u16>,
-    /// True class.
-    pub label: Vec<u16>,
-    /// Prediction.
-    pub predicted: Vec<u16>,
-    /// The chosen CSF's score.
-    pub score: Vec<f32>,
-    /// Cluster per point (−1 noise), when clustered.
-    pub cluster: Option<Vec<i32>>,
-    /// Category codes and names of a metadata column, when chosen.
-    pub meta: Option<(Vec<u16>, Vec<String>)>,
-}
 
 /// One legend entry.
 #[derive(Clone, PartialEq)]
@@ -114,8 +98,8 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
                 Some(cl) if cl[i] >= 0 => PALETTE[cl[i] as usize % 10],
                 _ => GREY,
             },
-            ColorMode::Meta(_) => match &c.meta {
-                Some((codes, _)) if codes[i] > 0 => PALETTE[usize::from(codes[i] - 1) % 10],
+            ColorMode::Meta(_) => match c.meta.as_ref().and_then(|m| m.codes.get(i)) {
+                Some(&code) if code > 0 => PALETTE[usize::from(code - 1) % 10],
                 _ => GREY,
             },
         };
@@ -187,8 +171,9 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
         ColorMode::Meta(key) => c
             .meta
             .as_ref()
-            .map(|(_, cats)| {
-                cats.iter()
+            .map(|m| {
+                m.categories
+                    .iter()
                     .enumerate()
                     .skip(1)
                     .take(10)

@@ -5,10 +5,12 @@
 //! confidence threshold that keeps that coverage; download the chart as SVG or its curves as CSV.
 
 use failscope_shared::analysis::rc::{Curve, RiskCoverageStats, TieOrder};
+use failscope_shared::analysis::sets::curves_by_test_set;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::colors::{Columns, PALETTE};
+use crate::colors::PALETTE;
+use crate::columns::Columns;
 
 /// Chart size and plot margins (SVG user units).
 const W: f64 = 460.0;
@@ -33,21 +35,16 @@ struct SetCurve {
     polyline: Vec<(f64, f64)>,
 }
 
-/// The curves of every test set with rows (validation only when it is all there is).
+/// The curves of the test sets [`curves_by_test_set`] picks (the server's figures use the same).
 fn curves(c: &Columns, names: &[String], generalised: bool) -> Vec<SetCurve> {
-    let sets = c.dataset_idx.iter().map(|&d| usize::from(d)).max().map_or(0, |m| m + 1);
-    let mut rows: Vec<(Vec<f64>, Vec<bool>)> = vec![(Vec::new(), Vec::new()); sets];
-    for i in 0..c.label.len() {
-        let r = &mut rows[usize::from(c.dataset_idx[i])];
-        r.0.push(f64::from(c.score[i]));
-        r.1.push(c.label[i] == c.predicted[i]);
-    }
-    let tests = rows.iter().skip(1).any(|r| !r.0.is_empty());
-    rows.into_iter()
-        .enumerate()
-        .filter(|(k, r)| !r.0.is_empty() && (*k > 0 || !tests))
-        .map(|(idx, (conf, correct))| {
-            let stats = RiskCoverageStats::new(&conf, &correct, None, TieOrder::Input);
+    let idx: Vec<usize> = c.dataset_idx.iter().map(|&d| usize::from(d)).collect();
+    let conf: Vec<f64> = c.score.iter().map(|&s| f64::from(s)).collect();
+    let correct: Vec<bool> = c.label.iter().zip(&c.predicted).map(|(l, p)| l == p).collect();
+    curves_by_test_set(&idx, &conf, &correct, None)
+        .into_iter()
+        .map(|set| {
+            let idx = set.idx;
+            let stats = RiskCoverageStats::new(&set.confidence, &set.correct, None, TieOrder::Input);
             let (curve, area) = if generalised {
                 (stats.generalized_curve(), stats.augrc())
             } else {

@@ -6,6 +6,8 @@
 
 mod api;
 mod colors;
+mod columns;
+mod context;
 mod curves;
 mod panels;
 mod scatter;
@@ -15,7 +17,6 @@ mod toolbar;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use failscope_shared::api::{StudyLayout, StudySummary};
 use failscope_shared::view::ViewState;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -23,8 +24,9 @@ use wasm_bindgen::JsCast;
 
 /// The study list; clicking a study opens its view.
 #[component]
-fn StudyList(state: RwSignal<ViewState>) -> impl IntoView {
-    let studies = LocalResource::new(|| api::get_json::<Vec<StudySummary>>("/api/studies"));
+fn StudyList() -> impl IntoView {
+    let state = context::view_state();
+    let studies = LocalResource::new(api::studies);
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading studies…"</p> }>
             {move || studies.get().map(|r| match r {
@@ -52,17 +54,15 @@ fn StudyList(state: RwSignal<ViewState>) -> impl IntoView {
 
 /// A study: its layout first, then the view.
 #[component]
-fn Study(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
-    let layout =
-        LocalResource::new(
-            move || async move { api::get_json::<StudyLayout>(&format!("/api/studies/{id}/layout")).await },
-        );
+fn Study(id: i64) -> impl IntoView {
+    let state = context::view_state();
+    let layout = LocalResource::new(move || api::layout(id));
     view! {
         <p><a href="/" on:click=move |ev| { ev.prevent_default(); state.set(ViewState::default()); }>"← all studies"</a></p>
         <Suspense fallback=|| view! { <p class="muted">"Loading study…"</p> }>
             {move || layout.get().map(|r| match r {
                 Err(e) => view! { <div class="error-page"><h2>"Cannot open this study"</h2><p class="error" id="page-error">{e}</p></div> }.into_any(),
-                Ok(l) => view! { <study::StudyView state=state layout=l/> }.into_any(),
+                Ok(l) => view! { <study::StudyView layout=l/> }.into_any(),
             })}
         </Suspense>
     }
@@ -103,6 +103,7 @@ fn App() -> impl IntoView {
         .into_any();
     };
     let state = RwSignal::new(initial);
+    provide_context(state);
     // Keep the URL in step with the view: replaceState (no history entry per pan), at most every
     // URL_EVERY_MS — a write costs ~5 ms, a third of a frame while panning — and always the last.
     let url_sync = Rc::new(Cell::new((f64::NEG_INFINITY, false)));
@@ -131,8 +132,8 @@ fn App() -> impl IntoView {
         <header><h1>"failscope"</h1><p class="muted">"Silent failures of medical image classifiers"</p></header>
         <main>
             {move || match study.get() {
-                None => view! { <StudyList state=state/> }.into_any(),
-                Some(id) => view! { <Study state=state id=id/> }.into_any(),
+                None => view! { <StudyList/> }.into_any(),
+                Some(id) => view! { <Study id=id/> }.into_any(),
             }}
         </main>
     }

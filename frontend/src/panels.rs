@@ -1,18 +1,19 @@
 //! The side panels: inspector, most confident failures, clusters, benchmark, box selection.
 
 use failscope_shared::analysis::rc::{RiskCoverageStats, TieOrder};
-use failscope_shared::api::{Clustering, RankedSample, SampleDetail, StudyDetail};
+use failscope_shared::api::{ClusterParams, FailuresQuery, FigureQuery, NeighboursQuery};
 use failscope_shared::view::{ColorMode, Panel, ViewState};
 use leptos::prelude::*;
 
 use crate::api;
-use crate::colors::Columns;
+use crate::columns::Columns;
+use crate::context::{self, StudyCtx};
 use crate::curves::RiskCoverageChart;
 
 fn thumb(id: i64, row: u64, state: RwSignal<ViewState>, caption: String) -> impl IntoView {
     view! {
         <figure class="thumb" data-row=row on:click=move |_| state.update(|s| { s.sel = Some(row); s.panel = Panel::Inspector; })>
-            <img src=format!("/api/studies/{id}/samples/{row}/image") alt=format!("sample {row}") loading="lazy"/>
+            <img src=api::image_url(id, row) alt=format!("sample {row}") loading="lazy"/>
             <figcaption>{caption}</figcaption>
         </figure>
     }
@@ -21,22 +22,19 @@ fn thumb(id: i64, row: u64, state: RwSignal<ViewState>, caption: String) -> impl
 /// The selected sample: image, label, prediction, softmax bars, every CSF with its percentile,
 /// metadata, and its nearest neighbours (clickable).
 #[component]
-pub fn Inspector(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
+pub fn Inspector() -> impl IntoView {
+    let StudyCtx { state, id, .. } = context::study();
     let sel = Memo::new(move |_| state.get().sel);
     let detail = LocalResource::new(move || async move {
         match sel.get() {
             None => Ok(None),
-            Some(row) => api::get_json::<SampleDetail>(&format!("/api/studies/{id}/samples/{row}"))
-                .await
-                .map(Some),
+            Some(row) => api::sample(id, row).await.map(Some),
         }
     });
     let neighbours = LocalResource::new(move || async move {
         match sel.get() {
             None => Ok(Vec::new()),
-            Some(row) => {
-                api::get_json::<Vec<RankedSample>>(&format!("/api/studies/{id}/samples/{row}/neighbours?k=8")).await
-            }
+            Some(row) => api::neighbours(id, row, &NeighboursQuery { k: Some(8) }).await,
         }
     });
     view! {
@@ -49,7 +47,7 @@ pub fn Inspector(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
                         let wrong = d.label != d.predicted;
                         view! {
                             <div class="sample" data-row=d.row>
-                                {d.has_image.then(|| view! { <img id="inspector-image" src=format!("/api/studies/{id}/samples/{}/image", d.row) alt="the sample as the model saw it"/> })}
+                                {d.has_image.then(|| view! { <img id="inspector-image" src=api::image_url(id, d.row) alt="the sample as the model saw it"/> })}
                                 <dl>
                                     <dt>"sample"</dt><dd id="inspector-row">{format!("#{} {}", d.row, d.sample_id.clone().unwrap_or_default())}</dd>
                                     <dt>"test set"</dt><dd>{d.test_set.clone()}</dd>
@@ -86,20 +84,19 @@ pub fn Inspector(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
 
 /// The most confident failures of a test set (or all) for the chosen CSF, paged.
 #[component]
-pub fn Failures(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
+pub fn Failures() -> impl IntoView {
+    let StudyCtx { state, id, .. } = context::study();
     let page = RwSignal::new(0usize);
     let set = RwSignal::new(None::<i64>);
     let csf = Memo::new(move |_| state.get().csf);
     let list = LocalResource::new(move || async move {
-        let mut url = format!(
-            "/api/studies/{id}/failures?csf={}&page={}&per_page=12",
-            csf.get(),
-            page.get()
-        );
-        if let Some(t) = set.get() {
-            url.push_str(&format!("&test_set={t}"));
-        }
-        api::get_json::<Vec<RankedSample>>(&url).await
+        let q = FailuresQuery {
+            test_set: set.get(),
+            csf: Some(csf.get()),
+            page: Some(page.get()),
+            per_page: Some(12),
+        };
+        api::failures(id, &q).await
     });
     view! {
         <div id="failures">
@@ -121,14 +118,18 @@ pub fn Failures(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
 
 /// Clusters (k-means, 9 per class): size, accuracy, silent failures, representative image.
 #[component]
-pub fn Clusters(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
+pub fn Clusters() -> impl IntoView {
+    let StudyCtx { state, id, .. } = context::study();
     let csf = Memo::new(move |_| state.get().csf);
     let progress = RwSignal::new(None::<(String, f64)>);
     let result = LocalResource::new(move || async move {
-        let params = serde_json::json!({ "csf": csf.get() });
-        let job = api::run_job(id, "clusterings", params, |s, f| progress.set(Some((s, f)))).await?;
+        let params = ClusterParams {
+            csf: csf.get(),
+            ..ClusterParams::default()
+        };
+        let result = api::clustering(id, &params, |s, f| progress.set(Some((s, f)))).await;
         progress.set(None);
-        api::get_json::<Clustering>(&format!("/api/jobs/{job}/result")).await
+        result
     });
     view! {
         <div id="clusters">
@@ -144,7 +145,7 @@ pub fn Clusters(state: RwSignal<ViewState>, id: i64) -> impl IntoView {
                             <tr class="cluster-row" on:click=move |_| state.update(|v| { v.color = ColorMode::Cluster; v.sel = Some(rep); })>
                                 <td>{s.id}</td><td class="num">{s.size}</td><td class="num">{format!("{:.2}", s.accuracy)}</td>
                                 <td class="num">{s.silent_failures}</td>
-                                <td><img class="mini" src=format!("/api/studies/{id}/samples/{rep}/image") alt="" loading="lazy"/></td>
+                                <td><img class="mini" src=api::image_url(id, rep) alt="" loading="lazy"/></td>
                             </tr>
                         }
                     }).collect_view()}</tbody></table>
@@ -174,14 +175,16 @@ fn fmt(v: Option<f64>) -> String {
 /// the interactive risk–coverage chart, the reliability diagram from the server, and downloads
 /// (CSV; both figures as SVG or PNG rendered by the server).
 #[component]
-pub fn Benchmark(
-    id: i64,
-    state: RwSignal<ViewState>,
-    cols: RwSignal<Option<Columns>>,
-    test_sets: Vec<String>,
-) -> impl IntoView {
-    let detail =
-        LocalResource::new(move || async move { api::get_json::<StudyDetail>(&format!("/api/studies/{id}")).await });
+pub fn Benchmark() -> impl IntoView {
+    let StudyCtx {
+        state,
+        id,
+        cols,
+        layout,
+        ..
+    } = context::study();
+    let test_sets = layout.with_value(|l| l.test_sets.clone());
+    let detail = LocalResource::new(move || api::study(id));
     let csf = Memo::new(move |_| state.get().csf);
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading benchmark…"</p> }>
@@ -205,10 +208,10 @@ pub fn Benchmark(
                             <p class="muted">{format!("{} · {} samples · metrics: {}", d.summary.kind, d.summary.n_samples, d.compat)}</p>
                             <p class="downloads"><a id="download-csv" href=csv_href download="benchmark.csv">"table CSV"</a>
                                {["risk-coverage.svg", "risk-coverage.png", "reliability.svg", "reliability.png"].into_iter().map(|f| view! {
-                                   " · "<a class="figure-download" href=move || format!("/api/studies/{id}/figures/{f}?csf={}", csf.get()) download=f>{f}</a>
+                                   " · "<a class="figure-download" href=move || api::figure_url(id, f, &FigureQuery { test_set: None, csf: Some(csf.get()) }) download=f>{f}</a>
                                }).collect_view()}</p>
                             <RiskCoverageChart cols=cols names=test_sets.clone() csf=csf/>
-                            <img class="figure" id="figure-reliability" alt="reliability diagram" src=move || format!("/api/studies/{id}/figures/reliability.svg?csf={}", csf.get())/>
+                            <img class="figure" id="figure-reliability" alt="reliability diagram" src=move || api::figure_url(id, "reliability.svg", &FigureQuery { test_set: None, csf: Some(csf.get()) })/>
                             {d.report.iter().map(|(test_set, csfs)| view! {
                                 <h3>{test_set.clone()}</h3>
                                 <table>
@@ -234,7 +237,10 @@ pub fn Benchmark(
 
 /// The box or lasso selection: size, accuracy, AURC, class and test-set mix; CSV / JSON export.
 #[component]
-pub fn SelectionPanel(rows: RwSignal<Selection>, cols: RwSignal<Option<Columns>>) -> impl IntoView {
+pub fn SelectionPanel() -> impl IntoView {
+    let StudyCtx {
+        selection: rows, cols, ..
+    } = context::study();
     view! {
         <div id="selection">
             {move || {

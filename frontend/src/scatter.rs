@@ -273,7 +273,7 @@ impl Scatter {
                 let sample = if follow.is_some() { EDGE_SAMPLE } else { ORBIT_SAMPLE };
                 self.draw_points(cam, size, wi, hi, self.n.min(sample));
                 if let Some((_, _, c0)) = follow {
-                    let (s0, s1) = (scale(c0, w, h), scale(cam, w, h));
+                    let (s0, s1) = (c0.scale(w, h), cam.scale(w, h));
                     let k = (s1.0 / s0.0, s1.1 / s0.1);
                     let o = ((c0.x - cam.x) * s1.0, (c0.y - cam.y) * s1.1);
                     self.blit(wi, hi, k, o);
@@ -329,7 +329,7 @@ impl Scatter {
         gl.enable(GL::BLEND);
         gl.blend_func(GL::SRC_ALPHA, GL::ONE_MINUS_SRC_ALPHA);
         gl.use_program(Some(&self.program));
-        let (sx, sy) = scale(cam, f64::from(w), f64::from(h));
+        let (sx, sy) = cam.scale(f64::from(w), f64::from(h));
         gl.uniform2f(self.u_scale.as_ref(), sx, sy);
         gl.uniform2f(self.u_offset.as_ref(), cam.x, cam.y);
         // Row-major rotation: WebGL2 accepts the transpose flag.
@@ -357,33 +357,6 @@ impl Scatter {
     }
 }
 
-/// Clip-space scale of the camera: zoom, with the shorter canvas side spanning [-1, 1].
-pub fn scale(cam: Camera, w: f64, h: f64) -> (f32, f32) {
-    let m = w.min(h).max(1.0);
-    (cam.zoom * (m / w.max(1.0)) as f32, cam.zoom * (m / h.max(1.0)) as f32)
-}
-
-/// Normalised scatter coordinates of a canvas pixel (CSS pixels, origin top-left).
-pub fn unproject(cam: Camera, px: f64, py: f64, w: f64, h: f64) -> (f32, f32) {
-    let (sx, sy) = scale(cam, w, h);
-    let cx = (2.0 * px / w.max(1.0) - 1.0) as f32;
-    let cy = (1.0 - 2.0 * py / h.max(1.0)) as f32;
-    (cx / sx + cam.x, cy / sy + cam.y)
-}
-
-/// Screen-plane coordinates (orbit applied, before pan and zoom) of point `i` of `xyz`.
-pub fn plane(cam: Camera, xyz: &[f32], i: usize) -> [f32; 2] {
-    cam.rotate([xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2]])
-}
-
-/// Canvas pixel (CSS) of screen-plane coordinates.
-pub fn project(cam: Camera, p: [f32; 2], w: f64, h: f64) -> (f64, f64) {
-    let (sx, sy) = scale(cam, w, h);
-    let cx = f64::from((p[0] - cam.x) * sx);
-    let cy = f64::from((p[1] - cam.y) * sy);
-    ((cx + 1.0) / 2.0 * w, (1.0 - cy) / 2.0 * h)
-}
-
 /// Per-point records of `width` values each (`values`), in the order `order`.
 fn permute<T: Copy>(order: &[u32], values: &[T], width: usize) -> Vec<T> {
     order
@@ -404,51 +377,4 @@ fn shuffled(n: usize) -> Vec<u32> {
         idx.swap(i, (state % (i as u64 + 1)) as usize);
     }
     idx
-}
-
-/// Scales coordinates (`n × dims`, 2 or 3) into [-0.95, 0.95] around their centre, as `(x, y, z)`
-/// triples (`z = 0` for 2-D).
-pub fn normalise(coords: &[f32], dims: usize) -> Vec<f32> {
-    let dims = dims.clamp(1, 3);
-    let n = coords.len() / dims;
-    let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
-    for i in 0..n {
-        for d in 0..dims {
-            let v = coords[i * dims + d];
-            lo[d] = lo[d].min(v);
-            hi[d] = hi[d].max(v);
-        }
-    }
-    let half = ((0..dims).map(|d| hi[d] - lo[d]).fold(0.0f32, f32::max) / 2.0).max(1e-9);
-    let mid: Vec<f32> = (0..3)
-        .map(|d| if d < dims { (lo[d] + hi[d]) / 2.0 } else { 0.0 })
-        .collect();
-    (0..n)
-        .flat_map(|i| {
-            let mid = mid.clone();
-            (0..3).map(move |d| {
-                if d < dims {
-                    (coords[i * dims + d] - mid[d]) / half * 0.95
-                } else {
-                    0.0
-                }
-            })
-        })
-        .collect()
-}
-
-/// The visible point whose screen-plane position is nearest to `(x, y)` within `radius`.
-pub fn nearest(cam: Camera, xyz: &[f32], rgba: &[u8], x: f32, y: f32, radius: f32) -> Option<usize> {
-    let mut best = (radius * radius, None);
-    for i in 0..xyz.len() / 3 {
-        if rgba.get(4 * i + 3) == Some(&0) {
-            continue;
-        }
-        let p = plane(cam, xyz, i);
-        let d = (p[0] - x).powi(2) + (p[1] - y).powi(2);
-        if d <= best.0 {
-            best = (d, Some(i));
-        }
-    }
-    best.1
 }

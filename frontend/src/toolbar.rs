@@ -1,11 +1,11 @@
 //! The latent view's toolbar: everything that changes the view state (colour, CSF, filters,
 //! marker style), the drag tool, and the share buttons (copied link, short link).
 
-use failscope_shared::api::StudyLayout;
-use failscope_shared::view::{ColorMode, ViewState};
+use failscope_shared::view::ColorMode;
 use leptos::prelude::*;
 
 use crate::api;
+use crate::context::{self, StudyCtx};
 
 /// What a plain drag on the scatter does (shift-drag always selects a box).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +20,11 @@ pub enum Tool {
 
 /// The view's controls: colour mode, CSF, 3-D, filters, shapes, marker style, drag tool, links.
 #[component]
-pub fn Toolbar(state: RwSignal<ViewState>, layout: StudyLayout, tool: RwSignal<Tool>) -> impl IntoView {
+pub fn Toolbar() -> impl IntoView {
+    let StudyCtx {
+        state, layout, tool, ..
+    } = context::study();
+    let layout = layout.get_value();
     let meta = layout.meta.clone();
     let csfs = layout.csfs.clone();
     let sets = layout.test_sets.clone();
@@ -104,10 +108,9 @@ pub fn Toolbar(state: RwSignal<ViewState>, layout: StudyLayout, tool: RwSignal<T
             <button id="short-link" on:click=move |_| {
                 let q = state.get_untracked().to_query();
                 leptos::task::spawn_local(async move {
-                    let r: Result<failscope_shared::api::Link, String> =
-                        api::post_json("/api/links", &serde_json::json!({ "state": q })).await;
+                    let r = api::create_link(q).await;
                     let origin = window().location().origin().unwrap_or_default();
-                    short.set(match r { Ok(l) => format!("{origin}/s/{}", l.id), Err(e) => format!("error: {e}") });
+                    short.set(match r { Ok(l) => api::link_url(&origin, &l), Err(e) => format!("error: {e}") });
                 });
             }>"Short link"</button>
             <input id="share-url" readonly prop:value=move || share.get() class:hidden=move || share.get().is_empty()/>

@@ -2,9 +2,20 @@
 //! request), the field and what was expected — exit code 2, or a 4xx JSON error. [`WriteError`]:
 //! output could not be written (a full disk, a read-only file system) — not the user's input, so
 //! exit code 1. [`Error`]: either, for the steps that read input and write output.
+//!
+//! [`lock`] is the one policy for a poisoned lock.
 
 use std::fmt;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks `m`, also after a thread panicked while holding it. The one lock-poison policy: every value
+/// behind a lock here (job tables, progress, caches, a store connection) is replaced whole or read
+/// whole, never left half-updated, so a panic elsewhere must not take every later request down
+/// with it.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Bad input: which file or item, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]

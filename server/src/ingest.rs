@@ -45,6 +45,8 @@ pub struct Evaluated {
     pub files: Vec<(String, Vec<u8>)>,
     /// Per-sample records, for the store.
     pub samples: Vec<SampleRecord>,
+    /// Test-set names by dataset index (empty when there are no per-sample records).
+    pub test_sets: Vec<String>,
     /// `(n, d)` penultimate features, when the source has them.
     pub features: Option<Array2<f32>>,
     /// `(n, c, m)` MC-dropout outputs, when the source has them.
@@ -76,6 +78,7 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
             kind: "csv",
             files: vec![(name, bytes)],
             samples: Vec::new(),
+            test_sets: Vec::new(),
             n_classes: 0,
             n_samples,
             features: None,
@@ -108,6 +111,8 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
             predicted: failscope_shared::analysis::csf::argmax(p) as i64,
         })
         .collect();
+    let sets = e.dataset_idx.iter().max().map_or(0, |m| (*m + 1).max(0) as usize);
+    let test_sets = failscope_shared::analysis::studies::test_set_names(&loaded.plan, sets);
     let mc = e.mcd_logits.as_ref().or(e.mcd_softmax.as_ref()).map(|v| {
         Array3::from_shape_vec(
             (e.labels.len(), e.num_classes, e.mc_samples),
@@ -122,6 +127,7 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
         n_samples: e.labels.len() as u64,
         files: loaded.files()?,
         samples,
+        test_sets,
         probs: Some(
             Array2::from_shape_vec(
                 (e.labels.len(), e.num_classes),

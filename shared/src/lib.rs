@@ -1,4 +1,5 @@
-//! failscope's shared core: the HTTP API's types ([`api`]) and the pure failure-detection analysis
+//! failscope's shared core: the HTTP API's types ([`api`]), its binary formats and defaults
+//! ([`wire`]), the web app's view state ([`view`]) and the pure failure-detection analysis
 //! ([`analysis`]): confidence scoring functions, FD-Shifts-exact metrics, risk–coverage curves.
 //!
 //! **Invariant:** no I/O, no tokio, no tch, no SQLite. This crate also compiles for
@@ -18,3 +19,4 @@
 pub mod analysis;
 pub mod api;
 pub mod view;
+pub mod wire;

@@ -57,6 +57,7 @@ pub fn synthetic_study(db: &std::path::Path, n: usize) {
                 scores,
                 probs: None,
                 sources: None,
+                test_sets: Vec::new(),
             },
         )
         .unwrap();

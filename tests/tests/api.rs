@@ -156,14 +156,8 @@ async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
     assert_eq!(c.assignment.len(), n);
     assert_eq!(c.clusters.len(), 3);
 
-    // A study without features: the job fails and its result is a 422 naming why.
-    let (_, body) = post(&state, "/api/studies/2/embeddings", "{}").await;
-    let job = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["job"]
-        .as_u64()
-        .unwrap();
-    let failed = wait(&state, job).await;
-    assert_eq!(failed["stage"], "failed");
-    let (status, body) = get(&state, &format!("/api/jobs/{job}/result")).await;
+    // A study without features: refused before a job starts, with a 422 naming why.
+    let (status, body) = post(&state, "/api/studies/2/embeddings", "{}").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let e: ApiError = serde_json::from_slice(&body).unwrap();
     assert!(e.error.contains("has no features"), "{}", e.error);
@@ -179,6 +173,41 @@ async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(get(&state, "/api/jobs/12345").await.0, StatusCode::NOT_FOUND);
+
+    // Parameters are checked before a job starts: a 400 naming the API field, no job.
+    let too_many = format!("{{\"perplexity\": {}}}", n);
+    for (path, body, field) in [
+        ("embeddings", r#"{"dims": 4}"#, "dims:"),
+        ("embeddings", r#"{"perplexity": -1}"#, "perplexity:"),
+        ("embeddings", too_many.as_str(), "perplexity:"),
+        ("embeddings", r#"{"iterations": 0}"#, "iterations:"),
+        ("embeddings", r#"{"perplexty": 5}"#, "perplexty"),
+        ("clusterings", r#"{"method": {"method": "gmm", "k": 0}}"#, "method.k:"),
+        (
+            "clusterings",
+            r#"{"method": {"method": "dbscan", "eps": 0, "min_points": 3}}"#,
+            "method.eps:",
+        ),
+        (
+            "clusterings",
+            r#"{"space": {"space": "embedding", "perplexity": 0}}"#,
+            "space.perplexity:",
+        ),
+        ("clusterings", r#"{"coverage": 2}"#, "coverage:"),
+        ("clusterings", r#"{"csf": "nonsense"}"#, "csf:"),
+    ] {
+        let (status, resp) = post(&state, &format!("/api/studies/1/{path}"), body).await;
+        let e: ApiError = serde_json::from_slice(&resp).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {}", e.error);
+        assert!(e.error.contains(field), "{body}: {}", e.error);
+    }
+    let e = serde_json::from_slice::<ApiError>(
+        &post(&state, "/api/studies/1/clusterings", r#"{"csf": "nonsense"}"#)
+            .await
+            .1,
+    )
+    .unwrap();
+    assert!(e.error.contains("det_mcp"), "the study's CSFs are listed: {}", e.error);
 }
 
 #[tokio::test(flavor = "multi_thread")]

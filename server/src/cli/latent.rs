@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use comfy_table::Table;
 use failscope_shared::api::Clustering;
+use failscope_shared::wire::{DEFAULT_CSF, SILENT_FAILURE_COVERAGE};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{open_store, CliError, DbArg};
@@ -101,10 +102,10 @@ pub(super) struct ClusterArgs {
     #[command(flatten)]
     embed: EmbedFlags,
     /// CSF whose confidence defines silent failures.
-    #[arg(long, default_value = "det_mcp")]
+    #[arg(long, default_value = DEFAULT_CSF)]
     csf: String,
     /// Coverage of the i.i.d. test set at which the silent-failure threshold is taken.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = SILENT_FAILURE_COVERAGE)]
     coverage: f64,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -201,8 +202,17 @@ pub(super) fn embed(args: &EmbedArgs, out: &mut dyn Write) -> Result<(), CliErro
     Ok(())
 }
 
+/// A job's error as the CLI reports it: a parameter under the flag that sets it.
 fn job_error(e: jobs::JobError) -> CliError {
     match e {
+        jobs::JobError::Params(e) => {
+            // `space.perplexity` is set by `--perplexity`, `space.dims` (a PCA space) by `--pca`.
+            let flag = match e.field.as_str() {
+                "space.dims" => "pca".to_string(),
+                f => f.rsplit('.').next().unwrap_or(f).replace('_', "-"),
+            };
+            CliError::Input(InputError::item(format!("--{flag}"), e.problem))
+        }
         jobs::JobError::Input(e) => CliError::Input(e),
         jobs::JobError::Store(e) => e.into(),
     }

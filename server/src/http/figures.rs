@@ -11,9 +11,11 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use failscope_shared::analysis::calibration::{ece, reliability_bins, Binarize};
 use failscope_shared::analysis::rc::{RiskCoverageStats, TieOrder};
+use failscope_shared::analysis::sets::{curves_by_test_set, SetRows};
+use failscope_shared::api::FigureQuery;
+use failscope_shared::wire::DEFAULT_CSF;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use serde::Deserialize;
 
 use super::{parse_id, with_store, AppError, AppState};
 
@@ -26,14 +28,6 @@ fn fonts() {
         // The font is compiled in and parsed by a test, so this cannot fail at run time.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
-}
-
-/// `?test_set=&csf=`: the test set (its dataset index; every test set but validation when absent
-/// for risk–coverage, the i.i.d. test set for reliability) and the CSF (default `det_mcp`).
-#[derive(Deserialize)]
-pub struct FigureQuery {
-    test_set: Option<i64>,
-    csf: Option<String>,
 }
 
 /// A figure's data, ready to draw.
@@ -154,14 +148,17 @@ impl Figure {
     }
 }
 
-/// The rows of the chosen CSF: per test set (in dataset-index order) its name, confidences and
-/// correctness.
-type Sets = Vec<(i64, String, Vec<f64>, Vec<bool>)>;
-
-async fn sets(state: &AppState, id: i64, csf: &str) -> Result<Sets, AppError> {
+/// The chosen CSF's rows of each test set a figure draws (`only`, or every test set but
+/// validation), with the test sets' names.
+async fn sets(
+    state: &AppState,
+    id: i64,
+    csf: &str,
+    only: Option<i64>,
+) -> Result<(Vec<SetRows>, Vec<String>), AppError> {
     let csf2 = csf.to_string();
     with_store(state, move |s| {
-        if s.get(id)?.is_none() {
+        if !s.exists(id)? {
             return Ok(None);
         }
         let scores = s.scores(id)?;
@@ -169,19 +166,13 @@ async fn sets(state: &AppState, id: i64, csf: &str) -> Result<Sets, AppError> {
             return Ok(Some(None));
         };
         let samples = s.samples(id)?;
-        let names = super::samples::test_set_names(s, id, &samples)?;
-        let mut sets: Sets = names
-            .into_iter()
-            .enumerate()
-            .map(|(k, name)| (k as i64, name, Vec::new(), Vec::new()))
-            .collect();
-        for (r, sample) in samples.iter().enumerate() {
-            if let Some(set) = sets.get_mut(sample.dataset_idx as usize) {
-                set.2.push(f64::from(v[r]));
-                set.3.push(sample.label == sample.predicted);
-            }
-        }
-        Ok(Some(Some(sets)))
+        let names = s.test_sets(id)?.into_iter().map(|t| t.name).collect();
+        let idx: Vec<usize> = samples.iter().map(|r| r.dataset_idx.max(0) as usize).collect();
+        let conf: Vec<f64> = v.iter().map(|x| f64::from(*x)).collect();
+        let correct: Vec<bool> = samples.iter().map(|r| r.label == r.predicted).collect();
+        // An index that no set can have (negative) selects nothing.
+        let only = only.map(|k| usize::try_from(k).unwrap_or(usize::MAX));
+        Ok(Some(Some((curves_by_test_set(&idx, &conf, &correct, only), names))))
     })
     .await?
     .ok_or_else(|| AppError::NotFound(format!("no study with id {id}")))?
@@ -202,21 +193,10 @@ pub async fn figure(
             "no figure {name:?}: expected risk-coverage.svg, risk-coverage.png, reliability.svg or reliability.png"
         )));
     }
-    let csf = q.csf.unwrap_or_else(|| "det_mcp".into());
-    let mut sets = sets(&state, id, &csf).await?;
+    let csf = q.csf.unwrap_or_else(|| DEFAULT_CSF.into());
     let wanted = q.test_set.or((kind == "reliability").then_some(1));
-    match wanted {
-        Some(k) => sets.retain(|s| s.0 == k && !s.2.is_empty()),
-        // Every test set with rows, validation (index 0) only when it is all there is.
-        None => {
-            let tests: Vec<_> = sets.iter().filter(|s| s.0 > 0 && !s.2.is_empty()).cloned().collect();
-            sets = if tests.is_empty() {
-                sets.into_iter().filter(|s| !s.2.is_empty()).collect()
-            } else {
-                tests
-            };
-        }
-    }
+    let (sets, names) = sets(&state, id, &csf, wanted).await?;
+    let name = |k: usize| names.get(k).cloned().unwrap_or_else(|| format!("dataset {k}"));
     if sets.is_empty() {
         return Err(AppError::NotFound(match wanted {
             Some(k) => format!("study {id} has no test set {k}"),
@@ -226,22 +206,22 @@ pub async fn figure(
     let figure = if kind == "risk-coverage" {
         let curves = sets
             .iter()
-            .map(|(_, name, conf, correct)| {
-                let stats = RiskCoverageStats::new(conf, correct, None, TieOrder::Input);
+            .map(|set| {
+                let stats = RiskCoverageStats::new(&set.confidence, &set.correct, None, TieOrder::Input);
                 let points = RiskCoverageStats::plot_points(&stats.selective_curve(), 400);
-                (format!("{name} (AURC {:.1})", stats.aurc()), points)
+                (format!("{} (AURC {:.1})", name(set.idx), stats.aurc()), points)
             })
             .collect();
         let title = match wanted {
-            Some(_) => format!("{csf} · {}", sets[0].1),
+            Some(_) => format!("{csf} · {}", name(sets[0].idx)),
             None => format!("{csf} · risk–coverage"),
         };
         Figure::RiskCoverage { title, curves }
     } else {
-        let (_, name, conf, correct) = &sets[0];
-        let bins = reliability_bins(correct, conf, 20, Binarize::Correct).unwrap_or_default();
+        let set = &sets[0];
+        let bins = reliability_bins(&set.correct, &set.confidence, 20, Binarize::Correct).unwrap_or_default();
         Figure::Reliability {
-            title: format!("{csf} · {name} · ECE {:.3}", ece(&bins)),
+            title: format!("{csf} · {} · ECE {:.3}", name(set.idx), ece(&bins)),
             bins: bins.iter().map(|b| (b.confidence, b.accuracy, b.fraction)).collect(),
         }
     };
@@ -262,7 +242,7 @@ mod tests {
     fn the_bundled_font_parses_and_both_formats_render() {
         assert!(plotters::style::register_font("check", FontStyle::Normal, FONT).is_ok());
         let fig = Figure::RiskCoverage {
-            title: "det_mcp".into(),
+            title: DEFAULT_CSF.into(),
             curves: vec![("iid".into(), vec![(0.0, 0.0), (0.5, 0.1), (1.0, 0.2)])],
         };
         assert!(fig.svg().unwrap().starts_with("<svg"));

@@ -12,24 +12,43 @@ use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use failscope_shared::api::{ClusterParams, EmbedParams, FailureKind, JobStatus, ParamError, Started};
+use failscope_shared::wire;
 use futures_util::stream::{self, Stream};
-use serde::Serialize;
 
-use super::{on_store, parse_id, with_store, AppError, AppState};
-use crate::latent::jobs::{self, ClusterParams, JobStatus, Work};
-use crate::latent::EmbedParams;
+use super::{on_store, parse_id, AppError, AppState};
+use crate::latent::jobs::{self, Work};
 
-/// `{"job": id}`: where to follow a started job.
-#[derive(Serialize)]
-struct Started {
-    job: u64,
+impl From<ParamError> for AppError {
+    fn from(e: ParamError) -> Self {
+        AppError::BadRequest(format!("invalid parameters: {e}"))
+    }
 }
 
+/// Starts `work` on study `id` once its parameters suit the study: 404 for an unknown study, 400
+/// naming the field for a bad parameter, 422 for a study without features; else 202 and the job.
 async fn start(state: &AppState, id: &str, work: Work) -> Result<(StatusCode, Json<Started>), AppError> {
     let id = parse_id(id)?;
-    if with_store(state, move |s| s.get(id)).await?.is_none() {
-        return Err(AppError::NotFound(format!("no study with id {id}")));
+    match &work {
+        Work::Embed(p) => p.check()?,
+        Work::Cluster(p) => p.check()?,
     }
+    let work2 = work.clone();
+    on_store(state, move |s| {
+        let facts = s.facts(id)?.ok_or_else(|| AppError::NotFound(format!("no study with id {id}")))?;
+        if !facts.has_features {
+            return Err(AppError::Unprocessable(format!(
+                "study {id} has no features, so it has no latent space: import an FD-Shifts folder with encoded_output.npz, or run `failscope infer` with a model that returns (logits, features)"
+            )));
+        }
+        let n = facts.n_samples as usize;
+        match &work2 {
+            Work::Embed(p) => p.check_for(n)?,
+            Work::Cluster(p) => p.check_for(n, &facts.csfs)?,
+        }
+        Ok(())
+    })
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Started {
@@ -112,7 +131,8 @@ pub async fn job_events(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-/// `GET /api/jobs/{id}/result`: 409 while running; the job's error as 422; else the result.
+/// `GET /api/jobs/{id}/result`: 409 while running; a failed job's error as 422 (bad data or
+/// parameters) or 500; else the result.
 pub async fn job_result(State(state): State<AppState>, Path(job): Path<String>) -> Result<Response, AppError> {
     let (id, s) = status(&state, &job)?;
     if !s.finished {
@@ -123,7 +143,10 @@ pub async fn job_result(State(state): State<AppState>, Path(job): Path<String>) 
         )));
     }
     if let Some(e) = s.error {
-        return Err(AppError::Unprocessable(e));
+        return Err(match e.kind {
+            FailureKind::Unprocessable => AppError::Unprocessable(e.message),
+            FailureKind::Internal => AppError::Internal(format!("job {id} failed")),
+        });
     }
     let (study, work) = state
         .jobs
@@ -134,16 +157,15 @@ pub async fn job_result(State(state): State<AppState>, Path(job): Path<String>) 
     match work {
         Work::Embed(p) => {
             let y = on_store(&state, move |store| Ok(jobs::embedding(store, study, &p, &none)?.0)).await?;
-            let bytes: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
             Ok((
                 [
                     (header::CONTENT_TYPE, "application/octet-stream".to_string()),
                     (
-                        header::HeaderName::from_static("x-failscope-shape"),
-                        format!("{},{}", y.nrows(), y.ncols()),
+                        header::HeaderName::from_static(wire::SHAPE_HEADER),
+                        wire::shape(y.nrows(), y.ncols()),
                     ),
                 ],
-                Bytes::from(bytes),
+                Bytes::from(wire::f32_bytes(y.iter().copied())),
             )
                 .into_response())
         }

@@ -94,9 +94,10 @@ impl From<crate::store::StoreError> for AppError {
 }
 
 impl From<crate::latent::jobs::JobError> for AppError {
-    /// Bad parameters or features are the request's fault (422); a failing store is ours (500).
+    /// Bad parameters (400) or features (422) are the request's fault; a failing store is ours (500).
     fn from(e: crate::latent::jobs::JobError) -> Self {
         match e {
+            crate::latent::jobs::JobError::Params(e) => e.into(),
             crate::latent::jobs::JobError::Input(e) => AppError::Unprocessable(e.to_string()),
             crate::latent::jobs::JobError::Store(e) => e.into(),
         }
@@ -109,14 +110,9 @@ async fn on_store<T: Send + 'static>(
     f: impl FnOnce(&Store) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let guard = store
-            .lock()
-            .map_err(|_| AppError::Internal("store lock poisoned".into()))?;
-        f(&guard)
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
+    tokio::task::spawn_blocking(move || f(&crate::error::lock(&store)))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
 }
 
 /// [`on_store`] for plain store queries: a store error is a 500.

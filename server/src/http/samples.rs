@@ -8,34 +8,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
-use failscope_shared::api::{CsfScore, Link, RankedSample, SampleDetail, StudyLayout};
-use serde::Deserialize;
+use failscope_shared::api::{FailuresQuery, Link, NeighboursQuery, NewLink, RankedSample, SampleDetail, StudyLayout};
+use failscope_shared::wire::{self, DEFAULT_CSF};
 use std::sync::Arc;
 
 use ndarray::Array2;
 
 use super::{parse_id, with_store, AppError, AppState};
+use crate::error::lock;
 use crate::sources::{self, ImageError};
 use crate::store::{SampleRecord, Store, StoreError};
 
 /// Largest page of failures, neighbours or any list (a huge query is capped, not an error).
 const MAX_LIST: usize = 500;
-
-/// Test-set names by dataset index: `val_tuning`, `iid_study`, then the report's `in_class_study_*`
-/// when they account for every other index, else `dataset <k>`.
-pub(super) fn test_set_names(store: &Store, id: i64, samples: &[SampleRecord]) -> Result<Vec<String>, StoreError> {
-    let max = samples.iter().map(|s| s.dataset_idx).max().unwrap_or(-1);
-    let report = store.get(id)?.map(|d| d.report).unwrap_or_default();
-    let in_class: Vec<&String> = report.keys().filter(|k| k.starts_with("in_class_study_")).collect();
-    Ok((0..=max.max(1))
-        .map(|k| match k {
-            0 => "val_tuning".to_string(),
-            1 => "iid_study".to_string(),
-            k if in_class.len() as i64 == max - 1 => in_class[(k - 2) as usize].clone(),
-            k => format!("dataset {k}"),
-        })
-        .collect())
-}
 
 fn meta_keys(meta: &[crate::store::SampleMeta]) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
@@ -53,23 +38,20 @@ fn meta_keys(meta: &[crate::store::SampleMeta]) -> Vec<String> {
 }
 
 fn study(store: &Store, id: i64) -> Result<Option<StudyLayout>, StoreError> {
-    if store.get(id)?.is_none() {
+    let Some(facts) = store.facts(id)? else {
         return Ok(None);
-    }
-    let samples = store.samples(id)?;
+    };
+    let sets = store.test_sets(id)?;
     Ok(Some(StudyLayout {
-        n: samples.len() as u64,
-        test_sets: test_set_names(store, id, &samples)?,
+        n: facts.n_samples,
+        test_sets: sets.iter().map(|s| s.name.clone()).collect(),
+        test_set_sizes: sets.iter().map(|s| s.size).collect(),
         classes: store.classes(id)?,
-        csfs: store.scores(id)?.keys().cloned().collect(),
+        csfs: facts.csfs,
         meta: meta_keys(&store.sample_meta(id)?),
-        has_features: detail_has_features(store, id)?,
+        has_features: facts.has_features,
         has_images: store.image_settings(id)?.is_some(),
     }))
-}
-
-fn detail_has_features(store: &Store, id: i64) -> Result<bool, StoreError> {
-    store.feature_dim(id).map(|d| d > 0)
 }
 
 fn not_found(id: i64) -> AppError {
@@ -88,22 +70,13 @@ pub async fn layout(State(state): State<AppState>, Path(id): Path<String>) -> Re
 fn binary(bytes: Vec<u8>, dtype: &str, categories: Option<Vec<String>>) -> Response {
     let mut headers = vec![
         (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-        (header::HeaderName::from_static("x-failscope-dtype"), dtype.to_string()),
+        (header::HeaderName::from_static(wire::DTYPE_HEADER), dtype.to_string()),
     ];
     if let Some(c) = categories {
-        // JSON, percent-encoded so any category text is a valid header value.
-        let json = serde_json::to_string(&c).expect("strings serialise");
-        let encoded: String = json
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        headers.push((header::HeaderName::from_static("x-failscope-categories"), encoded));
+        headers.push((
+            header::HeaderName::from_static(wire::CATEGORIES_HEADER),
+            wire::encode_categories(&c),
+        ));
     }
     let mut resp = Bytes::from(bytes).into_response();
     for (k, v) in headers {
@@ -115,9 +88,7 @@ fn binary(bytes: Vec<u8>, dtype: &str, categories: Option<Vec<String>>) -> Respo
 }
 
 fn u16s(values: impl Iterator<Item = i64>) -> Vec<u8> {
-    values
-        .flat_map(|v| (v.clamp(0, i64::from(u16::MAX)) as u16).to_le_bytes())
-        .collect()
+    wire::u16_bytes(values)
 }
 
 /// `GET /api/studies/{id}/columns/{name}`: `dataset_idx`, `label`, `predicted` (u16),
@@ -129,7 +100,7 @@ pub async fn column(
     let id = parse_id(&id)?;
     let name2 = name.clone();
     let out = with_store(&state, move |s| {
-        if s.get(id)?.is_none() {
+        if !s.exists(id)? {
             return Ok(None);
         }
         let samples = s.samples(id)?;
@@ -141,7 +112,7 @@ pub async fn column(
                 if let Some(csf) = other.strip_prefix("score:") {
                     s.scores(id)?
                         .get(csf)
-                        .map(|v| binary(v.iter().flat_map(|x| x.to_le_bytes()).collect(), "f32", None))
+                        .map(|v| binary(wire::f32_bytes(v.iter().copied()), "f32", None))
                 } else if let Some(key) = other.strip_prefix("meta:") {
                     let meta = s.sample_meta(id)?;
                     let values: Vec<Option<String>> = meta
@@ -190,55 +161,13 @@ fn row_of(row: &str) -> Result<i64, AppError> {
         .ok_or_else(|| AppError::BadRequest(format!("sample {row:?}: rows are non-negative integers")))
 }
 
-fn detail(store: &Store, id: i64, row: i64) -> Result<Option<SampleDetail>, StoreError> {
-    let Some(info) = store.sample(id, row)? else {
-        return Ok(None);
-    };
-    let samples = store.samples(id)?;
-    let names = test_set_names(store, id, &samples)?;
-    let classes = store.classes(id)?;
-    let same_set: Vec<usize> = (0..samples.len())
-        .filter(|&r| samples[r].dataset_idx == info.record.dataset_idx)
-        .collect();
-    let scores = store
-        .scores(id)?
-        .into_iter()
-        .map(|(csf, v)| {
-            let score = v.get(row as usize).copied().filter(|x| !x.is_nan());
-            let percentile = score.map(|x| {
-                let lower = same_set.iter().filter(|&&r| v[r] < x).count();
-                100.0 * lower as f32 / same_set.len().max(1) as f32
-            });
-            CsfScore { csf, score, percentile }
-        })
-        .collect();
-    let name = |k: i64| classes.get(k as usize).cloned().unwrap_or_else(|| format!("class {k}"));
-    Ok(Some(SampleDetail {
-        row: row as u64,
-        dataset_idx: info.record.dataset_idx,
-        test_set: names.get(info.record.dataset_idx as usize).cloned().unwrap_or_default(),
-        label: info.record.label,
-        label_name: name(info.record.label),
-        predicted: info.record.predicted,
-        predicted_name: name(info.record.predicted),
-        probs: info.probs.unwrap_or_default(),
-        classes: classes.clone(),
-        scores,
-        sample_id: info.sample_id,
-        domain: info.domain,
-        corruption: info.corruption,
-        meta: info.meta.into_iter().collect(),
-        has_image: info.image.is_some() && store.image_settings(id)?.is_some(),
-    }))
-}
-
 /// `GET /api/studies/{id}/samples/{row}`.
 pub async fn sample(
     State(state): State<AppState>,
     Path((id, row)): Path<(String, String)>,
 ) -> Result<Json<SampleDetail>, AppError> {
     let (id, row) = (parse_id(&id)?, row_of(&row)?);
-    with_store(&state, move |s| detail(s, id, row))
+    with_store(&state, move |s| s.sample_detail(id, row))
         .await?
         .map(Json)
         .ok_or_else(|| AppError::NotFound(format!("study {id} has no sample {row}")))
@@ -293,12 +222,6 @@ pub async fn image(
         .into_response())
 }
 
-/// `?k=`.
-#[derive(Deserialize)]
-pub struct KQuery {
-    k: Option<usize>,
-}
-
 /// A study's feature matrix and sample records, kept for neighbour queries.
 pub(crate) struct FeatureCache {
     study: i64,
@@ -310,29 +233,26 @@ pub(crate) struct FeatureCache {
 pub async fn neighbours(
     State(state): State<AppState>,
     Path((id, row)): Path<(String, String)>,
-    Query(q): Query<KQuery>,
+    Query(q): Query<NeighboursQuery>,
 ) -> Result<Json<Vec<RankedSample>>, AppError> {
     let (id, row) = (parse_id(&id)?, row_of(&row)?);
     let k = q.k.unwrap_or(8).min(MAX_LIST);
     let cache = state.neighbours.clone();
     let out = with_store(&state, move |s| {
-        let cached = cache.lock().ok().and_then(|c| {
-            c.as_ref()
-                .filter(|c| c.study == id)
-                .map(|c| (c.features.clone(), c.samples.clone()))
-        });
+        let cached = lock(&cache)
+            .as_ref()
+            .filter(|c| c.study == id)
+            .map(|c| (c.features.clone(), c.samples.clone()));
         let (x, samples) = match cached {
             Some(hit) => hit,
             None => {
                 let Some(x) = s.features(id)? else { return Ok(None) };
                 let (x, samples) = (Arc::new(x), Arc::new(s.samples(id)?));
-                if let Ok(mut c) = cache.lock() {
-                    *c = Some(FeatureCache {
-                        study: id,
-                        features: x.clone(),
-                        samples: samples.clone(),
-                    });
-                }
+                *lock(&cache) = Some(FeatureCache {
+                    study: id,
+                    features: x.clone(),
+                    samples: samples.clone(),
+                });
                 (x, samples)
             }
         };
@@ -357,25 +277,16 @@ pub async fn neighbours(
         .ok_or_else(|| AppError::NotFound(format!("study {id} has no features or no sample {row}")))
 }
 
-/// `?test_set=&csf=&page=&per_page=`.
-#[derive(Deserialize)]
-pub struct FailureQuery {
-    test_set: Option<i64>,
-    csf: Option<String>,
-    page: Option<usize>,
-    per_page: Option<usize>,
-}
-
 /// `GET /api/studies/{id}/failures`: wrong predictions, most confident first (one test set, or all).
 pub async fn failures(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<FailureQuery>,
+    Query(q): Query<FailuresQuery>,
 ) -> Result<Json<Vec<RankedSample>>, AppError> {
     let id = parse_id(&id)?;
     let per_page = q.per_page.unwrap_or(20).clamp(1, MAX_LIST);
     let page = q.page.unwrap_or(0).min(1 << 20);
-    let csf = q.csf.unwrap_or_else(|| "det_mcp".into());
+    let csf = q.csf.unwrap_or_else(|| DEFAULT_CSF.into());
     let csf2 = csf.clone();
     let out = with_store(&state, move |s| {
         let scores = s.scores(id)?;
@@ -406,12 +317,6 @@ pub async fn failures(
     .await?;
     out.map(Json)
         .ok_or_else(|| AppError::NotFound(format!("study {id} has no CSF {csf:?}")))
-}
-
-/// `{"state": "<query string>"}`.
-#[derive(Deserialize)]
-pub struct NewLink {
-    state: String,
 }
 
 /// `POST /api/links`: stores a view state (at most 8 KiB) under a short id.

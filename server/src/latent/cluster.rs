@@ -9,34 +9,10 @@ use linfa_clustering::{Dbscan, GaussianMixtureModel, KMeans};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
-use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
 
-/// The clustering algorithm and its parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "kebab-case")]
-pub enum Method {
-    /// k-means with `k` clusters — within each true class when `per_class` (ids class-major).
-    KMeans {
-        /// Clusters (per class when `per_class`).
-        k: usize,
-        /// Cluster each true class separately.
-        per_class: bool,
-    },
-    /// Gaussian mixture (full covariances) with `k` components.
-    Gmm {
-        /// Components.
-        k: usize,
-    },
-    /// DBSCAN: points with `min_points` neighbours within `eps` are cores; the rest noise (−1).
-    Dbscan {
-        /// Neighbourhood radius.
-        eps: f64,
-        /// Neighbours (itself included) that make a core point.
-        min_points: usize,
-    },
-}
+pub use failscope_shared::api::Method;
 
 /// What each sample is, for the statistics.
 pub struct Samples<'a> {
@@ -58,14 +34,10 @@ fn bad(problem: impl Into<String>) -> InputError {
 pub fn assign(x: ArrayView2<'_, f32>, labels: &[i64], method: &Method, seed: u64) -> Result<Vec<i32>, InputError> {
     let n = x.nrows();
     super::check_finite(x)?;
+    method.check_for(n).map_err(|e| super::param(e.under("method")))?;
     let x64 = x.mapv(f64::from);
     match *method {
         Method::KMeans { k, per_class } => {
-            if k == 0 || k > n {
-                return Err(bad(format!(
-                    "k = {k} clusters for {n} points: k must be between 1 and {n}"
-                )));
-            }
             if !per_class {
                 return kmeans(x64, k, seed).map(|a| a.into_iter().map(|c| c as i32).collect());
             }
@@ -87,11 +59,6 @@ pub fn assign(x: ArrayView2<'_, f32>, labels: &[i64], method: &Method, seed: u64
             Ok(out)
         }
         Method::Gmm { k } => {
-            if k == 0 || k > n {
-                return Err(bad(format!(
-                    "k = {k} components for {n} points: k must be between 1 and {n}"
-                )));
-            }
             let ds = DatasetBase::from(x64);
             let model = GaussianMixtureModel::params(k)
                 .with_rng(Xoshiro256Plus::seed_from_u64(seed))
@@ -104,11 +71,6 @@ pub fn assign(x: ArrayView2<'_, f32>, labels: &[i64], method: &Method, seed: u64
             Ok(model.predict(ds.records()).iter().map(|c| *c as i32).collect())
         }
         Method::Dbscan { eps, min_points } => {
-            if !(eps > 0.0 && eps.is_finite()) || min_points == 0 {
-                return Err(bad(format!(
-                    "DBSCAN needs eps > 0 and min_points ≥ 1 (got eps = {eps}, min_points = {min_points})"
-                )));
-            }
             let labels = Dbscan::params(min_points)
                 .tolerance(eps)
                 .transform(&x64)
@@ -269,7 +231,7 @@ mod tests {
         let x = blobs();
         let e = assign(x.view(), &[0; 8], &Method::KMeans { k: 9, per_class: false }, 0).unwrap_err();
         assert!(
-            e.to_string().contains("k = 9") && e.to_string().contains("8 points"),
+            e.to_string().contains("method.k") && e.to_string().contains("9 clusters for 8 points"),
             "{e}"
         );
     }

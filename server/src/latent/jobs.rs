@@ -7,19 +7,23 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use failscope_shared::api::Clustering;
+pub use failscope_shared::api::{ClusterParams, JobStatus, Space};
+use failscope_shared::api::{Clustering, FailureKind, JobFailure, ParamError};
+use failscope_shared::wire;
 use ndarray::Array2;
-use serde::{Deserialize, Serialize};
 
-use super::cluster::{self, Method, Samples};
+use super::cluster::{self, Samples};
 use super::EmbedParams;
-use crate::error::InputError;
+use crate::error::{lock, InputError};
 use crate::store::{Store, StoreError};
 
 /// A failed latent-space job.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// Bad parameters or features.
+    /// A parameter does not suit the study (named by its API field).
+    #[error("{0}")]
+    Params(#[from] ParamError),
+    /// The study's data cannot be used (no features, non-finite features).
     #[error(transparent)]
     Input(#[from] InputError),
     /// The store failed.
@@ -27,43 +31,22 @@ pub enum JobError {
     Store(#[from] StoreError),
 }
 
-/// Where clustering runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "space", rename_all = "kebab-case")]
-pub enum Space {
-    /// The features after PCA to `dims` dimensions.
-    Pca {
-        /// PCA dimensions.
-        dims: usize,
-    },
-    /// The t-SNE embedding with these parameters.
-    Embedding(EmbedParams),
-}
-
-/// Parameters of a clustering; their JSON is the cache key. Missing fields take their defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ClusterParams {
-    /// Algorithm.
-    pub method: Method,
-    /// Space clustered in.
-    pub space: Space,
-    /// The CSF defining silent failures.
-    pub csf: String,
-    /// Coverage of the i.i.d. test set whose confidence threshold defines silent failures.
-    pub coverage: f64,
-    /// Seed.
-    pub seed: u64,
-}
-
-impl Default for ClusterParams {
-    fn default() -> Self {
-        Self {
-            method: Method::KMeans { k: 9, per_class: true },
-            space: Space::Pca { dims: 50 },
-            csf: "det_mcp".into(),
-            coverage: 0.95,
-            seed: 0,
+impl JobError {
+    /// What a client is told: bad parameters or data are its to fix (unprocessable); a failing
+    /// store is ours, logged here and reported without its details.
+    pub fn failure(&self) -> JobFailure {
+        match self {
+            JobError::Params(_) | JobError::Input(_) => JobFailure {
+                kind: FailureKind::Unprocessable,
+                message: self.to_string(),
+            },
+            JobError::Store(e) => {
+                tracing::error!(error = %e, "latent job failed");
+                JobFailure {
+                    kind: FailureKind::Internal,
+                    message: "internal error".into(),
+                }
+            }
         }
     }
 }
@@ -87,19 +70,16 @@ pub fn embedding(
 ) -> Result<(Array2<f32>, bool), JobError> {
     let key = params.key();
     let n = store.samples(id)?.len();
+    params.check_for(n)?;
     if let Some(blob) = store.cached(id, "embedding", &key)? {
-        let values: Vec<f32> = blob
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        if let Ok(a) = Array2::from_shape_vec((n, params.dims), values) {
+        // A cached blob of another size (a store edited by hand) is recomputed, not trusted.
+        if let Some(a) = wire::f32s(&blob).and_then(|v| Array2::from_shape_vec((n, params.dims), v).ok()) {
             return Ok((a, true));
         }
     }
     let x = features(store, id)?;
     let y = super::embed(x.view(), params, progress)?;
-    let blob: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
-    store.cache(id, "embedding", &key, &blob)?;
+    store.cache(id, "embedding", &key, &wire::f32_bytes(y.iter().copied()))?;
     Ok((y, false))
 }
 
@@ -110,7 +90,7 @@ pub fn clustering(
     params: &ClusterParams,
     progress: super::Progress<'_>,
 ) -> Result<(Clustering, bool), JobError> {
-    let key = serde_json::to_string(params).expect("plain fields serialise");
+    let key = params.key();
     if let Some(blob) = store.cached(id, "clustering", &key)? {
         if let Ok(c) = serde_json::from_slice(&blob) {
             return Ok((c, true));
@@ -118,16 +98,8 @@ pub fn clustering(
     }
     let samples = store.samples(id)?;
     let scores = store.scores(id)?;
-    let confidence = scores.get(&params.csf).ok_or_else(|| {
-        InputError::item(
-            "--csf",
-            format!(
-                "study {id} has no CSF {:?}; it has: {}",
-                params.csf,
-                scores.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        )
-    })?;
+    params.check_for(samples.len(), &scores.keys().cloned().collect::<Vec<_>>())?;
+    let confidence = &scores[&params.csf];
     let space = match &params.space {
         Space::Pca { dims } => {
             let x = features(store, id)?;
@@ -159,25 +131,12 @@ pub fn clustering(
     Ok((result, false))
 }
 
-/// What a background job is doing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobStatus {
-    /// Stage name (`pca`, `neighbours`, `t-SNE`, `clustering`, `done`, `failed`).
-    pub stage: String,
-    /// Fraction of the stage done, 0–1.
-    pub fraction: f64,
-    /// Finished (successfully or not).
-    pub finished: bool,
-    /// The error, when it failed.
-    pub error: Option<String>,
-}
-
 struct Job {
     study: i64,
     work: Work,
     stage: Mutex<String>,
     fraction: AtomicU64,
-    outcome: Mutex<Option<Result<(), String>>>,
+    outcome: Mutex<Option<Result<(), JobFailure>>>,
 }
 
 /// Background latent-space jobs over one store file (each job opens its own connection).
@@ -207,10 +166,10 @@ impl Jobs {
     /// study while it still runs is not started twice: its running job's id is returned.
     pub fn start(&self, id: i64, work: Work) -> u64 {
         // One lock for the check and the insert, so two identical requests cannot both start.
-        let mut jobs = self.jobs.lock().expect("jobs lock");
+        let mut jobs = lock(&self.jobs);
         let running = jobs
             .iter()
-            .find(|(_, j)| j.study == id && j.work == work && j.outcome.lock().expect("outcome lock").is_none());
+            .find(|(_, j)| j.study == id && j.work == work && lock(&j.outcome).is_none());
         if let Some((job_id, _)) = running {
             return *job_id;
         }
@@ -227,34 +186,44 @@ impl Jobs {
         let db = self.db.clone();
         std::thread::spawn(move || {
             let report = |stage: &str, f: f64| {
-                *job.stage.lock().expect("stage lock") = stage.to_string();
+                *lock(&job.stage) = stage.to_string();
                 job.fraction.store(f.to_bits(), Ordering::Relaxed);
             };
-            let result = Store::open(&db)
-                .map_err(JobError::from)
-                .and_then(|store| match &job.work {
-                    Work::Embed(p) => embedding(&store, id, p, &report).map(|_| ()),
-                    Work::Cluster(p) => clustering(&store, id, p, &report).map(|_| ()),
+            let run = || {
+                Store::open(&db)
+                    .map_err(JobError::from)
+                    .and_then(|store| match &job.work {
+                        Work::Embed(p) => embedding(&store, id, p, &report).map(|_| ()),
+                        Work::Cluster(p) => clustering(&store, id, p, &report).map(|_| ()),
+                    })
+                    .map_err(|e| e.failure())
+            };
+            // A panic in a library (linfa, ndarray) fails the job instead of leaving it running forever.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
+                tracing::error!(job = job_id, "latent job panicked");
+                Err(JobFailure {
+                    kind: FailureKind::Internal,
+                    message: "internal error".into(),
                 })
-                .map_err(|e| e.to_string());
-            *job.outcome.lock().expect("outcome lock") = Some(result);
+            });
+            *lock(&job.outcome) = Some(result);
         });
         job_id
     }
 
     /// A job's study and work, or `None` for an unknown id.
     pub fn work(&self, job_id: u64) -> Option<(i64, Work)> {
-        let jobs = self.jobs.lock().expect("jobs lock");
+        let jobs = lock(&self.jobs);
         jobs.get(&job_id).map(|j| (j.study, j.work.clone()))
     }
 
     /// A job's status, or `None` for an unknown id.
     pub fn status(&self, job_id: u64) -> Option<JobStatus> {
-        let job = self.jobs.lock().expect("jobs lock").get(&job_id)?.clone();
-        let outcome = job.outcome.lock().expect("outcome lock").clone();
+        let job = lock(&self.jobs).get(&job_id)?.clone();
+        let outcome = lock(&job.outcome).clone();
         Some(match outcome {
             None => JobStatus {
-                stage: job.stage.lock().expect("stage lock").clone(),
+                stage: lock(&job.stage).clone(),
                 fraction: f64::from_bits(job.fraction.load(Ordering::Relaxed)),
                 finished: false,
                 error: None,

@@ -13,80 +13,26 @@ pub mod knn;
 pub mod quality;
 pub mod tsne;
 
+use failscope_shared::api::ParamError;
 use linfa::traits::{Fit, Predict, Transformer};
 use linfa::DatasetBase;
 use ndarray::{s, Array2, ArrayView2, Axis};
 use ndarray_rand::rand::SeedableRng;
-use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
 
-/// Parameters of an embedding, linfa-style (builder methods); their JSON is the cache key. Missing
-/// fields take their defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct EmbedParams {
-    /// 2 or 3 output dimensions.
-    pub dims: usize,
-    /// t-SNE perplexity.
-    pub perplexity: f64,
-    /// Total iterations (the first 250 — or a third if fewer — with early exaggeration).
-    pub iterations: usize,
-    /// PCA dimensions before t-SNE (SF-Visuals: 50).
-    pub pca: usize,
-    /// Seed (3-D initialisation; 2-D starts from the PCA and is deterministic).
-    pub seed: u64,
-}
-
-impl Default for EmbedParams {
-    fn default() -> Self {
-        Self {
-            dims: 2,
-            perplexity: 30.0,
-            iterations: 750,
-            pca: 50,
-            seed: 0,
-        }
-    }
-}
-
-impl EmbedParams {
-    /// Output dimensions.
-    pub fn dims(mut self, dims: usize) -> Self {
-        self.dims = dims;
-        self
-    }
-    /// Perplexity.
-    pub fn perplexity(mut self, p: f64) -> Self {
-        self.perplexity = p;
-        self
-    }
-    /// Total iterations.
-    pub fn iterations(mut self, n: usize) -> Self {
-        self.iterations = n;
-        self
-    }
-    /// PCA dimensions.
-    pub fn pca(mut self, n: usize) -> Self {
-        self.pca = n;
-        self
-    }
-    /// Seed.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-    /// The cache key: the parameters as canonical JSON.
-    pub fn key(&self) -> String {
-        serde_json::to_string(self).expect("plain fields serialise")
-    }
-}
+pub use failscope_shared::api::EmbedParams;
 
 /// A progress callback: stage name and the fraction of it done.
 pub type Progress<'a> = &'a (dyn Fn(&str, f64) + Sync);
 
 fn bad(problem: impl Into<String>) -> InputError {
     InputError::item("features", problem)
+}
+
+/// A parameter that fails its check, as bad input naming the parameter.
+pub fn param(e: ParamError) -> InputError {
+    InputError::item(format!("parameter `{}`", e.field), e.problem)
 }
 
 /// Rejects non-finite features, naming the first bad row and column.
@@ -132,29 +78,7 @@ pub fn pca(x: ArrayView2<'_, f32>, dims: usize) -> Result<Array2<f32>, InputErro
 /// The joint embedding of all rows of `x` (`n × d` features, all test sets together).
 pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>) -> Result<Array2<f32>, InputError> {
     let n = x.nrows();
-    if !matches!(params.dims, 2 | 3) {
-        return Err(InputError::item(
-            "--dims",
-            format!("{} dimensions requested: choose 2 or 3", params.dims),
-        ));
-    }
-    if !(params.perplexity > 0.0 && params.perplexity.is_finite()) {
-        return Err(InputError::item(
-            "--perplexity",
-            format!("{} is not a positive number", params.perplexity),
-        ));
-    }
-    // t-SNE uses 3 × perplexity neighbours per point (scikit-learn, openTSNE, linfa-tsne).
-    let needed = (3.0 * params.perplexity).ceil() as usize + 1;
-    if n < needed {
-        return Err(bad(format!(
-            "{n} points are too few for perplexity {}: t-SNE needs at least {needed} (3 × perplexity + 1); lower --perplexity",
-            params.perplexity
-        )));
-    }
-    if params.iterations == 0 {
-        return Err(InputError::item("--iterations", "must be at least 1"));
-    }
+    params.check_for(n).map_err(param)?;
     check_finite(x)?;
     progress("pca", 0.0);
     let z = pca(x, params.pca.max(params.dims))?;

@@ -5,13 +5,16 @@ use std::path::{Path, PathBuf};
 
 use failscope_shared::analysis::experiment::Report;
 use failscope_shared::api::{StudyDetail, StudySummary};
+use failscope_shared::wire;
 use indexmap::IndexMap;
-use ndarray::Array2;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::ingest::Evaluated;
 pub use crate::ingest::SampleRecord;
 use crate::preprocess::Preprocess;
+
+mod samples;
+mod schema;
 
 /// A store error: the database file and what failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,124 +100,44 @@ pub struct ImageSettings {
     pub seed: u64,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS studies (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    source TEXT NOT NULL,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-    n_classes INTEGER NOT NULL,
-    n_samples INTEGER NOT NULL,
-    compat TEXT NOT NULL,
-    report_json TEXT NOT NULL,
-    feature_dim INTEGER NOT NULL DEFAULT 0,
-    mc_passes INTEGER NOT NULL DEFAULT 0,
-    data_root TEXT,
-    preprocess TEXT,
-    seed INTEGER NOT NULL DEFAULT 0,
-    classes TEXT
-);
-CREATE TABLE IF NOT EXISTS study_files (
-    study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
-    path TEXT NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (study_id, path)
-);
-CREATE TABLE IF NOT EXISTS samples (
-    study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
-    row INTEGER NOT NULL,
-    dataset_idx INTEGER NOT NULL,
-    label INTEGER NOT NULL,
-    predicted INTEGER NOT NULL,
-    features BLOB,
-    mc BLOB,
-    probs BLOB,
-    sample_id TEXT,
-    image TEXT,
-    source_index INTEGER,
-    corruption TEXT,
-    domain TEXT,
-    meta TEXT,
-    PRIMARY KEY (study_id, row)
-);
-CREATE TABLE IF NOT EXISTS links (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
-CREATE TABLE IF NOT EXISTS scores (
-    study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
-    csf TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (study_id, csf)
-);
-CREATE TABLE IF NOT EXISTS latent_results (
-    study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL,
-    params TEXT NOT NULL,
-    data BLOB NOT NULL,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-    PRIMARY KEY (study_id, kind, params)
-);";
-
-/// Schema version (`PRAGMA user_version`). Version 1 has no per-sample arrays (features, MC
-/// passes); version 2 no sample provenance and softmax; version 3 has both.
-const VERSION: i64 = 3;
-
-/// Columns added after version 1, for stores written by older versions.
-const ADDED_COLUMNS: [(&str, &str, &str); 15] = [
-    ("studies", "classes", "TEXT"),
-    ("samples", "features", "BLOB"),
-    ("samples", "mc", "BLOB"),
-    ("samples", "probs", "BLOB"),
-    ("samples", "sample_id", "TEXT"),
-    ("samples", "image", "TEXT"),
-    ("samples", "source_index", "INTEGER"),
-    ("samples", "corruption", "TEXT"),
-    ("samples", "domain", "TEXT"),
-    ("samples", "meta", "TEXT"),
-    ("studies", "feature_dim", "INTEGER NOT NULL DEFAULT 0"),
-    ("studies", "mc_passes", "INTEGER NOT NULL DEFAULT 0"),
-    ("studies", "data_root", "TEXT"),
-    ("studies", "preprocess", "TEXT"),
-    ("studies", "seed", "INTEGER NOT NULL DEFAULT 0"),
-];
-
-/// `f32`s as little-endian bytes (the blob format of every stored array).
+/// `f32`s as little-endian bytes (the blob format of every stored array, and of the API's columns).
 fn to_blob<'a>(values: impl IntoIterator<Item = &'a f32>) -> Vec<u8> {
-    values.into_iter().flat_map(|v| v.to_le_bytes()).collect()
+    wire::f32_bytes(values.into_iter().copied())
 }
 
-fn from_blob(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+/// The `f32`s of a blob; one whose length is not a multiple of 4 is an error naming the array.
+fn from_blob(id: i64, what: &'static str, bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
+    wire::f32s(bytes).ok_or(StoreError::Shape { id, what })
+}
+
+/// What the API needs to know about a study before it starts work on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyFacts {
+    /// Rows.
+    pub n_samples: u64,
+    /// Whether it has features (a latent space).
+    pub has_features: bool,
+    /// CSFs with per-sample scores, in report order.
+    pub csfs: Vec<String>,
+}
+
+/// One test set of a study: its name and rows, by dataset index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestSet {
+    /// FD-Shifts' study name (`val_tuning`, `iid_study`, `in_class_study_<set>`, …).
+    pub name: String,
+    /// Rows.
+    pub size: u64,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
         conn.pragma_update(None, "foreign_keys", true)?;
-        conn.execute_batch(SCHEMA)?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version < VERSION {
-            for (table, column, decl) in ADDED_COLUMNS {
-                let has: bool = conn.query_row(
-                    &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
-                    [column],
-                    |r| r.get(0),
-                )?;
-                if !has {
-                    conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
-                }
-            }
-            conn.pragma_update(None, "user_version", VERSION)?;
-        }
+        schema::migrate(&mut conn)?;
         Ok(Self { conn })
     }
 
@@ -279,8 +202,21 @@ impl Store {
             }
             let mut score = tx.prepare("INSERT INTO scores (study_id, csf, position, data) VALUES (?1, ?2, ?3, ?4)")?;
             for (pos, (csf, values)) in s.scores.iter().enumerate() {
-                let blob: Vec<u8> = values.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect();
+                let blob = wire::f32_bytes(values.iter().map(|v| *v as f32));
                 score.execute(params![id, csf, pos as i64, blob])?;
+            }
+            let mut set =
+                tx.prepare("INSERT INTO test_sets (study_id, dataset_idx, name, size) VALUES (?1, ?2, ?3, ?4)")?;
+            let sets = s.samples.iter().map(|r| r.dataset_idx + 1).max().unwrap_or(0).max(0) as usize;
+            let mut sizes = vec![0i64; sets.max(s.test_sets.len())];
+            for r in &s.samples {
+                if let Ok(k) = usize::try_from(r.dataset_idx) {
+                    sizes[k] += 1;
+                }
+            }
+            for (k, size) in sizes.iter().enumerate() {
+                let name = s.test_sets.get(k).cloned().unwrap_or_else(|| format!("dataset {k}"));
+                set.execute(params![id, k as i64, name, size])?;
             }
         }
         tx.commit()?;
@@ -328,22 +264,6 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The per-sample records of a study, by row.
-    pub fn samples(&self, id: i64) -> Result<Vec<SampleRecord>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT row, dataset_idx, label, predicted FROM samples WHERE study_id = ?1 ORDER BY row")?;
-        let rows = stmt.query_map([id], |r| {
-            Ok(SampleRecord {
-                row: r.get(0)?,
-                dataset_idx: r.get(1)?,
-                label: r.get(2)?,
-                predicted: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Width of a study's stored features (0 = none).
     pub fn feature_dim(&self, id: i64) -> Result<i64, StoreError> {
         Ok(self
@@ -351,89 +271,6 @@ impl Store {
             .query_row("SELECT feature_dim FROM studies WHERE id = ?1", [id], |r| r.get(0))
             .optional()?
             .unwrap_or(0))
-    }
-
-    /// The `(n, d)` feature matrix of a study, rows in sample order; `None` when it has no features.
-    pub fn features(&self, id: i64) -> Result<Option<Array2<f32>>, StoreError> {
-        let d: i64 = self
-            .conn
-            .query_row("SELECT feature_dim FROM studies WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
-        if d == 0 {
-            return Ok(None);
-        }
-        let d = d as usize;
-        let mut stmt = self
-            .conn
-            .prepare("SELECT features FROM samples WHERE study_id = ?1 ORDER BY row")?;
-        let mut rows = stmt.query([id])?;
-        let (mut data, mut n) = (Vec::new(), 0);
-        while let Some(row) = rows.next()? {
-            let blob = row.get_ref(0)?.as_blob_or_null().ok().flatten().unwrap_or_default();
-            if blob.len() != 4 * d {
-                return Err(StoreError::Shape { id, what: "features" });
-            }
-            data.extend(from_blob(blob));
-            n += 1;
-        }
-        Array2::from_shape_vec((n, d), data)
-            .map(Some)
-            .map_err(|_| StoreError::Shape { id, what: "features" })
-    }
-
-    /// The `(c, m)` MC-dropout outputs of one sample, when the study has them.
-    pub fn mc(&self, id: i64, row: i64) -> Result<Option<Array2<f32>>, StoreError> {
-        let found = self
-            .conn
-            .query_row(
-                "SELECT s.mc, t.n_classes, t.mc_passes FROM samples s JOIN studies t ON t.id = s.study_id WHERE s.study_id = ?1 AND s.row = ?2",
-                params![id, row],
-                |r| Ok((r.get::<_, Option<Vec<u8>>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
-            )
-            .optional()?;
-        let Some((Some(blob), c, m)) = found else {
-            return Ok(None);
-        };
-        Array2::from_shape_vec((c as usize, m as usize), from_blob(&blob).collect())
-            .map(Some)
-            .map_err(|_| StoreError::Shape { id, what: "mc" })
-    }
-
-    /// Everything stored about one sample, or `None` for an unknown study or row.
-    pub fn sample(&self, id: i64, row: i64) -> Result<Option<SampleInfo>, StoreError> {
-        let found = self
-            .conn
-            .query_row(
-                "SELECT row, dataset_idx, label, predicted, probs, sample_id, image, source_index, corruption, domain, meta FROM samples WHERE study_id = ?1 AND row = ?2",
-                params![id, row],
-                |r| {
-                    let probs: Option<Vec<u8>> = r.get(4)?;
-                    let meta: Option<String> = r.get(10)?;
-                    let info = SampleInfo {
-                        record: SampleRecord {
-                            row: r.get(0)?,
-                            dataset_idx: r.get(1)?,
-                            label: r.get(2)?,
-                            predicted: r.get(3)?,
-                        },
-                        probs: probs.map(|b| from_blob(&b).collect()),
-                        sample_id: r.get(5)?,
-                        image: r.get(6)?,
-                        source_index: r.get(7)?,
-                        corruption: r.get(8)?,
-                        domain: r.get(9)?,
-                        meta: IndexMap::new(),
-                    };
-                    Ok((info, meta))
-                },
-            )
-            .optional()?;
-        let Some((mut info, meta)) = found else {
-            return Ok(None);
-        };
-        info.meta = Self::json_column(id, "meta", meta.as_deref())?.unwrap_or_default();
-        Ok(Some(info))
     }
 
     /// How the study's images are rendered; `None` when it has no image sources.
@@ -477,24 +314,6 @@ impl Store {
             .unwrap_or_else(|| (0..n).map(|k| format!("class {k}")).collect()))
     }
 
-    /// Every sample's domain and metadata, by row.
-    pub fn sample_meta(&self, id: i64) -> Result<Vec<SampleMeta>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT domain, meta FROM samples WHERE study_id = ?1 ORDER BY row")?;
-        let rows = stmt.query_map([id], |r| {
-            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?))
-        })?;
-        rows.map(|row| {
-            let (domain, meta) = row?;
-            Ok((
-                domain,
-                Self::json_column(id, "meta", meta.as_deref())?.unwrap_or_default(),
-            ))
-        })
-        .collect()
-    }
-
     /// Stores a view state under a new short id; returns the id.
     pub fn create_link(&self, state: &str) -> Result<String, StoreError> {
         // 8 characters from a hash of the state and the time, retried on the (unlikely) collision.
@@ -527,11 +346,12 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare("SELECT csf, data FROM scores WHERE study_id = ?1 ORDER BY position")?;
-        let rows = stmt.query_map([id], |r| {
-            let blob: Vec<u8> = r.get(1)?;
-            Ok((r.get::<_, String>(0)?, from_blob(&blob).collect()))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        rows.map(|row| {
+            let (csf, blob) = row?;
+            Ok((csf, from_blob(id, "scores", &blob)?))
+        })
+        .collect()
     }
 
     /// A cached latent-space result (`kind` = embedding, clustering, …) keyed by its parameters.
@@ -553,6 +373,50 @@ impl Store {
             params![id, kind, params, data],
         )?;
         Ok(())
+    }
+
+    /// Whether study `id` exists (one query).
+    pub fn exists(&self, id: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM studies WHERE id = ?1)", [id], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// What the API checks before starting work on study `id` (two queries); `None` when it
+    /// does not exist.
+    pub fn facts(&self, id: i64) -> Result<Option<StudyFacts>, StoreError> {
+        let found = self
+            .conn
+            .query_row("SELECT n_samples, feature_dim FROM studies WHERE id = ?1", [id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?;
+        let Some((n, d)) = found else { return Ok(None) };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT csf FROM scores WHERE study_id = ?1 ORDER BY position")?;
+        let csfs = stmt.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(Some(StudyFacts {
+            n_samples: n as u64,
+            has_features: d > 0,
+            csfs,
+        }))
+    }
+
+    /// The study's test sets by dataset index (one query; empty for an unknown study).
+    pub fn test_sets(&self, id: i64) -> Result<Vec<TestSet>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, size FROM test_sets WHERE study_id = ?1 ORDER BY dataset_idx")?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(TestSet {
+                name: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// All studies, oldest first.

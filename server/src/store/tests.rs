@@ -44,6 +44,9 @@ fn insert_list_get_round_trip() {
                 scores: IndexMap::from([("det_mcp".to_string(), vec![0.9, f64::NAN])]),
                 probs: None,
                 sources: None,
+                test_sets: ["val_tuning", "iid_study", "in_class_study_d7"]
+                    .map(String::from)
+                    .to_vec(),
             },
         )
         .unwrap();
@@ -74,6 +77,27 @@ fn insert_list_get_round_trip() {
     assert_eq!(store.sample(id, 1).unwrap().unwrap().record.dataset_idx, 2);
     assert!(store.image_settings(id).unwrap().is_none());
     assert_eq!(store.classes(id).unwrap(), ["class 0", "class 1"]);
+    let sets = store.test_sets(id).unwrap();
+    let named: Vec<(&str, u64)> = sets.iter().map(|t| (t.name.as_str(), t.size)).collect();
+    assert_eq!(named, [("val_tuning", 0), ("iid_study", 1), ("in_class_study_d7", 1)]);
+    assert!(store.exists(id).unwrap() && !store.exists(id + 1).unwrap());
+    let facts = store.facts(id).unwrap().unwrap();
+    assert_eq!((facts.n_samples, facts.has_features), (10, true));
+    assert_eq!(facts.csfs, ["det_mcp"]);
+    assert!(store.facts(id + 1).unwrap().is_none());
+    let detail = store.sample_detail(id, 1).unwrap().unwrap();
+    assert_eq!(detail.test_set, "in_class_study_d7");
+    assert_eq!(
+        (detail.label_name.as_str(), detail.predicted_name.as_str()),
+        ("class 0", "class 0")
+    );
+    assert_eq!(detail.scores[0].score, None, "a NaN score is no score");
+    let detail = store.sample_detail(id, 0).unwrap().unwrap();
+    assert_eq!(
+        (detail.scores[0].score, detail.scores[0].percentile),
+        (Some(0.9), Some(0.0))
+    );
+    assert!(store.sample_detail(id, 2).unwrap().is_none());
 
     // A stored JSON value that does not decode is an error naming study and column, not a default.
     store
@@ -106,4 +130,93 @@ fn opens_a_version_1_store_and_adds_the_array_columns() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.list().unwrap()[0].name, "old");
     assert!(store.features(1).unwrap().is_none());
+}
+
+#[test]
+fn a_version_3_store_gets_the_test_set_names_earlier_versions_showed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let mut store = Store::open(&path).unwrap();
+    let mut report = Report::new();
+    for study in ["val_tuning", "iid_study", "in_class_study_d7", "in_class_study_ph2"] {
+        report.insert(study.into(), IndexMap::new());
+    }
+    let record = |row, dataset_idx| SampleRecord {
+        row,
+        dataset_idx,
+        label: 0,
+        predicted: 0,
+    };
+    let evaluated = |samples: Vec<SampleRecord>, report: Report| Evaluated {
+        kind: "fd-shifts",
+        n_classes: 2,
+        n_samples: samples.len() as u64,
+        report,
+        files: Vec::new(),
+        samples,
+        features: None,
+        mc: None,
+        scores: IndexMap::new(),
+        probs: None,
+        sources: None,
+        test_sets: Vec::new(),
+    };
+    let study = NewStudy {
+        name: "old",
+        source: "/x",
+        compat: "current",
+    };
+    let rows = vec![record(0, 0), record(1, 1), record(2, 2), record(3, 3), record(4, 3)];
+    let a = store.insert(&study, &evaluated(rows, report)).unwrap();
+    // Index 4 is beyond the report's in-class studies: earlier versions called every set but the
+    // first two `dataset <k>`.
+    let b = store
+        .insert(&study, &evaluated(vec![record(0, 0), record(1, 4)], Report::new()))
+        .unwrap();
+    let c = store.insert(&study, &evaluated(Vec::new(), Report::new())).unwrap();
+    // Make it a version 3 store: no test-set table.
+    store
+        .conn
+        .execute_batch("DROP TABLE test_sets; PRAGMA user_version = 3;")
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let version: i64 = store
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    let sets = |id| -> Vec<(String, u64)> {
+        store
+            .test_sets(id)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.name, t.size))
+            .collect()
+    };
+    let expect = |v: &[(&str, u64)]| -> Vec<(String, u64)> { v.iter().map(|(n, s)| (n.to_string(), *s)).collect() };
+    assert_eq!(
+        sets(a),
+        expect(&[
+            ("val_tuning", 1),
+            ("iid_study", 1),
+            ("in_class_study_d7", 1),
+            ("in_class_study_ph2", 2)
+        ])
+    );
+    assert_eq!(
+        sets(b),
+        expect(&[
+            ("val_tuning", 1),
+            ("iid_study", 0),
+            ("dataset 2", 0),
+            ("dataset 3", 0),
+            ("dataset 4", 1)
+        ])
+    );
+    assert!(sets(c).is_empty());
+    // Opening again changes nothing.
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.test_sets(a).unwrap().len(), 4);
 }

@@ -116,7 +116,7 @@ impl TorchModel {
     fn handle(&self) -> std::sync::MutexGuard<'_, Handle> {
         // A panic while holding the lock cannot leave the module half-switched: every path below
         // switches Dropout back before returning.
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+        crate::error::lock(&self.lock)
     }
 
     /// Runs `forward` in eval mode without gradients.

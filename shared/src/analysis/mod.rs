@@ -12,6 +12,7 @@ pub mod platt;
 pub mod rc;
 pub mod roc;
 pub mod scoring;
+pub mod sets;
 pub mod sgr;
 pub mod sleef;
 pub mod studies;

@@ -49,6 +49,35 @@ pub fn flat_sets(plan: &Plan) -> Vec<&String> {
     flat
 }
 
+/// The name of every test set by `dataset_idx`, `0..sets`: `val_tuning`, `iid_study`, `noise_study`
+/// (whose rows FD-Shifts splits into five levels), `in_class_study_<set>`, `new_class_study_<set>`
+/// — FD-Shifts' study names — and `dataset <k>` for an index the plan does not name.
+pub fn test_set_names(plan: &Plan, sets: usize) -> Vec<String> {
+    let mut names: Vec<String> = (0..sets).map(|k| format!("dataset {k}")).collect();
+    let mut name = |idx: i64, text: String| {
+        if let Some(slot) = usize::try_from(idx).ok().and_then(|i| names.get_mut(i)) {
+            // FD-Shifts' `list.index`: a set listed twice keeps its first role.
+            if slot.starts_with("dataset ") {
+                *slot = text;
+            }
+        }
+    };
+    name(0, "val_tuning".into());
+    if let Some(iid) = &plan.iid_study {
+        name(dataset_idx_of(plan, iid), "iid_study".into());
+    }
+    for set in &plan.noise_study {
+        name(dataset_idx_of(plan, set), "noise_study".into());
+    }
+    for set in &plan.in_class_study {
+        name(dataset_idx_of(plan, set), format!("in_class_study_{set}"));
+    }
+    for set in &plan.new_class_study {
+        name(dataset_idx_of(plan, set), format!("new_class_study_{set}"));
+    }
+    names
+}
+
 /// `dataset_idx` of a named test set (FD-Shifts' `list.index`: the first match), −1 if unknown.
 pub fn dataset_idx_of(plan: &Plan, name: &str) -> i64 {
     flat_sets(plan)
@@ -146,4 +175,39 @@ pub fn study_plan(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dataset_index_gets_its_study_name() {
+        let plan = Plan {
+            iid_study: Some("derm".into()),
+            noise_study: vec!["derm_corrupt".into()],
+            in_class_study: vec!["ph2".into(), "d7".into()],
+            new_class_study: vec!["svhn".into()],
+            ..Plan::default()
+        };
+        assert_eq!(
+            test_set_names(&plan, 7),
+            [
+                "val_tuning",
+                "iid_study",
+                "noise_study",
+                "in_class_study_ph2",
+                "in_class_study_d7",
+                "new_class_study_svhn",
+                "dataset 6"
+            ]
+        );
+        // Sets beyond the rows present are not named; a set listed twice keeps its first role.
+        let twice = Plan {
+            iid_study: Some("derm".into()),
+            in_class_study: vec!["derm".into()],
+            ..Plan::default()
+        };
+        assert_eq!(test_set_names(&twice, 2), ["val_tuning", "iid_study"]);
+    }
 }

@@ -2,6 +2,10 @@
 //! study, colour mode, CSF, filters, camera, marker style, selected sample and open panel.
 //! `?study=1&color=confusion&csf=det_mcp&hide=2,3&fail=1&shape=class&sel=12&panel=failures&cam=0.1,-0.2,1.5`.
 
+pub mod camera;
+
+pub use camera::Camera;
+
 use std::fmt::Write as _;
 
 /// What the points are coloured by.
@@ -81,51 +85,6 @@ impl Panel {
     }
 }
 
-/// Pan (in normalised scatter units), zoom, and — in 3-D — the orbit angles.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Camera {
-    /// Horizontal pan.
-    pub x: f32,
-    /// Vertical pan.
-    pub y: f32,
-    /// Zoom factor (1 = the whole embedding fits).
-    pub zoom: f32,
-    /// Rotation about the vertical axis (radians, 3-D).
-    pub yaw: f32,
-    /// Rotation about the horizontal axis (radians, 3-D).
-    pub pitch: f32,
-}
-
-impl Default for Camera {
-    fn default() -> Self {
-        Self {
-            x: 0.0,
-            y: 0.0,
-            zoom: 1.0,
-            yaw: 0.0,
-            pitch: 0.0,
-        }
-    }
-}
-
-impl Camera {
-    /// The rotation (row-major 3 × 3) of the orbit: yaw about y, then pitch about x.
-    pub fn rotation(&self) -> [f32; 9] {
-        let (sy, cy) = self.yaw.sin_cos();
-        let (sp, cp) = self.pitch.sin_cos();
-        [cy, 0.0, sy, sp * sy, cp, -sp * cy, -cp * sy, sp, cp * cy]
-    }
-
-    /// Screen-plane coordinates (before pan and zoom) of a point after the orbit rotation.
-    pub fn rotate(&self, p: [f32; 3]) -> [f32; 2] {
-        let r = self.rotation();
-        [
-            r[0] * p[0] + r[1] * p[1] + r[2] * p[2],
-            r[3] * p[0] + r[4] * p[1] + r[5] * p[2],
-        ]
-    }
-}
-
 /// Everything that defines a view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ViewState {
@@ -165,7 +124,7 @@ impl Default for ViewState {
             study: None,
             dims: 2,
             color: ColorMode::TestSet,
-            csf: "det_mcp".into(),
+            csf: crate::wire::DEFAULT_CSF.into(),
             hide_sets: Vec::new(),
             hide_classes: Vec::new(),
             failures_only: false,
@@ -181,7 +140,7 @@ impl Default for ViewState {
 }
 
 /// Query-string escaping of a value (RFC 3986 unreserved characters kept).
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~:,".contains(&b) {
@@ -352,21 +311,6 @@ impl ViewState {
     }
 }
 
-/// Whether `(x, y)` lies inside the closed polygon `outline` (even–odd rule; the last vertex joins
-/// the first): the lasso's test, in canvas pixels.
-pub fn inside_polygon(outline: &[(f64, f64)], x: f64, y: f64) -> bool {
-    let mut inside = false;
-    let n = outline.len();
-    for i in 0..n {
-        let (xi, yi) = outline[i];
-        let (xj, yj) = outline[(i + n - 1) % n];
-        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
-            inside = !inside;
-        }
-    }
-    inside
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,28 +351,6 @@ mod tests {
     }
 
     #[test]
-    fn the_orbit_rotation_is_a_rotation() {
-        let c = Camera {
-            yaw: std::f32::consts::FRAC_PI_2,
-            ..Camera::default()
-        };
-        // A quarter turn about the vertical axis takes depth (z) onto x.
-        let p = c.rotate([0.0, 0.0, 1.0]);
-        assert!((p[0] - 1.0).abs() < 1e-6 && p[1].abs() < 1e-6);
-        let r = Camera {
-            yaw: 0.3,
-            pitch: -1.1,
-            ..Camera::default()
-        }
-        .rotation();
-        // Rows are orthonormal.
-        for (a, b) in [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)] {
-            let dot: f32 = (0..3).map(|k| r[3 * a + k] * r[3 * b + k]).sum();
-            assert!((dot - if a == b { 1.0 } else { 0.0 }).abs() < 1e-6);
-        }
-    }
-
-    #[test]
     fn malformed_values_are_named() {
         for (q, key) in [
             ("study=abc", "study=abc"),
@@ -447,30 +369,5 @@ mod tests {
         assert!(ViewState::from_query(&"a".repeat(9000)).is_err());
         // Unknown keys are ignored.
         assert_eq!(ViewState::from_query("future=1&study=2").unwrap().study, Some(2));
-    }
-
-    #[test]
-    fn lasso_outlines_hold_what_they_enclose() {
-        let square = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)];
-        assert!(inside_polygon(&square, 5.0, 5.0));
-        assert!(!inside_polygon(&square, 15.0, 5.0));
-        assert!(!inside_polygon(&square, 5.0, -1.0));
-        // A C shape: its mouth is outside although inside the bounding box.
-        let c = [
-            (0.0, 0.0),
-            (10.0, 0.0),
-            (10.0, 3.0),
-            (3.0, 3.0),
-            (3.0, 7.0),
-            (10.0, 7.0),
-            (10.0, 10.0),
-            (0.0, 10.0),
-        ];
-        assert!(inside_polygon(&c, 1.5, 5.0));
-        assert!(!inside_polygon(&c, 6.0, 5.0));
-        assert!(inside_polygon(&c, 6.0, 1.5));
-        // Fewer than three vertices enclose nothing.
-        assert!(!inside_polygon(&[(0.0, 0.0), (10.0, 10.0)], 5.0, 5.0));
-        assert!(!inside_polygon(&[], 0.0, 0.0));
     }
 }

@@ -1,6 +1,11 @@
-//! The HTTP API's types, shared by the server (serialises) and the frontend (deserialises).
+//! The HTTP API's types, shared by the server (serialises) and the frontend (deserialises): every
+//! request and response body. [`jobs`] holds the latent-space job API.
 
 use serde::{Deserialize, Serialize};
+
+pub mod jobs;
+
+pub use jobs::{ClusterParams, EmbedParams, FailureKind, JobFailure, JobStatus, Method, ParamError, Space, Started};
 
 use crate::analysis::experiment::Report;
 
@@ -133,6 +138,9 @@ pub struct StudyLayout {
     pub n: u64,
     /// Test-set name per dataset index.
     pub test_sets: Vec<String>,
+    /// Rows per dataset index.
+    #[serde(default)]
+    pub test_set_sizes: Vec<u64>,
     /// Class names.
     pub classes: Vec<String>,
     /// CSFs with per-sample scores.
@@ -160,6 +168,13 @@ pub struct RankedSample {
     pub dataset_idx: i64,
 }
 
+/// `POST /api/links`: a view state to store under a short id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewLink {
+    /// The view state (a URL query string, as `ViewState::to_query` writes it).
+    pub state: String,
+}
+
 /// A short link: `POST /api/links` answers with it; `/s/{id}` opens the stored view.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Link {
@@ -167,4 +182,132 @@ pub struct Link {
     pub id: String,
     /// The view state (the URL's query string).
     pub state: String,
+}
+
+/// A query string of the pairs whose value is set (`?a=1&b=x`, or empty).
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let set: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", crate::view::escape(v))))
+        .collect();
+    if set.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", set.join("&"))
+    }
+}
+
+/// `GET /api/studies/{id}/failures?…`: wrong predictions, most confident first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FailuresQuery {
+    /// Only this test set (dataset index); every test set when absent.
+    pub test_set: Option<i64>,
+    /// The CSF ranking them ([`crate::wire::DEFAULT_CSF`] when absent).
+    pub csf: Option<String>,
+    /// Page, from 0.
+    pub page: Option<usize>,
+    /// Rows per page (20 when absent, at most 500).
+    pub per_page: Option<usize>,
+}
+
+impl FailuresQuery {
+    /// As a query string.
+    pub fn to_query(&self) -> String {
+        query(&[
+            ("test_set", self.test_set.map(|v| v.to_string())),
+            ("csf", self.csf.clone()),
+            ("page", self.page.map(|v| v.to_string())),
+            ("per_page", self.per_page.map(|v| v.to_string())),
+        ])
+    }
+}
+
+/// `GET /api/studies/{id}/samples/{row}/neighbours?k=`: nearest samples in feature space.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NeighboursQuery {
+    /// How many (8 when absent, at most 500).
+    pub k: Option<usize>,
+}
+
+impl NeighboursQuery {
+    /// As a query string.
+    pub fn to_query(&self) -> String {
+        query(&[("k", self.k.map(|v| v.to_string()))])
+    }
+}
+
+/// `GET /api/studies/{id}/figures/{name}?…`: a risk–coverage or reliability figure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FigureQuery {
+    /// The test set (dataset index); risk–coverage draws every test set but validation when
+    /// absent, reliability the i.i.d. set.
+    pub test_set: Option<i64>,
+    /// The CSF ([`crate::wire::DEFAULT_CSF`] when absent).
+    pub csf: Option<String>,
+}
+
+impl FigureQuery {
+    /// As a query string.
+    pub fn to_query(&self) -> String {
+        query(&[
+            ("test_set", self.test_set.map(|v| v.to_string())),
+            ("csf", self.csf.clone()),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_write_only_what_is_set_and_escape_values() {
+        assert_eq!(FailuresQuery::default().to_query(), "");
+        let q = FailuresQuery {
+            csf: Some("det_mcp-maha average".into()),
+            page: Some(2),
+            per_page: Some(12),
+            ..Default::default()
+        };
+        assert_eq!(q.to_query(), "?csf=det_mcp-maha%20average&page=2&per_page=12");
+        assert_eq!(NeighboursQuery { k: Some(8) }.to_query(), "?k=8");
+        assert_eq!(
+            FigureQuery {
+                test_set: Some(1),
+                csf: None
+            }
+            .to_query(),
+            "?test_set=1"
+        );
+    }
+
+    #[test]
+    fn response_types_round_trip() {
+        let layout = StudyLayout {
+            n: 3,
+            test_sets: vec!["val_tuning".into(), "iid_study".into()],
+            test_set_sizes: vec![1, 2],
+            classes: vec!["nevus".into()],
+            csfs: vec!["det_mcp".into()],
+            meta: vec!["domain".into()],
+            has_features: true,
+            has_images: false,
+        };
+        let json = serde_json::to_string(&layout).unwrap();
+        assert_eq!(serde_json::from_str::<StudyLayout>(&json).unwrap(), layout);
+        let link = Link {
+            id: "ab12cd34".into(),
+            state: "study=1&color=shift".into(),
+        };
+        assert_eq!(
+            serde_json::from_str::<Link>(&serde_json::to_string(&link).unwrap()).unwrap(),
+            link
+        );
+        let new = NewLink {
+            state: "study=1".into(),
+        };
+        assert_eq!(serde_json::from_str::<NewLink>(r#"{"state":"study=1"}"#).unwrap(), new);
+        let q: FailuresQuery = serde_json::from_str(r#"{"csf":"det_pe","page":1}"#).unwrap();
+        assert_eq!(q.csf.as_deref(), Some("det_pe"));
+    }
 }

@@ -1,0 +1,48 @@
+//! What components share through Leptos context rather than props: the view state (provided by
+//! `App` for the whole page) and, inside one study, the [`StudyCtx`] (provided by `StudyView`).
+
+use failscope_shared::api::StudyLayout;
+use failscope_shared::view::ViewState;
+use leptos::prelude::*;
+
+use crate::colors::Paint;
+use crate::columns::Columns;
+use crate::panels::Selection;
+use crate::toolbar::Tool;
+
+/// The page's view state: every component reads and writes this one signal, which `App` mirrors
+/// into the URL.
+pub fn view_state() -> RwSignal<ViewState> {
+    expect_context()
+}
+
+/// One open study: its data as it loads, and what the view derived from it. Every field is a
+/// signal handle (`Copy`), so components take the context by value.
+#[derive(Clone, Copy)]
+pub struct StudyCtx {
+    /// Study id.
+    pub id: i64,
+    /// The page's view state (as [`view_state`]).
+    pub state: RwSignal<ViewState>,
+    /// Names and sizes of test sets, classes, CSFs, metadata keys.
+    pub layout: StoredValue<StudyLayout>,
+    /// The per-point columns (again when the CSF changes).
+    pub cols: RwSignal<Option<Columns>>,
+    /// The embedding, normalised, as `(x, y, z)` triples.
+    pub xy: RwSignal<Option<Vec<f32>>>,
+    /// A running job's stage and fraction.
+    pub progress: RwSignal<Option<(String, f64)>>,
+    /// What failed, for the user.
+    pub error: RwSignal<Option<String>>,
+    /// The box or lasso selection.
+    pub selection: RwSignal<Selection>,
+    /// Colours, shapes and legend of every point.
+    pub painted: Memo<Option<Paint>>,
+    /// What a plain drag on the scatter does.
+    pub tool: RwSignal<Tool>,
+}
+
+/// The open study's context.
+pub fn study() -> StudyCtx {
+    expect_context()
+}

@@ -1,0 +1,152 @@
+//! The study view's data hooks: each loads or derives one thing into the [`StudyCtx`]'s signals
+//! — the per-point columns, the embedding (a background job with live progress), the cluster or
+//! metadata column a colouring needs, and the paint (colours, shapes, legend).
+
+use failscope_shared::analysis::rc::coverage_threshold;
+use failscope_shared::api::{ClusterParams, EmbedParams, StudyLayout};
+use failscope_shared::view::{camera, ColorMode, Panel, ViewState};
+use failscope_shared::wire::SILENT_FAILURE_COVERAGE;
+use leptos::prelude::*;
+
+use crate::api;
+use crate::colors::{self, Paint};
+use crate::columns::Columns;
+
+/// Loads the columns, again when the CSF changes (keeping a loaded cluster or metadata column).
+pub fn use_columns(
+    id: i64,
+    state: RwSignal<ViewState>,
+    cols: RwSignal<Option<Columns>>,
+    error: RwSignal<Option<String>>,
+) {
+    let csf = Memo::new(move |_| state.get().csf);
+    Effect::new(move |_| {
+        let csf = csf.get();
+        leptos::task::spawn_local(async move {
+            match api::columns(id, &csf).await {
+                Ok(c) => cols.update(|old| {
+                    let keep = old.take();
+                    *old = Some(Columns {
+                        cluster: keep.as_ref().and_then(|k| k.cluster.clone()),
+                        meta: keep.and_then(|k| k.meta),
+                        ..c
+                    })
+                }),
+                Err(e) => error.set(Some(format!("cannot load the study's columns: {e}"))),
+            }
+        });
+    });
+}
+
+/// Computes (or reads back) the joint embedding, 2-D or 3-D, into `xy`, with a live progress bar.
+pub fn use_embedding(
+    id: i64,
+    layout: &StudyLayout,
+    state: RwSignal<ViewState>,
+    xy: RwSignal<Option<Vec<f32>>>,
+    progress: RwSignal<Option<(String, f64)>>,
+    error: RwSignal<Option<String>>,
+) {
+    let dims = Memo::new(move |_| state.get().dims);
+    let has_features = layout.has_features;
+    Effect::new(move |_| {
+        let dims = dims.get();
+        if !has_features {
+            progress.set(None);
+            error.set(Some(
+                "this study has no features, so it has no latent view (its benchmark is in the Benchmark panel)".into(),
+            ));
+            return;
+        }
+        xy.set(None);
+        progress.set(Some(("starting".into(), 0.0)));
+        leptos::task::spawn_local(async move {
+            let params = EmbedParams::default().dims(usize::from(dims));
+            let r = api::embedding(id, &params, |s, f| progress.set(Some((s, f)))).await;
+            progress.set(None);
+            match r {
+                Ok((coords, dims)) => xy.set(Some(camera::normalise(&coords, dims))),
+                Err(e) => error.set(Some(format!("embedding failed: {e}"))),
+            }
+        });
+    });
+}
+
+/// Fetches what a cluster or metadata colouring needs, once per clustering or key.
+pub fn use_colouring_columns(
+    id: i64,
+    state: RwSignal<ViewState>,
+    cols: RwSignal<Option<Columns>>,
+    progress: RwSignal<Option<(String, f64)>>,
+    error: RwSignal<Option<String>>,
+) {
+    Effect::new(move |_| {
+        let color = state.get().color;
+        let have = cols.with(|c| {
+            c.as_ref()
+                .map(|c| (c.cluster.is_some(), c.meta.as_ref().map(|m| m.key.clone())))
+        });
+        let Some((has_cluster, meta_key)) = have else { return };
+        match color {
+            ColorMode::Cluster if !has_cluster => leptos::task::spawn_local(async move {
+                let r = api::clustering(id, &ClusterParams::default(), |s, f| progress.set(Some((s, f)))).await;
+                progress.set(None);
+                match r {
+                    Ok(c) => cols.update(|x| {
+                        if let Some(x) = x {
+                            x.cluster = Some(c.assignment)
+                        }
+                    }),
+                    Err(e) => error.set(Some(format!("clustering failed: {e}"))),
+                }
+            }),
+            ColorMode::Meta(key) if meta_key.as_deref() != Some(key.as_str()) => {
+                leptos::task::spawn_local(async move {
+                    match api::meta_column(id, &key).await {
+                        Ok(m) => cols.update(|x| {
+                            if let Some(x) = x {
+                                x.meta = Some(m)
+                            }
+                        }),
+                        Err(e) => error.set(Some(e)),
+                    }
+                });
+            }
+            _ => {}
+        }
+    });
+}
+
+/// Colours, shapes and legend of every point: recomputed only when a colour-relevant field of the
+/// view changes (panning or selecting must not recolour a million points).
+pub fn use_paint(
+    layout: &StudyLayout,
+    state: RwSignal<ViewState>,
+    cols: RwSignal<Option<Columns>>,
+) -> Memo<Option<Paint>> {
+    let threshold = Memo::new(move |_| {
+        cols.with(|c| {
+            c.as_ref().map_or(f64::INFINITY, |c| {
+                let idx: Vec<i64> = c.dataset_idx.iter().map(|v| i64::from(*v)).collect();
+                coverage_threshold(&c.score, &idx, SILENT_FAILURE_COVERAGE)
+            })
+        })
+    });
+    let paint_key = Memo::new(move |_| {
+        let s = state.get();
+        ViewState {
+            cam: Default::default(),
+            sel: None,
+            panel: Panel::Inspector,
+            size: 0.0,
+            ..s
+        }
+    });
+    let sets = layout.test_sets.clone();
+    let classes = layout.classes.clone();
+    Memo::new(move |_| {
+        let s = paint_key.get();
+        let t = threshold.get();
+        cols.with(|c| c.as_ref().map(|c| colors::colors(c, &s, t, &sets, &classes)))
+    })
+}

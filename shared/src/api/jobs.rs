@@ -1,0 +1,429 @@
+//! The latent-space job API: what `POST /api/studies/{id}/embeddings` and `…/clusterings` take
+//! ([`EmbedParams`], [`ClusterParams`]), what they answer ([`Started`]) and how a job is followed
+//! ([`JobStatus`], [`JobFailure`]).
+//!
+//! Parameters are checked before a job starts, linfa-style: [`EmbedParams::check`] and
+//! [`ClusterParams::check`] need nothing but the parameters; [`ClusterParams::check_for`] and
+//! [`EmbedParams::check_for`] add what depends on the study (its size, its CSFs). A failed check is
+//! a [`ParamError`] naming the API field (`space.perplexity`, `method.k`), which the server answers
+//! with 400 and the CLI reports under its own flag.
+//!
+//! The JSON of a parameter set is the key its result is cached under, so the fields keep their
+//! order and names.
+
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{DEFAULT_CSF, SILENT_FAILURE_COVERAGE};
+
+/// Largest t-SNE iteration count a request may ask for (openTSNE's defaults total 750).
+pub const MAX_ITERATIONS: usize = 100_000;
+/// Largest PCA dimension a request may ask for.
+pub const MAX_PCA: usize = 4096;
+
+/// A parameter that fails its check: the API field (dotted path) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ParamError {
+    /// The field as the API names it, e.g. `perplexity` or `method.k`.
+    pub field: String,
+    /// What is wrong and what is expected.
+    pub problem: String,
+}
+
+impl ParamError {
+    fn new(field: &str, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The same error under the parent field `prefix` (`space` + `perplexity` → `space.perplexity`).
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.field = format!("{prefix}.{}", self.field);
+        self
+    }
+}
+
+/// Parameters of an embedding, linfa-style (builder methods). Missing fields take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedParams {
+    /// 2 or 3 output dimensions.
+    pub dims: usize,
+    /// t-SNE perplexity.
+    pub perplexity: f64,
+    /// Total iterations (the first 250 — or a third if fewer — with early exaggeration).
+    pub iterations: usize,
+    /// PCA dimensions before t-SNE (SF-Visuals: 50).
+    pub pca: usize,
+    /// Seed (3-D initialisation; 2-D starts from the PCA and is deterministic).
+    pub seed: u64,
+}
+
+impl Default for EmbedParams {
+    fn default() -> Self {
+        Self {
+            dims: 2,
+            perplexity: 30.0,
+            iterations: 750,
+            pca: 50,
+            seed: 0,
+        }
+    }
+}
+
+impl EmbedParams {
+    /// Output dimensions.
+    pub fn dims(mut self, dims: usize) -> Self {
+        self.dims = dims;
+        self
+    }
+    /// Perplexity.
+    pub fn perplexity(mut self, p: f64) -> Self {
+        self.perplexity = p;
+        self
+    }
+    /// Total iterations.
+    pub fn iterations(mut self, n: usize) -> Self {
+        self.iterations = n;
+        self
+    }
+    /// PCA dimensions.
+    pub fn pca(mut self, n: usize) -> Self {
+        self.pca = n;
+        self
+    }
+    /// Seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The cache key: the parameters as canonical JSON.
+    pub fn key(&self) -> String {
+        serde_json::to_string(self).expect("plain fields serialise")
+    }
+
+    /// Checks what needs no study: 2 or 3 dimensions, a positive finite perplexity, 1 to
+    /// [`MAX_ITERATIONS`] iterations, 1 to [`MAX_PCA`] PCA dimensions.
+    pub fn check(&self) -> Result<(), ParamError> {
+        if !matches!(self.dims, 2 | 3) {
+            return Err(ParamError::new(
+                "dims",
+                format!("{} dimensions requested: choose 2 or 3", self.dims),
+            ));
+        }
+        if !(self.perplexity > 0.0 && self.perplexity.is_finite()) {
+            return Err(ParamError::new(
+                "perplexity",
+                format!("{} is not a positive number", self.perplexity),
+            ));
+        }
+        if !(1..=MAX_ITERATIONS).contains(&self.iterations) {
+            return Err(ParamError::new(
+                "iterations",
+                format!("{} iterations: choose 1 to {MAX_ITERATIONS}", self.iterations),
+            ));
+        }
+        if !(1..=MAX_PCA).contains(&self.pca) {
+            return Err(ParamError::new(
+                "pca",
+                format!("{} PCA dimensions: choose 1 to {MAX_PCA}", self.pca),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`check`](Self::check), then whether `n` points are enough: t-SNE uses 3 × perplexity
+    /// neighbours per point (scikit-learn, openTSNE, linfa-tsne), so it needs more points than that.
+    pub fn check_for(&self, n: usize) -> Result<(), ParamError> {
+        self.check()?;
+        let needed = (3.0 * self.perplexity).ceil() as usize + 1;
+        if n < needed {
+            return Err(ParamError::new(
+                "perplexity",
+                format!(
+                    "{n} points are too few for perplexity {}: t-SNE needs at least {needed} (3 × perplexity + 1); lower the perplexity",
+                    self.perplexity
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The clustering algorithm and its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Method {
+    /// k-means with `k` clusters — within each true class when `per_class` (ids class-major).
+    KMeans {
+        /// Clusters (per class when `per_class`).
+        k: usize,
+        /// Cluster each true class separately.
+        per_class: bool,
+    },
+    /// Gaussian mixture (full covariances) with `k` components.
+    Gmm {
+        /// Components.
+        k: usize,
+    },
+    /// DBSCAN: points with `min_points` neighbours within `eps` are cores; the rest noise (−1).
+    Dbscan {
+        /// Neighbourhood radius.
+        eps: f64,
+        /// Neighbours (itself included) that make a core point.
+        min_points: usize,
+    },
+}
+
+impl Method {
+    /// Checks what needs no study: `k ≥ 1`; DBSCAN's `eps > 0` and finite, `min_points ≥ 1`.
+    pub fn check(&self) -> Result<(), ParamError> {
+        match *self {
+            Method::KMeans { k, .. } | Method::Gmm { k } if k == 0 => {
+                Err(ParamError::new("k", "0 clusters: choose at least 1"))
+            }
+            Method::Dbscan { eps, .. } if !(eps > 0.0 && eps.is_finite()) => {
+                Err(ParamError::new("eps", format!("{eps} is not a positive radius")))
+            }
+            Method::Dbscan { min_points: 0, .. } => {
+                Err(ParamError::new("min_points", "0 neighbours: choose at least 1"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// [`check`](Self::check), then `k` against the `n` points to cluster (per-class k-means
+    /// gives a small class one cluster per sample, so only `k ≤ n` is asked of it too).
+    pub fn check_for(&self, n: usize) -> Result<(), ParamError> {
+        self.check()?;
+        match *self {
+            Method::KMeans { k, .. } | Method::Gmm { k } if k > n => Err(ParamError::new(
+                "k",
+                format!("{k} clusters for {n} points: choose 1 to {n}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where clustering runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "space", rename_all = "kebab-case")]
+pub enum Space {
+    /// The features after PCA to `dims` dimensions.
+    Pca {
+        /// PCA dimensions.
+        dims: usize,
+    },
+    /// The t-SNE embedding with these parameters.
+    Embedding(EmbedParams),
+}
+
+/// Parameters of a clustering. Missing fields take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterParams {
+    /// Algorithm.
+    pub method: Method,
+    /// Space clustered in.
+    pub space: Space,
+    /// The CSF defining silent failures.
+    pub csf: String,
+    /// Coverage of the i.i.d. test set whose confidence threshold defines silent failures.
+    pub coverage: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for ClusterParams {
+    fn default() -> Self {
+        Self {
+            method: Method::KMeans { k: 9, per_class: true },
+            space: Space::Pca { dims: 50 },
+            csf: DEFAULT_CSF.into(),
+            coverage: SILENT_FAILURE_COVERAGE,
+            seed: 0,
+        }
+    }
+}
+
+impl ClusterParams {
+    /// The cache key: the parameters as canonical JSON.
+    pub fn key(&self) -> String {
+        serde_json::to_string(self).expect("plain fields serialise")
+    }
+
+    /// Checks what needs no study: the method's parameters, the space's, a coverage in (0, 1].
+    pub fn check(&self) -> Result<(), ParamError> {
+        self.method.check().map_err(|e| e.under("method"))?;
+        match &self.space {
+            Space::Pca { dims } if !(1..=MAX_PCA).contains(dims) => {
+                return Err(ParamError::new(
+                    "space.dims",
+                    format!("{dims} PCA dimensions: choose 1 to {MAX_PCA}"),
+                ))
+            }
+            Space::Pca { .. } => {}
+            Space::Embedding(p) => p.check().map_err(|e| e.under("space"))?,
+        }
+        if !(self.coverage > 0.0 && self.coverage <= 1.0) {
+            return Err(ParamError::new(
+                "coverage",
+                format!("{} is not a coverage in (0, 1]", self.coverage),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`check`](Self::check), then against the study: `n` points, and `csf` one of `csfs`.
+    pub fn check_for(&self, n: usize, csfs: &[String]) -> Result<(), ParamError> {
+        self.check()?;
+        self.method.check_for(n).map_err(|e| e.under("method"))?;
+        if let Space::Embedding(p) = &self.space {
+            p.check_for(n).map_err(|e| e.under("space"))?;
+        }
+        if !csfs.contains(&self.csf) {
+            return Err(ParamError::new(
+                "csf",
+                format!("the study has no CSF {:?}; it has: {}", self.csf, csfs.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `202 Accepted` to a started job: where to follow it (`/api/jobs/{job}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Started {
+    /// Job id.
+    pub job: u64,
+}
+
+/// Why a job failed, which decides the status of its `result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The study's data cannot be used this way (e.g. non-finite features): 422.
+    Unprocessable,
+    /// The server failed (the store, a thread): 500; the message stays generic.
+    Internal,
+}
+
+/// A failed job's error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobFailure {
+    /// Whose fault.
+    pub kind: FailureKind,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// What a background job is doing (`GET /api/jobs/{id}`, and each Server-Sent Event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// Stage name (`queued`, `pca`, `neighbours`, `t-SNE`, `clustering`, `done`, `failed`).
+    pub stage: String,
+    /// Fraction of the stage done, 0–1.
+    pub fraction: f64,
+    /// Finished (successfully or not).
+    pub finished: bool,
+    /// The error, when it failed.
+    pub error: Option<JobFailure>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_round_trip_and_keep_their_cache_keys() {
+        // The keys results are cached under in existing stores.
+        assert_eq!(
+            EmbedParams::default().key(),
+            r#"{"dims":2,"perplexity":30.0,"iterations":750,"pca":50,"seed":0}"#
+        );
+        assert_eq!(
+            ClusterParams::default().key(),
+            r#"{"method":{"method":"k-means","k":9,"per_class":true},"space":{"space":"pca","dims":50},"csf":"det_mcp","coverage":0.95,"seed":0}"#
+        );
+        let p = ClusterParams {
+            method: Method::Dbscan {
+                eps: 0.5,
+                min_points: 4,
+            },
+            space: Space::Embedding(EmbedParams::default().dims(3).perplexity(12.5)),
+            csf: "mcd_mi".into(),
+            coverage: 0.8,
+            seed: 7,
+        };
+        assert_eq!(serde_json::from_str::<ClusterParams>(&p.key()).unwrap(), p);
+        let partial: ClusterParams = serde_json::from_str(r#"{"csf":"det_pe"}"#).unwrap();
+        assert_eq!(partial.method, ClusterParams::default().method);
+        let status = JobStatus {
+            stage: "failed".into(),
+            fraction: 1.0,
+            finished: true,
+            error: Some(JobFailure {
+                kind: FailureKind::Unprocessable,
+                message: "features: row 3 is NaN".into(),
+            }),
+        };
+        let json = serde_json::to_string(&status).unwrap();
+        assert!(json.contains(r#""kind":"unprocessable""#), "{json}");
+        assert_eq!(serde_json::from_str::<JobStatus>(&json).unwrap(), status);
+        assert_eq!(
+            serde_json::from_str::<Started>(r#"{"job":3}"#).unwrap(),
+            Started { job: 3 }
+        );
+        // A misspelt field is an error, not a silent default.
+        assert!(serde_json::from_str::<EmbedParams>(r#"{"perplexty":5}"#).is_err());
+    }
+
+    #[test]
+    fn checks_name_the_api_field() {
+        let field = |r: Result<(), ParamError>| r.unwrap_err().field;
+        assert_eq!(field(EmbedParams::default().dims(4).check()), "dims");
+        assert_eq!(field(EmbedParams::default().perplexity(f64::NAN).check()), "perplexity");
+        assert_eq!(field(EmbedParams::default().iterations(0).check()), "iterations");
+        assert_eq!(field(EmbedParams::default().pca(0).check()), "pca");
+        assert_eq!(field(EmbedParams::default().check_for(50)), "perplexity");
+        assert!(EmbedParams::default().check_for(91).is_ok());
+        let csfs = vec!["det_mcp".to_string()];
+        let with = |f: &dyn Fn(&mut ClusterParams)| {
+            let mut p = ClusterParams::default();
+            f(&mut p);
+            p.check_for(100, &csfs)
+        };
+        assert!(with(&|_| {}).is_ok());
+        assert_eq!(field(with(&|p| p.method = Method::Gmm { k: 0 })), "method.k");
+        assert_eq!(field(with(&|p| p.method = Method::Gmm { k: 101 })), "method.k");
+        assert_eq!(
+            field(with(&|p| p.method = Method::Dbscan {
+                eps: -1.0,
+                min_points: 3
+            })),
+            "method.eps"
+        );
+        assert_eq!(
+            field(with(&|p| p.method = Method::Dbscan {
+                eps: 1.0,
+                min_points: 0
+            })),
+            "method.min_points"
+        );
+        assert_eq!(field(with(&|p| p.space = Space::Pca { dims: 0 })), "space.dims");
+        assert_eq!(
+            field(with(
+                &|p| p.space = Space::Embedding(EmbedParams::default().perplexity(-2.0))
+            )),
+            "space.perplexity"
+        );
+        assert_eq!(field(with(&|p| p.coverage = 1.5)), "coverage");
+        let e = with(&|p| p.csf = "nope".into()).unwrap_err();
+        assert_eq!(e.field, "csf");
+        assert!(e.problem.contains("det_mcp"), "{e}");
+    }
+}
