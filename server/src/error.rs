@@ -1,7 +1,8 @@
 //! The foundation's errors. [`InputError`]: the user's input is wrong; each names the file (or
 //! request), the field and what was expected — exit code 2, or a 4xx JSON error. [`WriteError`]:
 //! output could not be written (a full disk, a read-only file system) — not the user's input, so
-//! exit code 1. [`Error`]: either, for the steps that read input and write output.
+//! exit code 1. [`Error`]: either, or a library failing on valid input (exit code 1), for the steps
+//! that read input and write output.
 //!
 //! [`lock`] is the one policy for a poisoned lock.
 
@@ -81,4 +82,8 @@ pub enum Error {
     /// The output could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A library failed at run time on valid input (libtorch during training): not the user's
+    /// input, so exit code 1.
+    #[error("{0}")]
+    Internal(String),
 }

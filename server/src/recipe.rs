@@ -158,7 +158,7 @@ pub struct Training {
 
 /// The training half of a recipe: dataset → shift design → CNN + ConfidNet head, and a
 /// DeepGamblers CNN, on `device`.
-pub fn train(recipe: &Recipe, data: Option<&Path>, device: Compute) -> Result<Training, InputError> {
+pub fn train(recipe: &Recipe, data: Option<&Path>, device: Compute) -> Result<Training, Error> {
     let ds = crate::data::load(&recipe.data.source, data)?;
     let design = shift::design(&ds, &recipe.plan()?)?;
     let p = recipe.preprocess();

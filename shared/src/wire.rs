@@ -62,13 +62,12 @@ pub fn parse_shape(value: &str) -> Option<(usize, usize)> {
     Some((r.trim().parse().ok()?, d.trim().parse().ok()?))
 }
 
-/// The categories as JSON, percent-encoded so any text is a valid header value (only ASCII
-/// letters, digits and `-_.~` stay as they are).
-pub fn encode_categories(categories: &[String]) -> String {
-    let json = serde_json::to_string(categories).expect("strings serialise");
-    json.bytes()
+/// Percent-encodes `s`: ASCII letters, digits and the bytes of `keep` stay, every other byte
+/// becomes `%XX`. Shared by the categories header and the view state's query string.
+pub fn percent_encode(s: &str, keep: &[u8]) -> String {
+    s.bytes()
         .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            if b.is_ascii_alphanumeric() || keep.contains(&b) {
                 (b as char).to_string()
             } else {
                 format!("%{b:02X}")
@@ -77,23 +76,42 @@ pub fn encode_categories(categories: &[String]) -> String {
         .collect()
 }
 
-/// The categories of an [`encode_categories`] value; `None` when it is not percent-encoded JSON
-/// holding a list of strings.
-pub fn decode_categories(value: &str) -> Option<Vec<String>> {
-    let b = value.as_bytes();
+/// The bytes of a percent-encoded `s` (`+` as a space when `plus_is_space`, as in query
+/// strings); `None` at a `%` not followed by two hex digits.
+pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' {
-            let hex = value.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
+        match b[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
         }
     }
-    serde_json::from_slice(&out).ok()
+    Some(out)
+}
+
+/// The categories as JSON, percent-encoded so any text is a valid header value (only ASCII
+/// letters, digits and `-_.~` stay as they are).
+pub fn encode_categories(categories: &[String]) -> String {
+    percent_encode(&serde_json::to_string(categories).expect("strings serialise"), b"-_.~")
+}
+
+/// The categories of an [`encode_categories`] value; `None` when it is not percent-encoded JSON
+/// holding a list of strings.
+pub fn decode_categories(value: &str) -> Option<Vec<String>> {
+    serde_json::from_slice(&percent_decode(value, false)?).ok()
 }
 
 #[cfg(test)]

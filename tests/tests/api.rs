@@ -42,6 +42,33 @@ async fn lists_and_shows_studies() {
     assert_eq!(status, StatusCode::OK);
     let detail: StudyDetail = serde_json::from_slice(&body).unwrap();
     assert!(detail.report["iid_study"]["det_mcp"]["aurc"].is_some());
+    // The store keeps where the study came from; clients see its name only, never a server path.
+    let stored = state.store.lock().unwrap().list().unwrap()[0].source.clone();
+    assert!(std::path::Path::new(&stored).is_absolute(), "{stored}");
+    for source in [&list[0].source, &detail.summary.source] {
+        assert!(!source.contains('/') && stored.ends_with(source.as_str()), "{source}");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let (_d, state) = state_with_fixture();
+    for uri in ["/api/studies", "/api/nope", "/", "/style.css"] {
+        let resp = app(state.clone())
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let h = resp.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{uri}: {csp}"
+        );
+        assert!(!csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{uri}");
+        assert_eq!(h["x-frame-options"], "DENY", "{uri}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{uri}");
+    }
 }
 
 #[tokio::test]

@@ -269,12 +269,13 @@ pub enum CliError {
     Other(String),
 }
 
-/// Bad input exits 2; a failed write is not the user's input and exits 1.
+/// Bad input exits 2; a failed write or a failing library is not the user's input and exits 1.
 impl From<crate::error::Error> for CliError {
     fn from(e: crate::error::Error) -> Self {
         match e {
             crate::error::Error::Input(e) => CliError::Input(e),
             crate::error::Error::Write(e) => CliError::Other(e.to_string()),
+            crate::error::Error::Internal(e) => CliError::Other(e),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,6 +15,7 @@ use failscope_shared::api::{ApiError, StudyDetail, StudySummary};
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -123,8 +124,17 @@ async fn with_store<T: Send + 'static>(
     on_store(state, move |s| f(s).map_err(AppError::from)).await
 }
 
+/// A summary as clients see it: the source by its name only, never the server's path to it.
+fn public(mut s: StudySummary) -> StudySummary {
+    if let Some(name) = std::path::Path::new(&s.source).file_name() {
+        s.source = name.to_string_lossy().into_owned();
+    }
+    s
+}
+
 async fn list_studies(State(state): State<AppState>) -> Result<Json<Vec<StudySummary>>, AppError> {
-    with_store(&state, Store::list).await.map(Json)
+    let list = with_store(&state, Store::list).await?;
+    Ok(Json(list.into_iter().map(public).collect()))
 }
 
 /// A study id from the path; anything but an integer is a 404 naming it.
@@ -137,7 +147,12 @@ async fn get_study(State(state): State<AppState>, Path(id): Path<String>) -> Res
     let id = parse_id(&id)?;
     with_store(&state, move |s| s.get(id))
         .await?
-        .map(Json)
+        .map(|d| {
+            Json(StudyDetail {
+                summary: public(d.summary),
+                ..d
+            })
+        })
         .ok_or_else(|| AppError::NotFound(format!("no study with id {id}")))
 }
 
@@ -177,5 +192,26 @@ pub fn app(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .layer(TraceLayer::new_for_http())
 }
+
+/// What the browser may load: the app's own scripts, styles, images and API (WebAssembly compiled
+/// from the same origin; inline style attributes, which the scatter's overlays use), nothing
+/// framed, no plugins.
+const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

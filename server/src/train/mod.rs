@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 pub mod checkpoint;
 
 use crate::data::Dataset;
-use crate::error::InputError;
+use crate::error::{Error, InputError};
 use crate::infer::{self, Classifier};
 use crate::preprocess::{self, Preprocess};
 use crate::torch::Outputs;
@@ -337,6 +337,11 @@ fn bar(epochs: usize, what: &str) -> ProgressBar {
     pb
 }
 
+/// libtorch failing during training (an optimiser step, a backward pass): not the input's fault.
+fn libtorch(e: tch::TchError) -> Error {
+    Error::Internal(format!("training: libtorch failed ({e})"))
+}
+
 /// Trains a CNN (with the reservation output when `gambler`); returns it with its training curve.
 pub fn train_cnn(
     train: &TensorSet,
@@ -344,7 +349,7 @@ pub fn train_cnn(
     classes: i64,
     gambler: bool,
     cfg: &TrainConfig,
-) -> Result<(Cnn, Vec<EpochStats>), InputError> {
+) -> Result<(Cnn, Vec<EpochStats>), Error> {
     tch::manual_seed(cfg.seed as i64);
     let dev = cfg.device.device()?;
     let net = Cnn::new(classes, gambler, cfg.dropout, dev);
@@ -352,9 +357,7 @@ pub fn train_cnn(
         x: val.x.to_device(dev),
         y: val.y.to_device(dev),
     };
-    let mut opt = nn::Adam::default()
-        .build(&net.vs, cfg.lr)
-        .map_err(|e| InputError::item("training", e.to_string()))?;
+    let mut opt = nn::Adam::default().build(&net.vs, cfg.lr).map_err(libtorch)?;
     let w = class_weights(&train.y, classes).to_device(dev);
     let n = train.y.size()[0];
     let mut curve = Vec::new();
@@ -401,9 +404,7 @@ pub fn train_cnn(
             best_loss = val_loss;
             stale = 0;
             best.clear();
-            net.vs
-                .save_to_stream(&mut best)
-                .map_err(|e| InputError::item("training", e.to_string()))?;
+            net.vs.save_to_stream(&mut best).map_err(libtorch)?;
         } else if comparable {
             stale += 1;
             if stale >= cfg.patience {
@@ -414,9 +415,7 @@ pub fn train_cnn(
     pb.finish();
     let mut net = net;
     if !best.is_empty() {
-        net.vs
-            .load_from_stream(std::io::Cursor::new(best))
-            .map_err(|e| InputError::item("training", e.to_string()))?;
+        net.vs.load_from_stream(std::io::Cursor::new(best)).map_err(libtorch)?;
     }
     Ok((net, curve))
 }
@@ -431,13 +430,11 @@ fn confidnet_head(root: &nn::Path<'_>) -> nn::SequentialT {
 
 /// ConfidNet stage 2: the classifier frozen, a head on its features regresses the true-class
 /// probability with MSE (sigmoid output).
-pub fn train_confidnet(cnn: Cnn, train: &TensorSet, classes: i64, cfg: &TrainConfig) -> Result<ConfidNet, InputError> {
+pub fn train_confidnet(cnn: Cnn, train: &TensorSet, classes: i64, cfg: &TrainConfig) -> Result<ConfidNet, Error> {
     tch::manual_seed(cfg.seed as i64 + 1);
     let vs = nn::VarStore::new(cnn.vs.device());
     let head = confidnet_head(&vs.root());
-    let mut opt = nn::Adam::default()
-        .build(&vs, cfg.lr)
-        .map_err(|e| InputError::item("training", e.to_string()))?;
+    let mut opt = nn::Adam::default().build(&vs, cfg.lr).map_err(libtorch)?;
     let n = train.y.size()[0];
     let pb = bar(cfg.confidnet_epochs, "confidnet");
     for _ in 0..cfg.confidnet_epochs {

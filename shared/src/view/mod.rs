@@ -139,41 +139,15 @@ impl Default for ViewState {
     }
 }
 
-/// Query-string escaping of a value (RFC 3986 unreserved characters kept).
+/// Query-string escaping of a value (RFC 3986 unreserved characters kept, and `:` and `,`, which
+/// the view's values use as separators).
 pub(crate) fn escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~:,".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    crate::wire::percent_encode(s, b"-_.~:,")
 }
 
 fn unescape(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3).ok_or_else(|| format!("bad escape in {s:?}"))?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape in {s:?}"))?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8"))
+    let bytes = crate::wire::percent_decode(s, true).ok_or_else(|| format!("bad escape in {s:?}"))?;
+    String::from_utf8(bytes).map_err(|_| format!("{s:?} is not UTF-8"))
 }
 
 fn list<T: std::str::FromStr>(key: &str, v: &str) -> Result<Vec<T>, String> {
