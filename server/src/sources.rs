@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Dataset, ImageRef};
 use crate::error::{InputError, WriteError};
 use crate::preprocess::{self, Preprocess};
-use crate::shift::corrupt::Corruption;
+use crate::shift::corrupt::Applied;
 use crate::shift::Design;
 
 /// The sidecar's file name inside an experiment folder.
@@ -28,8 +28,8 @@ pub struct SampleSource {
     pub index: usize,
     /// Image path relative to the root; `None` for in-memory images (MedMNIST arrays).
     pub image: Option<String>,
-    /// Corruption name and severity, for corrupted test sets.
-    pub corruption: Option<(String, u8)>,
+    /// The corruption applied, for corrupted test sets.
+    pub corruption: Option<Applied>,
     /// Acquisition domain (site).
     pub domain: Option<String>,
     /// Further metadata (diagnosis, age, sex, …).
@@ -108,7 +108,7 @@ impl SampleSources {
                     id: s.id.clone(),
                     index: r,
                     image,
-                    corruption: corruption.map(|(c, sev)| (c.name().to_string(), sev)),
+                    corruption: corruption.map(|(kind, severity)| Applied { kind, severity }),
                     domain: s.domain.clone(),
                     meta: s.meta.clone(),
                 });
@@ -179,7 +179,7 @@ pub fn render(
     root: &Path,
     rel: &str,
     preprocess: &Preprocess,
-    corruption: Option<(&str, u8)>,
+    corruption: Option<Applied>,
     seed: u64,
     index: usize,
 ) -> Result<RgbImage, ImageError> {
@@ -199,12 +199,10 @@ pub fn render(
         .map_err(|e| ImageError::Unreadable(format!("{rel}: {e}")))?
         .to_rgb8();
     let img = preprocess::resize(img, preprocess);
-    Ok(
-        match corruption.and_then(|(name, sev)| Corruption::parse(name).map(|c| (c, sev))) {
-            Some((c, sev)) => c.apply(&img, sev, preprocess::corruption_seed(seed, index)),
-            None => img,
-        },
-    )
+    Ok(match corruption {
+        Some(c) => c.kind.apply(&img, c.severity, preprocess::corruption_seed(seed, index)),
+        None => img,
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use ndarray::Array2;
 
 use super::{parse_id, with_store, AppError, AppState};
 use crate::error::lock;
+use crate::shift::corrupt::Applied;
 use crate::sources::{self, ImageError};
 use crate::store::{SampleRecord, Store, StoreError};
 
@@ -186,17 +187,21 @@ pub async fn image(
     let rel = info
         .image
         .ok_or_else(|| AppError::NotFound(format!("sample {row} has no image file")))?;
-    let corruption = info.corruption.as_deref().and_then(|c| {
-        let (name, sev) = c.split_once(':')?;
-        Some((name.to_string(), sev.parse::<u8>().ok()?))
-    });
+    // A stored corruption that does not parse was not written by this program: the image cannot be
+    // shown as the model saw it, and showing it uncorrupted would mislead.
+    let corruption = info
+        .corruption
+        .as_deref()
+        .map(|c| c.parse::<Applied>())
+        .transpose()
+        .map_err(|e| AppError::Internal(format!("study {id}, sample {row}: stored corruption {e}")))?;
     let index = info.source_index.unwrap_or(0) as usize;
     let png = tokio::task::spawn_blocking(move || {
         let img = sources::render(
             &settings.root,
             &rel,
             &settings.preprocess,
-            corruption.as_ref().map(|(n, s)| (n.as_str(), *s)),
+            corruption,
             settings.seed,
             index,
         )?;

@@ -63,6 +63,11 @@ impl Corruption {
         Self::ALL.into_iter().find(|c| c.name() == s)
     }
 
+    /// Every name, for error messages.
+    pub fn names() -> String {
+        Self::ALL.map(Corruption::name).join(", ")
+    }
+
     /// Parses a list of names (`all` = every kind); `field` names the option in the error.
     pub fn parse_list(names: &[String], field: &str) -> Result<Vec<Self>, crate::error::InputError> {
         if names.iter().any(|c| c == "all") {
@@ -72,10 +77,9 @@ impl Corruption {
             .iter()
             .map(|c| {
                 Self::parse(c).ok_or_else(|| {
-                    let known: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
                     crate::error::InputError::item(
                         field,
-                        format!("unknown corruption {c:?} (known: all, {})", known.join(", ")),
+                        format!("unknown corruption {c:?} (known: all, {})", Self::names()),
                     )
                 })
             })
@@ -217,6 +221,76 @@ fn hair(img: &RgbImage, count: usize, rng: &mut ChaCha8Rng) -> RgbImage {
     out
 }
 
+impl std::fmt::Display for Corruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Corruption {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s).ok_or_else(|| format!("unknown corruption {s:?} (known: {})", Self::names()))
+    }
+}
+
+/// A corruption applied at a severity: written `name:severity` (`gaussian_noise:3`) in the store
+/// and the API, and as `["name", severity]` in `failscope_samples.json`. Parsing checks both parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "(String, u8)", into = "(String, u8)")]
+pub struct Applied {
+    /// The corruption.
+    pub kind: Corruption,
+    /// Severity, 1..=5.
+    pub severity: u8,
+}
+
+impl Applied {
+    /// `kind` at `severity`, which must be 1..=5.
+    pub fn new(kind: Corruption, severity: u8) -> Result<Self, String> {
+        if (1..=5).contains(&severity) {
+            Ok(Self { kind, severity })
+        } else {
+            Err(format!("severity {severity} of {kind}: severities are 1 to 5"))
+        }
+    }
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind, self.severity)
+    }
+}
+
+impl std::str::FromStr for Applied {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, severity) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?} is not a corruption: expected name:severity, e.g. gaussian_noise:3"))?;
+        let severity = severity
+            .parse()
+            .map_err(|_| format!("{s:?}: the severity is not a number from 1 to 5"))?;
+        Self::new(kind.parse()?, severity)
+    }
+}
+
+impl TryFrom<(String, u8)> for Applied {
+    type Error = String;
+
+    fn try_from((kind, severity): (String, u8)) -> Result<Self, String> {
+        Self::new(kind.parse()?, severity)
+    }
+}
+
+impl From<Applied> for (String, u8) {
+    fn from(a: Applied) -> Self {
+        (a.kind.name().to_string(), a.severity)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +315,33 @@ mod tests {
             .map(|(x, y)| f64::from(x.abs_diff(*y)))
             .sum::<f64>()
             / a.as_raw().len() as f64
+    }
+
+    #[test]
+    fn applied_corruptions_round_trip_as_text_and_json() {
+        for kind in Corruption::ALL {
+            for severity in 1..=5 {
+                let a = Applied::new(kind, severity).unwrap();
+                assert_eq!(a.to_string().parse::<Applied>(), Ok(a));
+                let json = serde_json::to_string(&a).unwrap();
+                assert_eq!(json, format!("[\"{}\",{severity}]", kind.name()));
+                assert_eq!(serde_json::from_str::<Applied>(&json).unwrap(), a);
+            }
+        }
+        for bad in [
+            "gaussian_noise",
+            "gaussian_noise:0",
+            "gaussian_noise:6",
+            "fog:2",
+            "jpeg:x",
+            "",
+        ] {
+            assert!(bad.parse::<Applied>().is_err(), "{bad}");
+        }
+        let e = serde_json::from_str::<Applied>(r#"["fog", 2]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown corruption \"fog\""), "{e}");
     }
 
     #[test]

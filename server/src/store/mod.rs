@@ -194,8 +194,7 @@ impl Store {
                     src.map(|x| x.id.as_str()),
                     src.and_then(|x| x.image.as_deref()),
                     src.map(|x| x.index as i64),
-                    src.and_then(|x| x.corruption.as_ref())
-                        .map(|(c, sev)| format!("{c}:{sev}")),
+                    src.and_then(|x| x.corruption).map(|c| c.to_string()),
                     src.and_then(|x| x.domain.as_deref()),
                     src.map(|x| serde_json::to_string(&x.meta).expect("strings serialise")),
                 ])?;
