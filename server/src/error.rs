@@ -6,7 +6,6 @@
 //!
 //! [`lock`] is the one policy for a poisoned lock.
 
-use std::fmt;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -19,7 +18,8 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Bad input: which file or item, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{item}: {problem}")]
 pub struct InputError {
     /// The file, folder or item at fault.
     pub item: String,
@@ -44,14 +44,6 @@ impl InputError {
         }
     }
 }
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.item, self.problem)
-    }
-}
-
-impl std::error::Error for InputError {}
 
 /// Output that could not be written: the path and what failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
