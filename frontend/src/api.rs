@@ -7,6 +7,9 @@ use failscope_shared::api::{
     NewLink, RankedSample, SampleDetail, Started, StudyDetail, StudyLayout, StudySummary,
 };
 use failscope_shared::wire;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
 
@@ -131,14 +134,47 @@ pub async fn meta_column(study: i64, key: &str) -> Result<MetaColumn, String> {
     })
 }
 
+/// A background job the page may stop needing: [`JobHandle::cancel`] stops it on the server
+/// (`DELETE /api/jobs/{id}`) and tells its follower to drop the outcome.
+/// (Atomics, not cells: Leptos' cleanup callbacks must be `Send`.)
+#[derive(Clone, Default)]
+pub struct JobHandle(Arc<JobHandleState>);
+
+#[derive(Default)]
+struct JobHandleState {
+    /// The running job's id; 0 = none (job ids start at 1).
+    job: AtomicU64,
+    cancelled: AtomicBool,
+}
+
+impl JobHandle {
+    /// Cancels the job (once started; a job not yet started is cancelled as soon as it is).
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::Relaxed);
+        let job = self.0.job.swap(0, Ordering::Relaxed);
+        if job != 0 {
+            leptos::task::spawn_local(async move {
+                // The job may have finished meanwhile; either way nothing is left to do.
+                let _ = Request::delete(&format!("/api/jobs/{job}")).send().await;
+            });
+        }
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::Relaxed)
+    }
+}
+
 /// Computes (or reads from the cache) the study's embedding, reporting progress; answers the
-/// row-major coordinates and their dimensions.
+/// row-major coordinates and their dimensions. `handle` can cancel it.
 pub async fn embedding(
     study: i64,
     params: &EmbedParams,
     progress: impl Fn(String, f64),
+    handle: &JobHandle,
 ) -> Result<(Vec<f32>, usize), String> {
-    let job = run_job(&format!("/api/studies/{study}/embeddings"), params, progress).await?;
+    let job = run_job(&format!("/api/studies/{study}/embeddings"), params, progress, handle).await?;
     let (bytes, shape) = get_bytes(&format!("/api/jobs/{job}/result"), wire::SHAPE_HEADER).await?;
     let (_, dims) = shape
         .as_deref()
@@ -154,19 +190,36 @@ pub async fn clustering(
     params: &ClusterParams,
     progress: impl Fn(String, f64),
 ) -> Result<Clustering, String> {
-    let job = run_job(&format!("/api/studies/{study}/clusterings"), params, progress).await?;
+    let job = run_job(
+        &format!("/api/studies/{study}/clusterings"),
+        params,
+        progress,
+        &JobHandle::default(),
+    )
+    .await?;
     get_json(&format!("/api/jobs/{job}/result")).await
 }
 
 /// Starts a latent job at `url` and follows its progress to the end: over Server-Sent Events
 /// (`/api/jobs/{id}/events`), or by polling `/api/jobs/{id}` when the browser cannot keep the event
-/// stream open. Answers the job id.
-async fn run_job<P: serde::Serialize>(url: &str, params: &P, progress: impl Fn(String, f64)) -> Result<u64, String> {
+/// stream open. Answers the job id. The job is `handle`'s until it ends.
+async fn run_job<P: serde::Serialize>(
+    url: &str,
+    params: &P,
+    progress: impl Fn(String, f64),
+    handle: &JobHandle,
+) -> Result<u64, String> {
     let Started { job } = post_json(url, params).await?;
-    match follow_events(job, &progress).await {
-        Some(outcome) => outcome.map(|()| job),
-        None => poll(job, &progress).await.map(|()| job),
+    handle.0.job.store(job, Ordering::Relaxed);
+    if handle.cancelled() {
+        handle.cancel();
     }
+    let outcome = match follow_events(job, &progress).await {
+        Some(outcome) => outcome,
+        None => poll(job, &progress).await,
+    };
+    handle.0.job.store(0, Ordering::Relaxed);
+    outcome.map(|()| job)
 }
 
 /// Reports a job status to `progress`; `Some` outcome once it finished.

@@ -75,6 +75,7 @@ fn main() {
         if s.last().is_none_or(|(last, _)| last != stage) {
             s.push((stage.to_string(), start.elapsed().as_secs_f64()));
         }
+        std::ops::ControlFlow::Continue(())
     })
     .expect("embedding");
     let ours = start.elapsed().as_secs_f64();

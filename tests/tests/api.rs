@@ -129,6 +129,61 @@ async fn wait(state: &AppState, job: u64) -> serde_json::Value {
     panic!("job {job} did not finish in 60 s");
 }
 
+async fn delete(state: &AppState, uri: &str) -> (StatusCode, Vec<u8>) {
+    let resp = app(state.clone())
+        .oneshot(Request::delete(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    (
+        status,
+        axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap().to_vec(),
+    )
+}
+
+fn job_of(body: &[u8]) -> u64 {
+    serde_json::from_slice::<failscope_shared::api::Started>(body)
+        .unwrap()
+        .job
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_job_stops_at_its_next_step_and_the_same_request_starts_afresh() {
+    let d = tempfile::tempdir().unwrap();
+    let (db, _) = failscope_e2e::inferred_study(d.path());
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf());
+    // 100,000 iterations: minutes of work unless the cancel stops it.
+    let params = r#"{"perplexity": 5, "iterations": 100000}"#;
+    let (status, body) = post(&state, "/api/studies/1/embeddings", params).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let job = job_of(&body);
+    // Wait until it is optimising, then cancel.
+    for _ in 0..300 {
+        let (_, body) = get(&state, &format!("/api/jobs/{job}")).await;
+        let s: failscope_shared::api::JobStatus = serde_json::from_slice(&body).unwrap();
+        if s.stage == "t-SNE" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let asked = std::time::Instant::now();
+    let (status, _) = delete(&state, &format!("/api/jobs/{job}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let done = wait(&state, job).await;
+    assert!(asked.elapsed().as_secs_f64() < 5.0, "took {:?}", asked.elapsed());
+    assert_eq!(done["stage"], "cancelled", "{done}");
+    assert_eq!(done["error"]["kind"], "cancelled", "{done}");
+    let (status, body) = get(&state, &format!("/api/jobs/{job}/result")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{}", String::from_utf8_lossy(&body));
+    // Nothing was cached, and the same request now starts a new job rather than the cancelled one.
+    let (_, body) = post(&state, "/api/studies/1/embeddings", params).await;
+    let again = job_of(&body);
+    assert_ne!(again, job);
+    assert_eq!(delete(&state, &format!("/api/jobs/{again}")).await.0, StatusCode::OK);
+    assert_eq!(wait(&state, again).await["stage"], "cancelled");
+    assert_eq!(delete(&state, "/api/jobs/424242").await.0, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
     let d = tempfile::tempdir().unwrap();

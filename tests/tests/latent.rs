@@ -34,7 +34,10 @@ fn trustworthiness_matches_scikit_learn_and_beats_a_random_projection() {
         "{t_random} vs scikit-learn's {random}"
     );
     // Our embedding of the same features: within 0.01 of scikit-learn's t-SNE, far above random.
-    let y = embed(x.view(), &EmbedParams::default(), &|_, _| {}).unwrap();
+    let y = embed(x.view(), &EmbedParams::default(), &|_, _| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
     assert_eq!(y.dim(), (x.nrows(), 2));
     let t = quality::trustworthiness(x.view(), y.view(), 10);
     assert!((t - sk).abs() <= 0.01 || t > sk, "ours {t:.4} vs scikit-learn {sk:.4}");

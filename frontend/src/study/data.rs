@@ -60,9 +60,16 @@ pub fn use_embedding(
         }
         xy.set(None);
         progress.set(Some(("starting".into(), 0.0)));
+        // When the view stops needing this embedding (2-D ↔ 3-D, another study), its job stops.
+        let handle = api::JobHandle::default();
+        let stop = handle.clone();
+        on_cleanup(move || stop.cancel());
         leptos::task::spawn_local(async move {
             let params = EmbedParams::default().dims(usize::from(dims));
-            let r = api::embedding(id, &params, |s, f| progress.set(Some((s, f)))).await;
+            let r = api::embedding(id, &params, |s, f| progress.set(Some((s, f))), &handle).await;
+            if handle.cancelled() {
+                return;
+            }
             progress.set(None);
             match r {
                 Ok((coords, dims)) => xy.set(Some(camera::normalise(&coords, dims))),

@@ -2,6 +2,7 @@
 //! bar, cached in the store by their parameters.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
@@ -125,12 +126,13 @@ fn bar() -> ProgressBar {
     bar
 }
 
-fn report(bar: &ProgressBar) -> impl Fn(&str, f64) + Sync + '_ {
+fn report(bar: &ProgressBar) -> impl Fn(&str, f64) -> ControlFlow<()> + Sync + '_ {
     move |stage: &str, f: f64| {
         if bar.message() != stage {
             bar.set_message(stage.to_string());
         }
         bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
+        ControlFlow::Continue(())
     }
 }
 
@@ -215,6 +217,7 @@ fn job_error(e: jobs::JobError) -> CliError {
         }
         jobs::JobError::Input(e) => CliError::Input(e),
         jobs::JobError::Store(e) => e.into(),
+        jobs::JobError::Cancelled => CliError::Other("cancelled".into()),
     }
 }
 

@@ -96,6 +96,17 @@ pub async fn job_status(State(state): State<AppState>, Path(job): Path<String>) 
     status(&state, &job).map(|(_, s)| Json(s))
 }
 
+/// `DELETE /api/jobs/{id}`: cancels the job (it stops at its next progress step; a queued job
+/// never starts) and answers its status.
+pub async fn cancel_job(State(state): State<AppState>, Path(job): Path<String>) -> Result<Json<JobStatus>, AppError> {
+    let (id, _) = status(&state, &job)?;
+    state
+        .jobs
+        .cancel(id)
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("no job with id {id}")))
+}
+
 /// `GET /api/jobs/{id}/events`: the status as Server-Sent Events (`progress`, then one `done` or
 /// `failed`), polled every 200 ms.
 pub async fn job_events(
@@ -146,6 +157,7 @@ pub async fn job_result(State(state): State<AppState>, Path(job): Path<String>) 
         return Err(match e.kind {
             FailureKind::Unprocessable => AppError::Unprocessable(e.message),
             FailureKind::Internal => AppError::Internal(format!("job {id} failed")),
+            FailureKind::Cancelled => AppError::Conflict(format!("job {id} was cancelled")),
         });
     }
     let (study, work) = state
@@ -153,7 +165,7 @@ pub async fn job_result(State(state): State<AppState>, Path(job): Path<String>) 
         .work(id)
         .ok_or_else(|| AppError::NotFound(format!("no job with id {id}")))?;
     // Finished jobs have cached their result: these calls read it back.
-    let none = |_: &str, _: f64| {};
+    let none = |_: &str, _: f64| std::ops::ControlFlow::Continue(());
     match work {
         Work::Embed(p) => {
             let y = on_store(&state, move |store| Ok(jobs::embedding(store, study, &p, &none)?.0)).await?;

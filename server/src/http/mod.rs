@@ -101,6 +101,7 @@ impl From<crate::latent::jobs::JobError> for AppError {
             crate::latent::jobs::JobError::Params(e) => e.into(),
             crate::latent::jobs::JobError::Input(e) => AppError::Unprocessable(e.to_string()),
             crate::latent::jobs::JobError::Store(e) => e.into(),
+            crate::latent::jobs::JobError::Cancelled => AppError::Conflict("the job was cancelled".into()),
         }
     }
 }
@@ -169,7 +170,7 @@ pub fn app(state: AppState) -> Router {
         .route("/studies/{id}", get(get_study))
         .route("/studies/{id}/embeddings", post(latent::start_embedding))
         .route("/studies/{id}/clusterings", post(latent::start_clustering))
-        .route("/jobs/{job}", get(latent::job_status))
+        .route("/jobs/{job}", get(latent::job_status).delete(latent::cancel_job))
         .route("/jobs/{job}/events", get(latent::job_events))
         .route("/jobs/{job}/result", get(latent::job_result))
         .route("/studies/{id}/layout", get(samples::layout))

@@ -3,9 +3,11 @@
 //! background thread and reports its progress (for the HTTP API).
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 pub use failscope_shared::api::{ClusterParams, JobStatus, Space};
 use failscope_shared::api::{Clustering, FailureKind, JobFailure, ParamError};
@@ -13,7 +15,7 @@ use failscope_shared::wire;
 use ndarray::Array2;
 
 use super::cluster::{self, Samples};
-use super::EmbedParams;
+use super::{EmbedError, EmbedParams};
 use crate::error::{lock, InputError};
 use crate::store::{Store, StoreError};
 
@@ -29,6 +31,26 @@ pub enum JobError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The job was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<EmbedError> for JobError {
+    fn from(e: EmbedError) -> Self {
+        match e {
+            EmbedError::Input(e) => JobError::Input(e),
+            EmbedError::Cancelled => JobError::Cancelled,
+        }
+    }
+}
+
+/// Reports a step; `Err(Cancelled)` when the callback asks to stop.
+fn step(progress: super::Progress<'_>, stage: &str, fraction: f64) -> Result<(), JobError> {
+    progress(stage, fraction)
+        .is_continue()
+        .then_some(())
+        .ok_or(JobError::Cancelled)
 }
 
 impl JobError {
@@ -39,6 +61,10 @@ impl JobError {
             JobError::Params(_) | JobError::Input(_) => JobFailure {
                 kind: FailureKind::Unprocessable,
                 message: self.to_string(),
+            },
+            JobError::Cancelled => JobFailure {
+                kind: FailureKind::Cancelled,
+                message: "cancelled".into(),
             },
             JobError::Store(e) => {
                 tracing::error!(error = %e, "latent job failed");
@@ -104,7 +130,7 @@ pub fn clustering(
         Space::Pca { dims } => {
             let x = features(store, id)?;
             super::check_finite(x.view())?;
-            progress("pca", 0.0);
+            step(progress, "pca", 0.0)?;
             super::pca(x.view(), *dims)?
         }
         Space::Embedding(p) => embedding(store, id, p, progress)?.0,
@@ -112,7 +138,7 @@ pub fn clustering(
     let labels: Vec<i64> = samples.iter().map(|s| s.label).collect();
     let predicted: Vec<i64> = samples.iter().map(|s| s.predicted).collect();
     let dataset_idx: Vec<i64> = samples.iter().map(|s| s.dataset_idx).collect();
-    progress("clustering", 0.0);
+    step(progress, "clustering", 0.0)?;
     let assignment = cluster::assign(space.view(), &labels, &params.method, params.seed)?;
     let s = Samples {
         labels: &labels,
@@ -121,7 +147,7 @@ pub fn clustering(
         confidence,
     };
     let result = cluster::summarise(space.view(), assignment, &s, &params.csf, params.coverage);
-    progress("clustering", 1.0);
+    step(progress, "clustering", 1.0)?;
     store.cache(
         id,
         "clustering",
@@ -136,7 +162,44 @@ struct Job {
     work: Work,
     stage: Mutex<String>,
     fraction: AtomicU64,
-    outcome: Mutex<Option<Result<(), JobFailure>>>,
+    /// Set by [`Jobs::cancel`]; the work stops at its next progress step.
+    cancel: AtomicBool,
+    /// The outcome and when it came.
+    outcome: Mutex<Option<(Result<(), JobFailure>, Instant)>>,
+}
+
+/// How long a finished job's status stays available.
+const KEEP_FINISHED: Duration = Duration::from_secs(15 * 60);
+
+/// Slots for jobs computing at once (one per core: each job already uses every core).
+#[derive(Default)]
+struct Slots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    /// Waits for a free slot (at most `max` busy); `false` when `stop()` became true meanwhile.
+    fn acquire(&self, max: usize, stop: impl Fn() -> bool) -> bool {
+        let mut busy = lock(&self.busy);
+        while *busy >= max {
+            if stop() {
+                return false;
+            }
+            busy = self
+                .freed
+                .wait_timeout(busy, Duration::from_millis(200))
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        *busy += 1;
+        true
+    }
+
+    fn release(&self) {
+        *lock(&self.busy) -= 1;
+        self.freed.notify_one();
+    }
 }
 
 /// Background latent-space jobs over one store file (each job opens its own connection).
@@ -145,6 +208,7 @@ pub struct Jobs {
     db: PathBuf,
     next: Arc<AtomicU64>,
     jobs: Arc<Mutex<HashMap<u64, Arc<Job>>>>,
+    slots: Arc<Slots>,
 }
 
 /// A job's work: computes and caches a result in the store.
@@ -167,9 +231,15 @@ impl Jobs {
     pub fn start(&self, id: i64, work: Work) -> u64 {
         // One lock for the check and the insert, so two identical requests cannot both start.
         let mut jobs = lock(&self.jobs);
-        let running = jobs
-            .iter()
-            .find(|(_, j)| j.study == id && j.work == work && lock(&j.outcome).is_none());
+        // Finished jobs are forgotten after a while (their results stay cached in the store).
+        jobs.retain(|_, j| {
+            lock(&j.outcome)
+                .as_ref()
+                .is_none_or(|(_, at)| at.elapsed() < KEEP_FINISHED)
+        });
+        let running = jobs.iter().find(|(_, j)| {
+            j.study == id && j.work == work && !j.cancel.load(Ordering::Relaxed) && lock(&j.outcome).is_none()
+        });
         if let Some((job_id, _)) = running {
             return *job_id;
         }
@@ -179,15 +249,28 @@ impl Jobs {
             work,
             stage: Mutex::new("queued".into()),
             fraction: AtomicU64::new(0f64.to_bits()),
+            cancel: AtomicBool::new(false),
             outcome: Mutex::new(None),
         });
         jobs.insert(job_id, job.clone());
         drop(jobs);
         let db = self.db.clone();
+        let slots = self.slots.clone();
+        let max = std::thread::available_parallelism().map_or(1, usize::from);
         std::thread::spawn(move || {
+            let cancelled = || job.cancel.load(Ordering::Relaxed);
+            if !slots.acquire(max, cancelled) {
+                *lock(&job.outcome) = Some((Err(JobError::Cancelled.failure()), Instant::now()));
+                return;
+            }
             let report = |stage: &str, f: f64| {
                 *lock(&job.stage) = stage.to_string();
                 job.fraction.store(f.to_bits(), Ordering::Relaxed);
+                if cancelled() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             };
             let run = || {
                 Store::open(&db)
@@ -206,9 +289,18 @@ impl Jobs {
                     message: "internal error".into(),
                 })
             });
-            *lock(&job.outcome) = Some(result);
+            slots.release();
+            *lock(&job.outcome) = Some((result, Instant::now()));
         });
         job_id
+    }
+
+    /// Asks job `job_id` to stop at its next progress step (a queued job never starts); answers its
+    /// status, or `None` for an unknown id. A finished job stays as it finished.
+    pub fn cancel(&self, job_id: u64) -> Option<JobStatus> {
+        let job = lock(&self.jobs).get(&job_id)?.clone();
+        job.cancel.store(true, Ordering::Relaxed);
+        self.status(job_id)
     }
 
     /// A job's study and work, or `None` for an unknown id.
@@ -220,7 +312,7 @@ impl Jobs {
     /// A job's status, or `None` for an unknown id.
     pub fn status(&self, job_id: u64) -> Option<JobStatus> {
         let job = lock(&self.jobs).get(&job_id)?.clone();
-        let outcome = lock(&job.outcome).clone();
+        let outcome = lock(&job.outcome).as_ref().map(|(o, _)| o.clone());
         Some(match outcome {
             None => JobStatus {
                 stage: lock(&job.stage).clone(),
@@ -235,7 +327,12 @@ impl Jobs {
                 error: None,
             },
             Some(Err(e)) => JobStatus {
-                stage: "failed".into(),
+                stage: if e.kind == FailureKind::Cancelled {
+                    "cancelled"
+                } else {
+                    "failed"
+                }
+                .into(),
                 fraction: 1.0,
                 finished: true,
                 error: Some(e),

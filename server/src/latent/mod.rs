@@ -23,8 +23,30 @@ use crate::error::InputError;
 
 pub use failscope_shared::api::EmbedParams;
 
-/// A progress callback: stage name and the fraction of it done.
-pub type Progress<'a> = &'a (dyn Fn(&str, f64) + Sync);
+pub use std::ops::ControlFlow;
+
+/// A progress callback: stage name and the fraction of it done. It answers `Break` to stop the
+/// work at this step (a cancelled job), `Continue` to go on.
+pub type Progress<'a> = &'a (dyn Fn(&str, f64) -> ControlFlow<()> + Sync);
+
+/// Why an embedding did not come out.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// Bad parameters or features.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The progress callback asked to stop.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Reports a step; `Err(Cancelled)` when the callback asks to stop.
+fn step(progress: Progress<'_>, stage: &str, fraction: f64) -> Result<(), EmbedError> {
+    match progress(stage, fraction) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(EmbedError::Cancelled),
+    }
+}
 
 fn bad(problem: impl Into<String>) -> InputError {
     InputError::item("features", problem)
@@ -75,14 +97,16 @@ pub fn pca(x: ArrayView2<'_, f32>, dims: usize) -> Result<Array2<f32>, InputErro
     Ok(model.predict(&x.mapv(f64::from)).mapv(|v| v as f32))
 }
 
-/// The joint embedding of all rows of `x` (`n × d` features, all test sets together).
-pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>) -> Result<Array2<f32>, InputError> {
+/// The joint embedding of all rows of `x` (`n × d` features, all test sets together). Stops with
+/// [`EmbedError::Cancelled`] at the first progress step whose callback answers `Break`; the 3-D
+/// method reports no steps of its own, so it stops only before or after its run.
+pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>) -> Result<Array2<f32>, EmbedError> {
     let n = x.nrows();
     params.check_for(n).map_err(param)?;
     check_finite(x)?;
-    progress("pca", 0.0);
+    step(progress, "pca", 0.0)?;
     let z = pca(x, params.pca.max(params.dims))?;
-    progress("pca", 1.0);
+    step(progress, "pca", 1.0)?;
     let early = params
         .iterations
         .min(250)
@@ -103,12 +127,13 @@ pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_
         let fitted = tsne::fit(z.view(), init, &schedule, &|phase, f| match phase {
             tsne::Phase::Neighbours => progress("neighbours", f),
             tsne::Phase::Optimise => progress("t-SNE", f),
-        });
+        })
+        .ok_or(EmbedError::Cancelled)?;
         return Ok(fitted.embedding);
     }
     // 3-D: Barnes-Hut t-SNE from linfa-tsne (the FFT grid grows with the cube of its size, so
     // interpolation does not pay in 3-D). It reports no progress of its own.
-    progress("t-SNE (Barnes-Hut, 3-D)", 0.0);
+    step(progress, "t-SNE (Barnes-Hut, 3-D)", 0.0)?;
     let rng = ndarray_rand::rand::rngs::SmallRng::seed_from_u64(params.seed);
     let out = linfa_tsne::TSneParams::embedding_size_with_rng(3, rng)
         .perplexity(params.perplexity)
@@ -116,6 +141,6 @@ pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_
         .max_iter(params.iterations)
         .transform(z.mapv(f64::from))
         .map_err(|e| bad(format!("t-SNE failed ({e})")))?;
-    progress("t-SNE (Barnes-Hut, 3-D)", 1.0);
+    step(progress, "t-SNE (Barnes-Hut, 3-D)", 1.0)?;
     Ok(out.mapv(|v| v as f32))
 }

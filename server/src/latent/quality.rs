@@ -16,7 +16,7 @@ pub fn trustworthiness(original: ArrayView2<'_, f32>, embedded: ArrayView2<'_, f
         k < n / 2 && embedded.nrows() == n,
         "trustworthiness needs k < n / 2 and matching rows"
     );
-    let nn = knn::knn(embedded, k, &|_| {});
+    let nn = knn::knn(embedded, k);
     let penalty: f64 = (0..n)
         .into_par_iter()
         .map(|i| {

@@ -3,6 +3,8 @@
 //! iterations, then momentum 0.8; learning rate max(200, n / exaggeration); delta-bar-delta gains;
 //! steps clipped to length 5.
 
+use std::ops::ControlFlow;
+
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
@@ -125,16 +127,18 @@ pub struct Fitted {
 }
 
 /// Embeds the rows of `x` (already PCA-reduced) in 2-D, starting from `init` (`n × 2`, e.g. the
-/// first two principal components scaled to standard deviation 1e-4). `progress(phase, fraction)`.
+/// first two principal components scaled to standard deviation 1e-4). `progress(phase, fraction)`
+/// is called after each block of neighbours and every ten iterations; `None` once it answers
+/// `Break` (a cancelled job stops there).
 pub fn fit(
     x: ArrayView2<'_, f32>,
     init: Array2<f64>,
     schedule: &Schedule,
-    progress: &(dyn Fn(Phase, f64) + Sync),
-) -> Fitted {
+    progress: &(dyn Fn(Phase, f64) -> ControlFlow<()> + Sync),
+) -> Option<Fitted> {
     let n = x.nrows();
     let k = ((3.0 * schedule.perplexity) as usize).clamp(1, n - 1);
-    let nn = knn::knn(x, k, &|f| progress(Phase::Neighbours, f));
+    let nn = knn::knn_with_progress(x, k, &|f| progress(Phase::Neighbours, f))?;
     let p = affinity::joint(&nn, schedule.perplexity);
     drop(nn);
 
@@ -190,13 +194,15 @@ pub fn fit(
             v[0] -= m0;
             v[1] -= m1;
         });
-        if iter % 10 == 9 || iter + 1 == total {
-            progress(Phase::Optimise, (iter + 1) as f64 / total as f64);
+        if (iter % 10 == 9 || iter + 1 == total)
+            && progress(Phase::Optimise, (iter + 1) as f64 / total as f64).is_break()
+        {
+            return None;
         }
     }
     let kl = kl_divergence(&p, &y, z);
-    Fitted {
+    Some(Fitted {
         embedding: Array2::from_shape_vec((n, 2), y.into_iter().map(|v| v as f32).collect()).expect("n × 2"),
         kl,
-    }
+    })
 }

@@ -310,6 +310,8 @@ pub enum FailureKind {
     Unprocessable,
     /// The server failed (the store, a thread): 500; the message stays generic.
     Internal,
+    /// The job was cancelled (`DELETE /api/jobs/{id}`): 409.
+    Cancelled,
 }
 
 /// A failed job's error.
@@ -324,7 +326,8 @@ pub struct JobFailure {
 /// What a background job is doing (`GET /api/jobs/{id}`, and each Server-Sent Event).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobStatus {
-    /// Stage name (`queued`, `pca`, `neighbours`, `t-SNE`, `clustering`, `done`, `failed`).
+    /// Stage name (`queued`, `pca`, `neighbours`, `t-SNE`, `clustering`, `done`, `failed`,
+    /// `cancelled`).
     pub stage: String,
     /// Fraction of the stage done, 0–1.
     pub fraction: f64,
