@@ -43,7 +43,7 @@ async fn lists_and_shows_studies() {
     let detail: StudyDetail = serde_json::from_slice(&body).unwrap();
     assert!(detail.report["iid_study"]["det_mcp"]["aurc"].is_some());
     // The store keeps where the study came from; clients see its name only, never a server path.
-    let stored = state.store.lock().unwrap().list().unwrap()[0].source.clone();
+    let stored = state.store.get().unwrap().list().unwrap()[0].source.clone();
     assert!(std::path::Path::new(&stored).is_absolute(), "{stored}");
     for source in [&list[0].source, &detail.summary.source] {
         assert!(!source.contains('/') && stored.ends_with(source.as_str()), "{source}");

@@ -20,7 +20,11 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::latent::jobs::Jobs;
+use crate::store::pool::Pool;
 use crate::store::Store;
+
+/// Store connections the server holds at most: requests beyond this many wait for one.
+const STORE_CONNECTIONS: usize = 8;
 
 mod figures;
 mod latent;
@@ -29,8 +33,8 @@ mod samples;
 /// Shared state of all handlers.
 #[derive(Clone)]
 pub struct AppState {
-    /// The study store (SQLite connections are not `Sync`; queries are short).
-    pub store: Arc<Mutex<Store>>,
+    /// Connections to the study store, lent one per request (SQLite connections are not `Sync`).
+    pub store: Arc<Pool>,
     /// The built frontend (`index.html`, wasm, js).
     pub dist: PathBuf,
     /// Background latent-space jobs (each opens its own connection to the store's file).
@@ -46,7 +50,7 @@ impl AppState {
     /// connections to it), with the frontend from `dist`.
     pub fn new(store: Store, db: PathBuf, dist: PathBuf) -> Self {
         Self {
-            store: Arc::new(Mutex::new(store)),
+            store: Arc::new(Pool::new(store, db.clone(), STORE_CONNECTIONS)),
             dist,
             jobs: Jobs::new(db),
             neighbours: Arc::default(),
@@ -106,13 +110,13 @@ impl From<crate::latent::jobs::JobError> for AppError {
     }
 }
 
-/// Runs `f` on the store on a blocking thread.
+/// Runs `f` on a pooled store connection on a blocking thread.
 async fn on_store<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&Store) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || f(&crate::error::lock(&store)))
+    let pool = state.store.clone();
+    tokio::task::spawn_blocking(move || f(&*pool.get()?))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
 }

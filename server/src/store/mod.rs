@@ -13,6 +13,7 @@ use crate::ingest::Evaluated;
 pub use crate::ingest::SampleRecord;
 use crate::preprocess::Preprocess;
 
+pub mod pool;
 mod samples;
 mod schema;
 
