@@ -102,7 +102,25 @@ impl Corruption {
     }
 
     /// Applies the corruption at `severity` (1..=5); randomness comes from `seed` alone.
+    ///
+    /// A greyscale image (R = G = B everywhere, as grey scans are decoded) stays greyscale: noise
+    /// is drawn once per pixel rather than per channel, so the model sees the intensity noise a
+    /// scanner produces, not coloured noise; what a colour codec or a drawn colour would tint
+    /// (JPEG's chroma rounding, hair) is brought back to grey by the channels' mean.
     pub fn apply(self, img: &RgbImage, severity: u8, seed: u64) -> RgbImage {
+        if is_grey(img) {
+            let mut out = self.apply_channels(img, severity, seed, true);
+            for p in out.pixels_mut() {
+                let mean = (u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2]) + 1) / 3;
+                p.0 = [mean as u8; 3];
+            }
+            return out;
+        }
+        self.apply_channels(img, severity, seed, false)
+    }
+
+    /// [`apply`](Self::apply) with the noise drawn once per pixel when `grey`.
+    fn apply_channels(self, img: &RgbImage, severity: u8, seed: u64, grey: bool) -> RgbImage {
         let c = self.parameter(severity);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let map = |img: &RgbImage, f: &mut dyn FnMut(f64) -> f64| -> RgbImage {
@@ -115,6 +133,14 @@ impl Corruption {
             out
         };
         match self {
+            Corruption::GaussianNoise if grey => {
+                let mut out = img.clone();
+                for p in out.pixels_mut() {
+                    let v = to_u8(f64::from(p[0]) / 255.0 + c * normal(&mut rng));
+                    p.0 = [v; 3];
+                }
+                out
+            }
             Corruption::GaussianNoise => map(img, &mut |x| x + c * normal(&mut rng)),
             Corruption::GaussianBlur => {
                 let scale = f64::from(img.width().min(img.height())) / 224.0;
@@ -147,6 +173,11 @@ impl Corruption {
             Corruption::Hair => hair(img, c as usize, &mut rng),
         }
     }
+}
+
+/// Whether every pixel has R = G = B.
+fn is_grey(img: &RgbImage) -> bool {
+    img.pixels().all(|p| p[0] == p[1] && p[1] == p[2])
 }
 
 fn to_u8(x: f64) -> u8 {
@@ -315,6 +346,40 @@ mod tests {
             .map(|(x, y)| f64::from(x.abs_diff(*y)))
             .sum::<f64>()
             / a.as_raw().len() as f64
+    }
+
+    #[test]
+    fn greyscale_images_stay_greyscale_under_every_corruption() {
+        // A grey gradient, as a greyscale scan (PneumoniaMNIST) is decoded.
+        let grey = RgbImage::from_fn(48, 40, |x, y| {
+            let v = ((x * 5 + y * 3) % 256) as u8;
+            Rgb([v, v, v])
+        });
+        for kind in Corruption::ALL {
+            for severity in [1, 3, 5] {
+                let out = kind.apply(&grey, severity, 7);
+                assert!(
+                    out.pixels().all(|p| p[0] == p[1] && p[1] == p[2]),
+                    "{kind}:{severity} tinted a greyscale image"
+                );
+                assert_eq!(out.dimensions(), grey.dimensions());
+            }
+        }
+        // Noise keeps the strength of its severity (σ per pixel, not the third of the variance a
+        // mean of three channels would leave); at severity 1 clipping to [0, 1] is negligible.
+        let flat = RgbImage::from_pixel(64, 64, Rgb([128, 128, 128]));
+        let noisy = Corruption::GaussianNoise.apply(&flat, 1, 1);
+        let var = noisy
+            .pixels()
+            .map(|p| (f64::from(p[0]) / 255.0 - 128.0 / 255.0).powi(2))
+            .sum::<f64>()
+            / f64::from(64 * 64);
+        let sigma = Corruption::GaussianNoise.parameter(1);
+        assert!((var.sqrt() - sigma).abs() < 0.1 * sigma, "σ {} vs {sigma}", var.sqrt());
+        // Colour images keep per-channel noise.
+        let colour = RgbImage::from_pixel(16, 16, Rgb([200, 80, 30]));
+        let out = Corruption::GaussianNoise.apply(&colour, 3, 1);
+        assert!(out.pixels().any(|p| p[0] != p[1] || p[1] != p[2]));
     }
 
     #[test]
