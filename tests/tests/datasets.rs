@@ -167,6 +167,7 @@ fn medmnist_files_match_the_official_splits() {
         assert_eq!(img.dimensions(), (28, 28));
         let colourful = img.pixels().any(|p| p.0[0] != p.0[1] || p.0[1] != p.0[2]);
         assert_eq!(colourful, rgb, "{file}");
+        assert_eq!(ds.greyscale, !rgb, "{file}");
     }
 }
 

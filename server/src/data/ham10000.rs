@@ -102,5 +102,6 @@ pub fn load(dir: &Path, task: Task) -> Result<Dataset, InputError> {
         name: name.into(),
         classes,
         samples,
+        greyscale: false,
     })
 }

@@ -84,5 +84,10 @@ pub fn load(csv_path: &Path) -> Result<Dataset, InputError> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "manifest".into());
-    Ok(Dataset { name, classes, samples })
+    Ok(Dataset {
+        name,
+        classes,
+        samples,
+        greyscale: false,
+    })
 }

@@ -25,11 +25,15 @@ fn known_classes(stem: &str) -> Option<Vec<&'static str>> {
 pub fn load(path: &Path) -> Result<Dataset, InputError> {
     let mut samples = Vec::new();
     let mut max_label = 0usize;
+    let mut greyscale = true;
     for (split, key) in [(Split::Train, "train"), (Split::Val, "val"), (Split::Test, "test")] {
         let images = npz::read_u8(path, &format!("{key}_images"))?;
         let (n, h, w, c) = match images.shape[..] {
             [n, h, w] => (n, h, w, 1),
-            [n, h, w, 3] => (n, h, w, 3),
+            [n, h, w, 3] => {
+                greyscale = false;
+                (n, h, w, 3)
+            }
             _ => {
                 return Err(InputError::file(
                     path,
@@ -98,5 +102,6 @@ pub fn load(path: &Path) -> Result<Dataset, InputError> {
         name: stem,
         classes,
         samples,
+        greyscale,
     })
 }

@@ -87,6 +87,9 @@ pub struct Dataset {
     pub classes: Vec<String>,
     /// The samples.
     pub samples: Vec<Sample>,
+    /// Every image is greyscale (a one-channel source, e.g. an X-ray MedMNIST set). Image-folder
+    /// datasets say `false`: their files are not decoded up front.
+    pub greyscale: bool,
 }
 
 impl Dataset {

@@ -63,6 +63,12 @@ impl Corruption {
         Self::ALL.into_iter().find(|c| c.name() == s)
     }
 
+    /// Whether it only makes sense on colour images: the dermoscopy artefacts (black corners of
+    /// the scope, hair).
+    pub fn colour_only(self) -> bool {
+        matches!(self, Corruption::BlackCorners | Corruption::Hair)
+    }
+
     /// Every name, for error messages.
     pub fn names() -> String {
         Self::ALL.map(Corruption::name).join(", ")

@@ -156,7 +156,7 @@ pub fn design(ds: &Dataset, plan: &ShiftPlan) -> Result<Design, InputError> {
             corruption: None,
         });
     }
-    for &kind in &plan.corruptions {
+    for kind in corruptions_for(ds, &plan.corruptions)? {
         for severity in 1..=5u8 {
             test_sets.push(TestSet {
                 name: format!("corruption_{}_{severity}", kind.name()),
@@ -167,6 +167,27 @@ pub fn design(ds: &Dataset, plan: &ShiftPlan) -> Result<Design, InputError> {
         }
     }
     Ok(Design { train, val, test_sets })
+}
+
+/// The corruptions of `plan` that suit `ds`'s images. On greyscale data the dermoscopy
+/// corruptions are an error when named, and left out of `all` (every kind, in order).
+fn corruptions_for(ds: &Dataset, plan: &[Corruption]) -> Result<Vec<Corruption>, InputError> {
+    if !ds.greyscale {
+        return Ok(plan.to_vec());
+    }
+    if plan == Corruption::ALL {
+        return Ok(plan.iter().copied().filter(|c| !c.colour_only()).collect());
+    }
+    match plan.iter().find(|c| c.colour_only()) {
+        Some(c) => Err(InputError::item(
+            "corruptions",
+            format!(
+                "{c} is a dermoscopy corruption for colour images, and {} is greyscale: leave it out (\"all\" does so on greyscale data)",
+                ds.name
+            ),
+        )),
+        None => Ok(plan.to_vec()),
+    }
 }
 
 #[cfg(test)]
@@ -192,6 +213,7 @@ mod tests {
             name: "toy".into(),
             classes: vec!["benign".into(), "malignant".into()],
             samples,
+            greyscale: false,
         }
     }
 
@@ -203,6 +225,30 @@ mod tests {
             fractions: Fractions { train: 0.7, val: 0.1 },
             seed: 1,
         }
+    }
+
+    #[test]
+    fn greyscale_data_gets_no_dermoscopy_corruptions() {
+        let grey = Dataset {
+            greyscale: true,
+            ..dataset()
+        };
+        let e = design(&grey, &plan()).unwrap_err();
+        assert!(e.to_string().contains("hair is a dermoscopy corruption"), "{e}");
+        let all = ShiftPlan {
+            corruptions: Corruption::ALL.to_vec(),
+            ..plan()
+        };
+        let kinds = |d: &Design| -> Vec<Corruption> {
+            let mut k: Vec<Corruption> = d.test_sets.iter().filter_map(|t| t.corruption.map(|c| c.0)).collect();
+            k.dedup();
+            k
+        };
+        let d = design(&grey, &all).unwrap();
+        assert_eq!(kinds(&d).len(), 7);
+        assert!(kinds(&d).iter().all(|c| !c.colour_only()));
+        // Colour data keeps every kind.
+        assert_eq!(kinds(&design(&dataset(), &all).unwrap()).len(), 9);
     }
 
     #[test]
