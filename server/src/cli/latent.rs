@@ -11,7 +11,7 @@ use failscope_shared::api::Clustering;
 use failscope_shared::wire::{DEFAULT_CSF, SILENT_FAILURE_COVERAGE};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{open_store, CliError, DbArg};
+use super::{check_study, open_store, CliError, DbArg};
 use crate::error::InputError;
 use crate::latent::cluster::Method;
 use crate::latent::jobs::{self, ClusterParams, Space};
@@ -138,13 +138,6 @@ fn report(bar: &ProgressBar) -> impl Fn(&str, f64) -> ControlFlow<()> + Sync + '
 
 fn io(e: std::io::Error) -> CliError {
     CliError::Other(format!("writing output: {e}"))
-}
-
-fn check_study(store: &crate::store::Store, id: i64, db: &DbArg) -> Result<(), CliError> {
-    if store.get(id)?.is_none() {
-        return Err(InputError::item("study", format!("no study with id {id} in {}", db.db.display())).into());
-    }
-    Ok(())
 }
 
 pub(super) fn embed(args: &EmbedArgs, out: &mut dyn Write) -> Result<(), CliError> {

@@ -286,6 +286,14 @@ impl From<crate::store::StoreError> for CliError {
     }
 }
 
+/// Study `id` exists in the store of `db`, or an input error naming both.
+fn check_study(store: &crate::store::Store, id: i64, db: &DbArg) -> Result<(), CliError> {
+    if !store.exists(id)? {
+        return Err(InputError::item("study", format!("no study with id {id} in {}", db.db.display())).into());
+    }
+    Ok(())
+}
+
 fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     let io = |e: std::io::Error| CliError::Other(format!("writing output: {e}"));
     match cli.command {
@@ -392,9 +400,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             action: StudyAction::Export { id, out: dir, db },
         } => {
             let store = open_store(&db.db)?;
-            if store.get(id)?.is_none() {
-                return Err(InputError::item("study", format!("no study with id {id} in {}", db.db.display())).into());
-            }
+            check_study(&store, id, &db)?;
             export::write_files(&dir, &store.files(id)?)?;
             writeln!(out, "exported study {id} to {}", dir.display()).map_err(io)?;
         }
