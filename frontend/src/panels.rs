@@ -265,10 +265,75 @@ pub fn SelectionPanel() -> impl IntoView {
                         </dl>
                         <a href=format!("data:text/csv;charset=utf-8,{}", js_sys::encode_uri_component(&csv)) download="selection.csv">"CSV"</a>" · "
                         <a href=format!("data:application/json;charset=utf-8,{}", js_sys::encode_uri_component(&json)) download="selection.json">"JSON"</a>
+                        <SelectionGrid/>
                     }.into_any()
                 })).unwrap_or_else(|| view! { <p class="muted">"Loading…"</p> }.into_any())
             }}
         </div>
+    }
+}
+
+/// Thumbnails per page of the selection grid.
+const GRID_PAGE: usize = 24;
+
+/// Rows with their confidence and whether the prediction is wrong, most confident first (rows
+/// without a score last, ties by row).
+pub fn by_confidence(c: &Columns, rows: &[usize]) -> Vec<(usize, f32, bool)> {
+    let mut out: Vec<(usize, f32, bool)> = rows
+        .iter()
+        .map(|&r| (r, c.score[r], c.label[r] != c.predicted[r]))
+        .collect();
+    let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
+    out.sort_by(|a, b| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// The selection as images, most confident first, each marked correct (✓) or wrong (✗); a click
+/// opens the inspector. Paged.
+#[component]
+fn SelectionGrid() -> impl IntoView {
+    let StudyCtx {
+        id,
+        state,
+        selection,
+        cols,
+        layout,
+        ..
+    } = context::study();
+    let page = RwSignal::new(0usize);
+    let has_images = layout.with_value(|l| l.has_images);
+    let ordered = Memo::new(move |_| {
+        let sel = selection.get();
+        cols.with(|c| c.as_ref().map(|c| by_confidence(c, &sel.0)).unwrap_or_default())
+    });
+    // A new selection opens at its first page.
+    Effect::new(move |_| {
+        ordered.track();
+        page.set(0);
+    });
+    let pages = move || ordered.with(|o| o.len().div_ceil(GRID_PAGE).max(1));
+    view! {
+        <div id="selection-grid" class="thumbs">
+            {move || {
+                let p = page.get();
+                ordered.with(|o| o.iter().skip(p * GRID_PAGE).take(GRID_PAGE).map(|&(row, score, wrong)| {
+                    let row = row as u64;
+                    let caption = format!("{} #{row} {score:.3}", if wrong { "✗" } else { "✓" });
+                    view! {
+                        <figure class="thumb" class:wrong=wrong data-row=row
+                            on:click=move |_| state.update(|s| { s.sel = Some(row); s.panel = Panel::Inspector; })>
+                            {has_images.then(|| view! { <img src=api::image_url(id, row) alt=format!("sample {row}") loading="lazy"/> })}
+                            <figcaption>{caption}</figcaption>
+                        </figure>
+                    }
+                }).collect_view())
+            }}
+        </div>
+        <p class="pager">
+            <button on:click=move |_| page.update(|p| *p = p.saturating_sub(1))>"◀"</button>
+            <span id="selection-page">{move || format!(" page {} of {} ", page.get() + 1, pages())}</span>
+            <button on:click=move |_| page.update(|p| *p = (*p + 1).min(pages() - 1))>"▶"</button>
+        </p>
     }
 }
 

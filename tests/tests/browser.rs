@@ -274,7 +274,34 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         .await?;
         let stats = text(&c, "#selection-stats").await?;
         assert!(stats.contains(&n.to_string()), "{stats}");
+        // The selection as images: a page of 24, most confident first, wrong ones marked.
+        let tiles = c.find_all(Locator::Css("#selection-grid figure.thumb")).await?;
+        assert_eq!(tiles.len(), n.min(24));
+        let mut scores = Vec::new();
+        for t in &tiles {
+            let caption = t.text().await?;
+            let score: f64 = caption.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+            assert!(caption.starts_with('✓') || caption.starts_with('✗'), "{caption}");
+            scores.push(score);
+        }
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "not most confident first: {scores:?}");
+        assert!(text(&c, "#selection-page").await?.contains(&format!("of {}", n.div_ceil(24))));
         shot(&c, "panel-selection.png").await?;
+        // A tile opens its sample in the inspector, whose prediction agrees with the tile's mark.
+        let row = tiles[0].attr("data-row").await?.unwrap_or_default();
+        let wrong = tiles[0].attr("class").await?.unwrap_or_default().contains("wrong");
+        tiles[0].click().await?;
+        let mut shown = String::new();
+        for _ in 0..50 {
+            shown = text(&c, "#inspector-row").await.unwrap_or_default();
+            if shown.starts_with(&format!("#{row} ")) || shown == format!("#{row}") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(shown.starts_with(&format!("#{row}")), "inspector shows {shown:?}, tile {row}");
+        assert_eq!(text(&c, "#inspector-prediction").await?.contains("wrong"), wrong);
+        c.find(Locator::Css("#tab-selection")).await?.click().await?;
         // Lasso: a triangle over the lower-left half selects some points but not all; an outline
         // around the whole plot (closed where it started) selects every point.
         c.find(Locator::Css("#tool-lasso")).await?.click().await?;
