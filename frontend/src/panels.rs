@@ -1,5 +1,6 @@
 //! The side panels: inspector, most confident failures, clusters, benchmark, box selection.
 
+use failscope_shared::analysis::hotspots;
 use failscope_shared::analysis::rc::{RiskCoverageStats, TieOrder};
 use failscope_shared::api::{ClusterParams, FailuresQuery, FigureQuery, NeighboursQuery};
 use failscope_shared::view::{ColorMode, Panel, ViewState};
@@ -116,10 +117,19 @@ pub fn Failures() -> impl IntoView {
     }
 }
 
-/// Clusters (k-means, 9 per class): size, accuracy, silent failures, representative image.
+/// Silent-failure hotspots: the clusters (k-means, 9 per class) ranked by silent failures and
+/// labelled by majority class, dominant test set and silent share; a click frames the cluster,
+/// selects its samples and colours by cluster.
 #[component]
 pub fn Clusters() -> impl IntoView {
-    let StudyCtx { state, id, .. } = context::study();
+    let StudyCtx {
+        state,
+        id,
+        layout,
+        xy,
+        selection,
+        ..
+    } = context::study();
     let csf = Memo::new(move |_| state.get().csf);
     let progress = RwSignal::new(None::<(String, f64)>);
     let result = LocalResource::new(move || async move {
@@ -131,25 +141,42 @@ pub fn Clusters() -> impl IntoView {
         progress.set(None);
         result
     });
+    let (classes, sets) = layout.with_value(|l| (l.classes.clone(), l.test_sets.clone()));
     view! {
         <div id="clusters">
             {move || progress.get().map(|(s, f)| view! { <progress max="1" value=f></progress><span>{s}</span> })}
             {move || result.get().map(|r| match r {
                 Err(e) => view! { <p class="error">{e}</p> }.into_any(),
-                Ok(c) => view! {
-                    <p class="muted">{format!("{} clusters; silent = wrong with {} ≥ {:.3}", c.clusters.len(), c.csf, c.threshold)}</p>
-                    <table><thead><tr><th>"cluster"</th><th>"size"</th><th>"accuracy"</th><th>"silent"</th><th>"representative"</th></tr></thead>
-                    <tbody>{c.clusters.iter().map(|s| {
-                        let rep = s.representative;
-                        view! {
-                            <tr class="cluster-row" on:click=move |_| state.update(|v| { v.color = ColorMode::Cluster; v.sel = Some(rep); })>
-                                <td>{s.id}</td><td class="num">{s.size}</td><td class="num">{format!("{:.2}", s.accuracy)}</td>
-                                <td class="num">{s.silent_failures}</td>
-                                <td><img class="mini" src=api::image_url(id, rep) alt="" loading="lazy"/></td>
-                            </tr>
-                        }
-                    }).collect_view()}</tbody></table>
-                }.into_any(),
+                Ok(c) => {
+                    let c = std::sync::Arc::new(c);
+                    view! {
+                        <p class="muted">{format!("{} clusters, most silent failures first; silent = wrong with {} ≥ {:.3}. Click one to frame and select it.", c.clusters.len(), c.csf, c.threshold)}</p>
+                        <table><thead><tr><th>"hotspot"</th><th>"size"</th><th>"accuracy"</th><th>"silent"</th><th>"representative"</th></tr></thead>
+                        <tbody>{hotspots::ranked(&c, &classes, &sets).into_iter().map(|h| {
+                            let rep = h.representative;
+                            let c = c.clone();
+                            let frame = move |_| {
+                                let rows = hotspots::rows_of(&c, h.id);
+                                let cam = xy.with_untracked(|p| p.as_ref().map(|p| state.get_untracked().cam.framing(p, &rows, 0.8)));
+                                selection.set(Selection(rows));
+                                state.update(|v| {
+                                    v.color = ColorMode::Cluster;
+                                    v.sel = Some(rep);
+                                    if let Some(cam) = cam {
+                                        v.cam = cam;
+                                    }
+                                });
+                            };
+                            view! {
+                                <tr class="cluster-row" data-cluster=h.id on:click=frame>
+                                    <td>{h.label}</td><td class="num">{h.size}</td><td class="num">{format!("{:.2}", h.accuracy)}</td>
+                                    <td class="num">{h.silent}</td>
+                                    <td><img class="mini" src=api::image_url(id, rep) alt="" loading="lazy"/></td>
+                                </tr>
+                            }
+                        }).collect_view()}</tbody></table>
+                    }.into_any()
+                }
             })}
         </div>
     }

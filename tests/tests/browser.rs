@@ -244,6 +244,36 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         c.find(Locator::Css("#tab-clusters")).await?.click().await?;
         c.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("#clusters table")).await?;
         shot(&c, "panel-clusters.png").await?;
+        // Hotspots: ranked by silent failures; a click frames the cluster and selects its samples.
+        let hotspots = c.find_all(Locator::Css("#clusters tr.cluster-row")).await?;
+        let mut silent = Vec::new();
+        for h in &hotspots {
+            let cells = h.find_all(Locator::Css("td.num")).await?;
+            silent.push(cells[2].text().await?.parse::<u64>().unwrap_or(u64::MAX));
+        }
+        assert!(silent.windows(2).all(|w| w[0] >= w[1]), "not ranked: {silent:?}");
+        let first = &hotspots[0];
+        let size: usize = first.find_all(Locator::Css("td.num")).await?[0].text().await?.parse().unwrap_or(0);
+        assert!(first.text().await?.contains("% silent"));
+        first.click().await?;
+        let mut framed = String::new();
+        for _ in 0..50 {
+            let v = c
+                .execute("const e=document.getElementById('view-state'); return e ? e.textContent : ''", vec![])
+                .await?;
+            framed = v.as_str().unwrap_or_default().to_string();
+            if framed.contains("color=cluster") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(framed.contains("color=cluster") && framed.contains("cam="), "{framed}");
+        c.find(Locator::Css("#tab-selection")).await?.click().await?;
+        let picked = text(&c, "#selection-stats").await?;
+        assert!(picked.contains(&format!("points\n{size}\n")), "cluster of {size}: {picked}");
+        // Back to the whole study for what follows.
+        c.goto(&format!("{base}/?study=1")).await?;
+        assert_eq!(drawn(&c).await?, n);
         c.find(Locator::Css("#tab-benchmark")).await?.click().await?;
         c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("section.benchmark table")).await?;
         // The interactive risk–coverage chart: one curve per test set; hovering reads off risk and

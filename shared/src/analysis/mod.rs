@@ -6,6 +6,7 @@ pub mod calibration;
 pub mod csf;
 pub mod experiment;
 pub mod features;
+pub mod hotspots;
 pub mod metrics;
 pub mod numpy;
 pub mod platt;

@@ -91,6 +91,32 @@ impl Camera {
         self.y += ay - by;
     }
 
+    /// The camera (orbit kept) that frames points `rows` of `xyz`: centred on their screen-plane
+    /// bounding box, zoomed so that it fills `fill` of the canvas's shorter side, within
+    /// [`MIN_ZOOM`, `MAX_ZOOM`]. No rows: the camera as it is.
+    pub fn framing(&self, xyz: &[f32], rows: &[usize], fill: f32) -> Camera {
+        let n = xyz.len() / 3;
+        let mut lo = [f32::INFINITY; 2];
+        let mut hi = [f32::NEG_INFINITY; 2];
+        for &i in rows.iter().filter(|&&i| i < n) {
+            let p = self.plane(xyz, i);
+            for d in 0..2 {
+                lo[d] = lo[d].min(p[d]);
+                hi[d] = hi[d].max(p[d]);
+            }
+        }
+        if lo[0] > hi[0] {
+            return *self;
+        }
+        let half = ((hi[0] - lo[0]).max(hi[1] - lo[1]) / 2.0).max(1e-6);
+        Camera {
+            x: (lo[0] + hi[0]) / 2.0,
+            y: (lo[1] + hi[1]) / 2.0,
+            zoom: (fill / half).clamp(MIN_ZOOM, MAX_ZOOM),
+            ..*self
+        }
+    }
+
     /// `pixels` canvas pixels in screen-plane units at this zoom (the picking radius).
     pub fn plane_distance(&self, pixels: f64, w: f64, h: f64) -> f32 {
         (pixels / (w.min(h).max(1.0) / 2.0)) as f32 / self.zoom
@@ -285,6 +311,30 @@ mod tests {
             cam.zoom_at(0.0, 0.0, w, h, 1.0 / 1.2);
         }
         assert_eq!(cam.zoom, MIN_ZOOM);
+    }
+
+    #[test]
+    fn framing_puts_a_group_of_points_in_view() {
+        let xyz = [0.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.6, 0.3, 0.0, -0.9, -0.9, 0.0];
+        let cam = Camera::default().framing(&xyz, &[1, 2], 0.8);
+        assert!((cam.x - 0.55).abs() < 1e-6 && (cam.y - 0.4).abs() < 1e-6);
+        // Half the larger extent is 0.1: zoom 8 makes it fill 0.8 of the shorter side.
+        assert!((cam.zoom - 8.0).abs() < 1e-4);
+        let (w, h) = (400.0, 300.0);
+        for i in [1, 2] {
+            let (px, py) = cam.pixel(&xyz, i, w, h);
+            assert!(
+                (0.0..=w).contains(&px) && (0.0..=h).contains(&py),
+                "point {i} at {px},{py}"
+            );
+        }
+        assert!(
+            !(0.0..=w).contains(&cam.pixel(&xyz, 3, w, h).0),
+            "the far point is out of view"
+        );
+        // One point: the largest zoom; no points: unchanged.
+        assert_eq!(Camera::default().framing(&xyz, &[3], 0.8).zoom, MAX_ZOOM);
+        assert_eq!(Camera::default().framing(&xyz, &[], 0.8), Camera::default());
     }
 
     #[test]
