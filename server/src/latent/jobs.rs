@@ -45,14 +45,6 @@ impl From<EmbedError> for JobError {
     }
 }
 
-/// Reports a step; `Err(Cancelled)` when the callback asks to stop.
-fn step(progress: super::Progress<'_>, stage: &str, fraction: f64) -> Result<(), JobError> {
-    progress(stage, fraction)
-        .is_continue()
-        .then_some(())
-        .ok_or(JobError::Cancelled)
-}
-
 impl JobError {
     /// What a client is told: bad parameters or data are its to fix (unprocessable); a failing
     /// store is ours, logged here and reported without its details.
@@ -130,7 +122,7 @@ pub fn clustering(
         Space::Pca { dims } => {
             let x = features(store, id)?;
             super::check_finite(x.view())?;
-            step(progress, "pca", 0.0)?;
+            super::step(progress, "pca", 0.0)?;
             super::pca(x.view(), *dims)?
         }
         Space::Embedding(p) => embedding(store, id, p, progress)?.0,
@@ -138,7 +130,7 @@ pub fn clustering(
     let labels: Vec<i64> = samples.iter().map(|s| s.label).collect();
     let predicted: Vec<i64> = samples.iter().map(|s| s.predicted).collect();
     let dataset_idx: Vec<i64> = samples.iter().map(|s| s.dataset_idx).collect();
-    step(progress, "clustering", 0.0)?;
+    super::step(progress, "clustering", 0.0)?;
     let assignment = cluster::assign(space.view(), &labels, &params.method, params.seed)?;
     let s = Samples {
         labels: &labels,
@@ -147,7 +139,7 @@ pub fn clustering(
         confidence,
     };
     let result = cluster::summarise(space.view(), assignment, &s, &params.csf, params.coverage);
-    step(progress, "clustering", 1.0)?;
+    super::step(progress, "clustering", 1.0)?;
     store.cache(
         id,
         "clustering",
@@ -171,7 +163,8 @@ struct Job {
 /// How long a finished job's status stays available.
 const KEEP_FINISHED: Duration = Duration::from_secs(15 * 60);
 
-/// Slots for jobs computing at once (one per core: each job already uses every core).
+/// Slots for the jobs computing at once: at most one per core, so that a burst of requests queues
+/// instead of dividing the cores among ever more threads.
 #[derive(Default)]
 struct Slots {
     busy: Mutex<usize>,
