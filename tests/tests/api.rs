@@ -19,14 +19,16 @@ fn state_with_fixture() -> (tempfile::TempDir, AppState) {
     (d, state)
 }
 
-async fn get(state: &AppState, uri: &str) -> (StatusCode, Vec<u8>) {
-    let resp = app(state.clone())
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+/// Sends `req` to the router; answers the status and the body.
+async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
     let body = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
     (status, body.to_vec())
+}
+
+async fn get(state: &AppState, uri: &str) -> (StatusCode, Vec<u8>) {
+    send(state, Request::get(uri).body(Body::empty()).unwrap()).await
 }
 
 #[tokio::test]
@@ -107,12 +109,7 @@ async fn post(state: &AppState, uri: &str, body: &str) -> (StatusCode, Vec<u8>) 
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap();
-    let resp = app(state.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    (
-        status,
-        axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap().to_vec(),
-    )
+    send(state, req).await
 }
 
 /// Polls a job until it finishes; returns its last status.
@@ -130,15 +127,7 @@ async fn wait(state: &AppState, job: u64) -> serde_json::Value {
 }
 
 async fn delete(state: &AppState, uri: &str) -> (StatusCode, Vec<u8>) {
-    let resp = app(state.clone())
-        .oneshot(Request::delete(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    (
-        status,
-        axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap().to_vec(),
-    )
+    send(state, Request::delete(uri).body(Body::empty()).unwrap()).await
 }
 
 fn job_of(body: &[u8]) -> u64 {
