@@ -88,10 +88,6 @@ fn binary(bytes: Vec<u8>, dtype: &str, categories: Option<Vec<String>>) -> Respo
     resp
 }
 
-fn u16s(values: impl Iterator<Item = i64>) -> Vec<u8> {
-    wire::u16_bytes(values)
-}
-
 /// `GET /api/studies/{id}/columns/{name}`: `dataset_idx`, `label`, `predicted` (u16),
 /// `score:<csf>` (f32), `meta:<key>` (u16 codes; categories in `X-Failscope-Categories`).
 pub async fn column(
@@ -106,9 +102,17 @@ pub async fn column(
         }
         let samples = s.samples(id)?;
         Ok(Some(match name2.as_str() {
-            "dataset_idx" => Some(binary(u16s(samples.iter().map(|r| r.dataset_idx)), "u16", None)),
-            "label" => Some(binary(u16s(samples.iter().map(|r| r.label)), "u16", None)),
-            "predicted" => Some(binary(u16s(samples.iter().map(|r| r.predicted)), "u16", None)),
+            "dataset_idx" => Some(binary(
+                wire::u16_bytes(samples.iter().map(|r| r.dataset_idx)),
+                "u16",
+                None,
+            )),
+            "label" => Some(binary(wire::u16_bytes(samples.iter().map(|r| r.label)), "u16", None)),
+            "predicted" => Some(binary(
+                wire::u16_bytes(samples.iter().map(|r| r.predicted)),
+                "u16",
+                None,
+            )),
             other => {
                 if let Some(csf) = other.strip_prefix("score:") {
                     s.scores(id)?
@@ -137,7 +141,7 @@ pub async fn column(
                             .iter()
                             .map(|v| v.as_deref().and_then(|v| index.get(v).copied()).unwrap_or(0))
                             .collect();
-                        Some(binary(u16s(codes.into_iter()), "u16", Some(cats)))
+                        Some(binary(wire::u16_bytes(codes), "u16", Some(cats)))
                     }
                 } else {
                     None

@@ -27,11 +27,7 @@ impl Store {
 
     /// The `(n, d)` feature matrix of a study, rows in sample order; `None` when it has no features.
     pub fn features(&self, id: i64) -> Result<Option<Array2<f32>>, StoreError> {
-        let d: i64 = self
-            .conn
-            .query_row("SELECT feature_dim FROM studies WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
+        let d = self.feature_dim(id)?;
         if d == 0 {
             return Ok(None);
         }
