@@ -73,7 +73,7 @@ pub async fn serve(db: std::path::PathBuf) -> std::net::SocketAddr {
         "{} has no index.html: run `cargo xtask web` first",
         dist.display()
     );
-    let state = failscope::http::AppState::new(failscope::store::Store::open(&db).unwrap(), db.clone(), dist);
+    let state = failscope::http::AppState::new(failscope::store::Store::open(&db).unwrap(), db.clone(), dist).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, failscope::http::app(state)).await.unwrap() });

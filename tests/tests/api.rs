@@ -15,7 +15,7 @@ fn state_with_fixture() -> (tempfile::TempDir, AppState) {
     let dist = d.path().join("dist");
     std::fs::create_dir(&dist).unwrap();
     std::fs::write(dist.join("index.html"), "<!doctype html><title>failscope</title>").unwrap();
-    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), dist);
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), dist).unwrap();
     (d, state)
 }
 
@@ -140,7 +140,7 @@ fn job_of(body: &[u8]) -> u64 {
 async fn a_cancelled_job_stops_at_its_next_step_and_the_same_request_starts_afresh() {
     let d = tempfile::tempdir().unwrap();
     let (db, _) = failscope_e2e::inferred_study(d.path());
-    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf());
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf()).unwrap();
     // 100,000 iterations: minutes of work unless the cancel stops it.
     let params = r#"{"perplexity": 5, "iterations": 100000}"#;
     let (status, body) = post(&state, "/api/studies/1/embeddings", params).await;
@@ -179,7 +179,7 @@ async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
     let (db, _) = failscope_e2e::inferred_study(d.path());
     let n = Store::open(&db).unwrap().samples(1).unwrap().len();
     failscope_e2e::import_demo_study(&db, "no features");
-    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf());
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf()).unwrap();
     let (status, body) = post(&state, "/api/studies/1/embeddings", r#"{"perplexity": 10}"#).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let job = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["job"]
@@ -286,7 +286,7 @@ async fn samples_columns_images_failures_links_and_figures() {
     let d = tempfile::tempdir().unwrap();
     let (db, _) = failscope_e2e::inferred_study(d.path());
     let n = Store::open(&db).unwrap().samples(1).unwrap().len();
-    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf());
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf()).unwrap();
     let (status, body) = get(&state, "/api/studies/1/layout").await;
     assert_eq!(status, StatusCode::OK);
     let layout: failscope_shared::api::StudyLayout = serde_json::from_slice(&body).unwrap();
@@ -494,7 +494,7 @@ async fn an_image_path_leaving_the_data_root_is_refused() {
     v["rows"][0]["image"] = serde_json::json!("../../../../../../etc/passwd");
     std::fs::write(&sidecar, v.to_string()).unwrap();
     failscope_e2e::import(&db, &out, None);
-    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf());
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf()).unwrap();
     let (status, body) = get(&state, "/api/studies/2/samples/0/image").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let e: ApiError = serde_json::from_slice(&body).unwrap();

@@ -3,7 +3,6 @@
 //! process exit, so tests call it in-process; exit code 2 means bad input, 1 anything else.
 
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -12,12 +11,13 @@ use failscope_shared::analysis::{Compat, EvalConfig, TieOrder};
 use crate::error::InputError;
 use crate::ingest::evaluate_path;
 use crate::recipe::Recipe;
-use crate::{export, http, report};
+use crate::{export, report};
 
 mod datasets;
 mod import;
 mod infer;
 mod latent;
+mod serve;
 
 pub use datasets::dataset_summary;
 use import::{import, open_store};
@@ -79,18 +79,11 @@ enum Command {
     /// Cluster a study's samples (k-means per class, GMM, DBSCAN) with per-cluster failure statistics.
     Cluster(Box<latent::ClusterArgs>),
     /// Serve the web app and its API.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "FAILSCOPE_ADDR", default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
-        /// The built frontend (`cargo xtask web` writes it).
-        #[arg(long, env = "FAILSCOPE_DIST", default_value = "dist")]
-        dist: PathBuf,
-        #[command(flatten)]
-        db: DbArg,
-        /// FD-Shifts experiment folders to import before serving (skipped if a study of that source exists).
-        #[arg(long = "import")]
-        imports: Vec<PathBuf>,
+    Serve(Box<serve::ServeArgs>),
+    /// Manage the access tokens a shared server requires (only their hashes are stored).
+    Token {
+        #[command(subcommand)]
+        action: serve::TokenAction,
     },
 }
 
@@ -421,41 +414,8 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 .map_err(io)?;
             }
         }
-        Command::Serve {
-            addr,
-            dist,
-            db,
-            imports,
-        } => {
-            let mut store = open_store(&db.db)?;
-            let known: Vec<String> = store.list()?.into_iter().map(|s| s.source).collect();
-            for dir in &imports {
-                let source = dir.canonicalize().unwrap_or_else(|_| dir.clone()).display().to_string();
-                if !known.contains(&source) {
-                    import(&mut store, dir, None, &Definitions::default())?;
-                }
-            }
-            if !dist.join("index.html").is_file() {
-                return Err(
-                    InputError::file(&dist, "no index.html: build the frontend first (`cargo xtask web`)").into(),
-                );
-            }
-            let state = http::AppState::new(store, db.db.clone(), dist);
-            let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Other(e.to_string()))?;
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
-                writeln!(out, "failscope serving on http://{addr}").map_err(io)?;
-                out.flush().map_err(io)?;
-                axum::serve(listener, http::app(state))
-                    .with_graceful_shutdown(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    })
-                    .await
-                    .map_err(|e| CliError::Other(e.to_string()))
-            })?;
-        }
+        Command::Serve(args) => serve::serve(*args, out)?,
+        Command::Token { action } => serve::token(action, out)?,
     }
     Ok(())
 }

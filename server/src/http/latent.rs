@@ -11,13 +11,13 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use failscope_shared::api::{ClusterParams, EmbedParams, FailureKind, JobStatus, ParamError, Started};
+use axum::{Extension, Json};
+use failscope_shared::api::{ClusterParams, EmbedParams, FailureKind, Identity, JobStatus, ParamError, Role, Started};
 use failscope_shared::wire;
 use futures_util::stream::{self, Stream};
 
 use super::{on_store, parse_id, AppError, AppState};
-use crate::latent::jobs::{self, Work};
+use crate::latent::jobs::{self, Found, Work};
 
 impl From<ParamError> for AppError {
     fn from(e: ParamError) -> Self {
@@ -26,15 +26,18 @@ impl From<ParamError> for AppError {
 }
 
 /// Starts `work` on study `id` once its parameters suit the study: 404 for an unknown study, 400
-/// naming the field for a bad parameter, 422 for a study without features; else 202 and the job.
-async fn start(state: &AppState, id: &str, work: Work) -> Result<(StatusCode, Json<Started>), AppError> {
+/// naming the field for a bad parameter, 422 for a study without features, 403 for a viewer
+/// asking for a result that is not stored yet; else 202 and the job.
+async fn start(state: &AppState, me: &Identity, id: &str, work: Work) -> Result<(StatusCode, Json<Started>), AppError> {
     let id = parse_id(id)?;
     match &work {
         Work::Embed(p) => p.check()?,
         Work::Cluster(p) => p.check()?,
     }
-    let work2 = work.clone();
-    on_store(state, move |s| {
+    let jobs = state.jobs.clone();
+    let viewer = !me.role.allows(Role::Analyst);
+    let name = me.name.clone();
+    let job = on_store(state, move |s| {
         let facts = s.facts(id)?.ok_or_else(|| AppError::NotFound(format!("no study with id {id}")))?;
         if !facts.has_features {
             return Err(AppError::Unprocessable(format!(
@@ -42,19 +45,19 @@ async fn start(state: &AppState, id: &str, work: Work) -> Result<(StatusCode, Js
             )));
         }
         let n = facts.n_samples as usize;
-        match &work2 {
+        match &work {
             Work::Embed(p) => p.check_for(n)?,
             Work::Cluster(p) => p.check_for(n, &facts.csfs)?,
         }
-        Ok(())
+        if viewer && !work.is_cached(s, id)? {
+            return Err(AppError::Forbidden(format!(
+                "{name} is a viewer: this result is not computed yet, and computing it needs an analyst token"
+            )));
+        }
+        Ok(jobs.start(s, id, work)?)
     })
     .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Started {
-            job: state.jobs.start(id, work),
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(Started { job })))
 }
 
 fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
@@ -65,55 +68,67 @@ fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
 /// `POST /api/studies/{id}/embeddings` with [`EmbedParams`] (missing fields default).
 pub async fn start_embedding(
     State(state): State<AppState>,
+    Extension(me): Extension<Identity>,
     Path(id): Path<String>,
     params: Result<Json<EmbedParams>, JsonRejection>,
 ) -> Result<impl IntoResponse, AppError> {
-    start(&state, &id, Work::Embed(body(params)?)).await
+    start(&state, &me, &id, Work::Embed(body(params)?)).await
 }
 
 /// `POST /api/studies/{id}/clusterings` with [`ClusterParams`] (missing fields default).
 pub async fn start_clustering(
     State(state): State<AppState>,
+    Extension(me): Extension<Identity>,
     Path(id): Path<String>,
     params: Result<Json<ClusterParams>, JsonRejection>,
 ) -> Result<impl IntoResponse, AppError> {
-    start(&state, &id, Work::Cluster(body(params)?)).await
+    start(&state, &me, &id, Work::Cluster(body(params)?)).await
 }
 
-fn status(state: &AppState, job: &str) -> Result<(u64, JobStatus), AppError> {
+/// Job `job` (running, or recorded in the store), if the caller may see its study: a job on a
+/// study outside the caller's scope does not exist for it.
+async fn find(state: &AppState, me: &Identity, job: &str) -> Result<(u64, Found), AppError> {
     let id: u64 = job
         .parse()
         .map_err(|_| AppError::NotFound(format!("no job '{job}': ids are integers")))?;
-    state
-        .jobs
-        .status(id)
-        .map(|s| (id, s))
-        .ok_or_else(|| AppError::NotFound(format!("no job with id {id}")))
+    let jobs = state.jobs.clone();
+    let found = on_store(state, move |s| Ok(jobs.find(s, id)?)).await?;
+    match found {
+        Some(f) if me.sees(f.study) => Ok((id, f)),
+        _ => Err(AppError::NotFound(format!("no job with id {id}"))),
+    }
 }
 
 /// `GET /api/jobs/{id}`.
-pub async fn job_status(State(state): State<AppState>, Path(job): Path<String>) -> Result<Json<JobStatus>, AppError> {
-    status(&state, &job).map(|(_, s)| Json(s))
+pub async fn job_status(
+    State(state): State<AppState>,
+    Extension(me): Extension<Identity>,
+    Path(job): Path<String>,
+) -> Result<Json<JobStatus>, AppError> {
+    Ok(Json(find(&state, &me, &job).await?.1.status))
 }
 
 /// `DELETE /api/jobs/{id}`: cancels the job (it stops at its next progress step; a queued job
 /// never starts) and answers its status.
-pub async fn cancel_job(State(state): State<AppState>, Path(job): Path<String>) -> Result<Json<JobStatus>, AppError> {
-    let (id, _) = status(&state, &job)?;
-    state
-        .jobs
-        .cancel(id)
-        .map(Json)
-        .ok_or_else(|| AppError::NotFound(format!("no job with id {id}")))
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    Extension(me): Extension<Identity>,
+    Path(job): Path<String>,
+) -> Result<Json<JobStatus>, AppError> {
+    let (id, found) = find(&state, &me, &job).await?;
+    // A job from before a restart, or forgotten, is finished: it stays as it finished.
+    Ok(Json(state.jobs.cancel(id).unwrap_or(found.status)))
 }
 
 /// `GET /api/jobs/{id}/events`: the status as Server-Sent Events (`progress`, then one `done` or
 /// `failed`), polled every 200 ms.
 pub async fn job_events(
     State(state): State<AppState>,
+    Extension(me): Extension<Identity>,
     Path(job): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let (id, first) = status(&state, &job)?;
+    let (id, found) = find(&state, &me, &job).await?;
+    let first = found.status;
     let events = stream::unfold((Some(first), false), move |(next, over)| {
         let state = state.clone();
         async move {
@@ -144,8 +159,12 @@ pub async fn job_events(
 
 /// `GET /api/jobs/{id}/result`: 409 while running; a failed job's error as 422 (bad data or
 /// parameters) or 500; else the result.
-pub async fn job_result(State(state): State<AppState>, Path(job): Path<String>) -> Result<Response, AppError> {
-    let (id, s) = status(&state, &job)?;
+pub async fn job_result(
+    State(state): State<AppState>,
+    Extension(me): Extension<Identity>,
+    Path(job): Path<String>,
+) -> Result<Response, AppError> {
+    let (id, Found { study, work, status: s }) = find(&state, &me, &job).await?;
     if !s.finished {
         return Err(AppError::Conflict(format!(
             "job {id} is still running ({} {:.0} %)",
@@ -158,12 +177,9 @@ pub async fn job_result(State(state): State<AppState>, Path(job): Path<String>) 
             FailureKind::Unprocessable => AppError::Unprocessable(e.message),
             FailureKind::Internal => AppError::Internal(format!("job {id} failed")),
             FailureKind::Cancelled => AppError::Conflict(format!("job {id} was cancelled")),
+            FailureKind::Interrupted => AppError::Conflict(format!("job {id}: {}", e.message)),
         });
     }
-    let (study, work) = state
-        .jobs
-        .work(id)
-        .ok_or_else(|| AppError::NotFound(format!("no job with id {id}")))?;
     // Finished jobs have cached their result: these calls read it back.
     let none = |_: &str, _: f64| std::ops::ControlFlow::Continue(());
     match work {

@@ -1,5 +1,6 @@
 //! The HTTP API (axum) and the static frontend, behind tower-http layers: request tracing,
-//! compression, a timeout and a body limit. `app(state)` builds the router without a socket, so tests
+//! security headers, compression, a timeout and a body limit; and [`access::guard`]: tokens, roles,
+//! study scopes and a rate limit. `app(state)` builds the router without a socket, so tests
 //! call it with `oneshot`.
 
 use std::path::PathBuf;
@@ -10,8 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
-use failscope_shared::api::{ApiError, StudyDetail, StudySummary};
+use failscope_shared::api::{ApiError, Identity, StudyDetail, StudySummary};
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
@@ -26,6 +28,7 @@ use crate::store::Store;
 /// Store connections the server holds at most: requests beyond this many wait for one.
 const STORE_CONNECTIONS: usize = 8;
 
+pub mod access;
 mod figures;
 mod latent;
 mod samples;
@@ -43,18 +46,27 @@ pub struct AppState {
     /// at a million rows reading them from SQLite per click would take seconds (studies are
     /// immutable once imported, so it never goes stale).
     pub(crate) neighbours: Arc<Mutex<Option<samples::FeatureCache>>>,
+    /// Tokens on or off, and the rate limit.
+    pub access: access::Access,
 }
 
 impl AppState {
     /// The state for serving `store`, opened from the file `db` (background jobs open their own
-    /// connections to it), with the frontend from `dist`.
-    pub fn new(store: Store, db: PathBuf, dist: PathBuf) -> Self {
-        Self {
-            store: Arc::new(Pool::new(store, db.clone(), STORE_CONNECTIONS)),
+    /// connections to it), with the frontend from `dist`; without tokens, at the default rate
+    /// limit. Jobs the last server left running are marked failed.
+    pub fn new(store: Store, db: PathBuf, dist: PathBuf) -> Result<Self, crate::store::StoreError> {
+        Ok(Self {
+            jobs: Jobs::new(&store, db.clone())?,
+            store: Arc::new(Pool::new(store, db, STORE_CONNECTIONS)),
             dist,
-            jobs: Jobs::new(db),
             neighbours: Arc::default(),
-        }
+            access: access::Access::default(),
+        })
+    }
+
+    /// The same state admitting requests as `access` says.
+    pub fn with_access(self, access: access::Access) -> Self {
+        Self { access, ..self }
     }
 }
 
@@ -69,8 +81,10 @@ pub enum AppError {
     Conflict(String),
     /// 422: well-formed but unusable (e.g. a study without features).
     Unprocessable(String),
-    /// 403: refused (e.g. a path outside the study's data root).
+    /// 403: refused (e.g. a path outside the study's data root, a viewer creating a link).
     Forbidden(String),
+    /// 401: the request is not signed in.
+    Unauthorised(String),
     /// 500: logged once here; the body stays generic.
     Internal(String),
 }
@@ -83,6 +97,7 @@ impl IntoResponse for AppError {
             AppError::Conflict(m) => (StatusCode::CONFLICT, m),
             AppError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            AppError::Unauthorised(m) => (StatusCode::UNAUTHORIZED, m),
             AppError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
@@ -137,9 +152,13 @@ fn public(mut s: StudySummary) -> StudySummary {
     s
 }
 
-async fn list_studies(State(state): State<AppState>) -> Result<Json<Vec<StudySummary>>, AppError> {
+/// `GET /api/studies`: the studies the caller may see.
+async fn list_studies(
+    State(state): State<AppState>,
+    Extension(me): Extension<Identity>,
+) -> Result<Json<Vec<StudySummary>>, AppError> {
     let list = with_store(&state, Store::list).await?;
-    Ok(Json(list.into_iter().map(public).collect()))
+    Ok(Json(list.into_iter().filter(|s| me.sees(s.id)).map(public).collect()))
 }
 
 /// A study id from the path; anything but an integer is a 404 naming it.
@@ -185,12 +204,16 @@ pub fn app(state: AppState) -> Router {
         .route("/studies/{id}/failures", get(samples::failures))
         .route("/studies/{id}/figures/{name}", get(figures::figure))
         .route("/links", post(samples::create_link))
+        .route("/me", get(access::me))
         .fallback(api_not_found);
     Router::new()
         .nest("/api", api)
         .route("/s/{id}", get(samples::open_link))
+        .route("/signin", get(access::signin_form).post(access::signin))
+        .route("/signout", post(access::signout))
         .fallback_service(spa)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state, access::guard))
         .layer(RequestBodyLimitLayer::new(1 << 20))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -7,8 +7,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
-use failscope_shared::api::{FailuresQuery, Link, NeighboursQuery, NewLink, RankedSample, SampleDetail, StudyLayout};
+use axum::{Extension, Json};
+use failscope_shared::api::{
+    FailuresQuery, Identity, Link, NeighboursQuery, NewLink, RankedSample, SampleDetail, StudyLayout,
+};
 use failscope_shared::wire::{self, DEFAULT_CSF};
 use std::sync::Arc;
 
@@ -331,6 +333,7 @@ pub async fn failures(
 /// `POST /api/links`: stores a view state (at most 8 KiB) under a short id.
 pub async fn create_link(
     State(state): State<AppState>,
+    Extension(me): Extension<Identity>,
     body: Result<Json<NewLink>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Link>, AppError> {
     let Json(NewLink { state: view }) =
@@ -342,15 +345,27 @@ pub async fn create_link(
             "a view state is a URL query string: printable ASCII, no spaces or control characters".into(),
         ));
     }
-    failscope_shared::view::ViewState::from_query(&view)
+    let parsed = failscope_shared::view::ViewState::from_query(&view)
         .map_err(|e| AppError::BadRequest(format!("invalid view state: {e}")))?;
+    // A link opens one study's view: that study must exist for the caller.
+    if let Some(study) = parsed.study {
+        let exists = me.sees(study) && with_store(&state, move |s| s.exists(study)).await?;
+        if !exists {
+            return Err(AppError::NotFound(format!("no study with id {study}")));
+        }
+    }
     let v2 = view.clone();
     let id = with_store(&state, move |s| s.create_link(&v2)).await?;
     Ok(Json(Link { id, state: view }))
 }
 
-/// `GET /s/{id}`: redirects to the stored view (`/?<state>`), read-only.
-pub async fn open_link(State(state): State<AppState>, Path(id): Path<String>) -> Result<Redirect, AppError> {
+/// `GET /s/{id}`: redirects to the stored view (`/?<state>`), read-only. A link to a study outside
+/// the caller's scope does not exist for it.
+pub async fn open_link(
+    State(state): State<AppState>,
+    Extension(me): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Result<Redirect, AppError> {
     if id.len() > 64 {
         return Err(AppError::NotFound("no such link".into()));
     }
@@ -358,6 +373,12 @@ pub async fn open_link(State(state): State<AppState>, Path(id): Path<String>) ->
     let view = with_store(&state, move |s| s.link(&id2))
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no link {id:?}")))?;
+    let study = failscope_shared::view::ViewState::from_query(&view)
+        .ok()
+        .and_then(|v| v.study);
+    if study.is_some_and(|s| !me.sees(s)) {
+        return Err(AppError::NotFound(format!("no link {id:?}")));
+    }
     let target = format!("/?{view}");
     // Redirect::to panics on a value that is not a valid header; stored states are checked at
     // creation, but a store written by anything else must not bring a handler down.

@@ -199,7 +199,6 @@ impl Slots {
 #[derive(Clone, Default)]
 pub struct Jobs {
     db: PathBuf,
-    next: Arc<AtomicU64>,
     jobs: Arc<Mutex<HashMap<u64, Arc<Job>>>>,
     slots: Arc<Slots>,
 }
@@ -213,15 +212,66 @@ pub enum Work {
     Cluster(ClusterParams),
 }
 
-impl Jobs {
-    /// Jobs on the store at `db`.
-    pub fn new(db: PathBuf) -> Self {
-        Self { db, ..Self::default() }
+impl Work {
+    /// The kind and cache key its result is stored under.
+    fn cache_key(&self) -> (&'static str, String) {
+        match self {
+            Work::Embed(p) => ("embedding", p.key()),
+            Work::Cluster(p) => ("clustering", p.key()),
+        }
     }
 
-    /// Starts `work` on study `id` on a new thread; returns the job id. The same work on the same
-    /// study while it still runs is not started twice: its running job's id is returned.
-    pub fn start(&self, id: i64, work: Work) -> u64 {
+    /// The work a job record names; `None` for a record this version cannot read.
+    fn from_record(kind: &str, params: &str) -> Option<Self> {
+        match kind {
+            "embedding" => serde_json::from_str(params).ok().map(Work::Embed),
+            "clustering" => serde_json::from_str(params).ok().map(Work::Cluster),
+            _ => None,
+        }
+    }
+
+    /// Whether its result is in the store already (reading it back computes nothing).
+    pub fn is_cached(&self, store: &Store, id: i64) -> Result<bool, StoreError> {
+        let (kind, key) = self.cache_key();
+        store.is_cached(id, kind, &key)
+    }
+}
+
+/// A job as [`Jobs::find`] answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Its study.
+    pub study: i64,
+    /// Its work.
+    pub work: Work,
+    /// Where it stands.
+    pub status: JobStatus,
+}
+
+/// What an interrupted job's record says.
+fn interrupted() -> JobFailure {
+    JobFailure {
+        kind: FailureKind::Interrupted,
+        message: "the server stopped while this job ran: start it again".into(),
+    }
+}
+
+impl Jobs {
+    /// Jobs on the store at `db`, whose every job still recorded as running was interrupted by
+    /// the last stop (one server per store file): those are marked failed.
+    pub fn new(store: &Store, db: PathBuf) -> Result<Self, StoreError> {
+        let failure = serde_json::to_string(&interrupted()).expect("plain fields serialise");
+        let n = store.interrupt_jobs(&failure)?;
+        if n > 0 {
+            tracing::warn!(jobs = n, "jobs interrupted by the last stop are marked failed");
+        }
+        Ok(Self { db, ..Self::default() })
+    }
+
+    /// Starts `work` on study `id` on a new thread and records it in `store`; returns the job id.
+    /// The same work on the same study while it still runs is not started twice: its running
+    /// job's id is returned.
+    pub fn start(&self, store: &Store, id: i64, work: Work) -> Result<u64, StoreError> {
         // One lock for the check and the insert, so two identical requests cannot both start.
         let mut jobs = lock(&self.jobs);
         // Finished jobs are forgotten after a while (their results stay cached in the store).
@@ -234,9 +284,10 @@ impl Jobs {
             j.study == id && j.work == work && !j.cancel.load(Ordering::Relaxed) && lock(&j.outcome).is_none()
         });
         if let Some((job_id, _)) = running {
-            return *job_id;
+            return Ok(*job_id);
         }
-        let job_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (kind, key) = work.cache_key();
+        let job_id = store.begin_job(id, kind, &key)? as u64;
         let job = Arc::new(Job {
             study: id,
             work,
@@ -253,7 +304,9 @@ impl Jobs {
         std::thread::spawn(move || {
             let cancelled = || job.cancel.load(Ordering::Relaxed);
             if !slots.acquire(max, cancelled) {
-                *lock(&job.outcome) = Some((Err(JobError::Cancelled.failure()), Instant::now()));
+                let result = Err(JobError::Cancelled.failure());
+                record(&db, job_id, &result);
+                *lock(&job.outcome) = Some((result, Instant::now()));
                 return;
             }
             let report = |stage: &str, f: f64| {
@@ -283,9 +336,35 @@ impl Jobs {
                 })
             });
             slots.release();
+            record(&db, job_id, &result);
             *lock(&job.outcome) = Some((result, Instant::now()));
         });
-        job_id
+        Ok(job_id)
+    }
+
+    /// Job `job_id` from memory or, once forgotten or from before a restart, from its record in
+    /// `store`; `None` for an unknown id.
+    pub fn find(&self, store: &Store, job_id: u64) -> Result<Option<Found>, StoreError> {
+        if let (Some((study, work)), Some(status)) = (self.work(job_id), self.status(job_id)) {
+            return Ok(Some(Found { study, work, status }));
+        }
+        let Some(rec) = store.job(job_id as i64)? else {
+            return Ok(None);
+        };
+        let Some(work) = Work::from_record(&rec.kind, &rec.params) else {
+            return Ok(None);
+        };
+        let failure = match rec.failure.as_deref().map(serde_json::from_str::<JobFailure>) {
+            Some(Ok(f)) => Some(f),
+            // A record that names no failure but did not finish well is reported as interrupted.
+            Some(Err(_)) | None if rec.state != "done" => Some(interrupted()),
+            _ => None,
+        };
+        Ok(Some(Found {
+            study: rec.study,
+            work,
+            status: finished(failure),
+        }))
     }
 
     /// Asks job `job_id` to stop at its next progress step (a queued job never starts); answers its
@@ -313,23 +392,42 @@ impl Jobs {
                 finished: false,
                 error: None,
             },
-            Some(Ok(())) => JobStatus {
-                stage: "done".into(),
-                fraction: 1.0,
-                finished: true,
-                error: None,
-            },
-            Some(Err(e)) => JobStatus {
-                stage: if e.kind == FailureKind::Cancelled {
-                    "cancelled"
-                } else {
-                    "failed"
-                }
-                .into(),
-                fraction: 1.0,
-                finished: true,
-                error: Some(e),
-            },
+            Some(Ok(())) => finished(None),
+            Some(Err(e)) => finished(Some(e)),
         })
+    }
+}
+
+/// A finished job's status: done, or failed as `failure` says.
+fn finished(failure: Option<JobFailure>) -> JobStatus {
+    JobStatus {
+        stage: match &failure {
+            None => "done",
+            Some(e) if e.kind == FailureKind::Cancelled => "cancelled",
+            Some(_) => "failed",
+        }
+        .into(),
+        fraction: 1.0,
+        finished: true,
+        error: failure,
+    }
+}
+
+/// Records how job `job_id` ended in the store at `db` (a failure to is logged: the job's status
+/// stays right in memory while the server runs).
+fn record(db: &std::path::Path, job_id: u64, result: &Result<(), JobFailure>) {
+    let (state, failure) = match result {
+        Ok(()) => ("done", None),
+        Err(e) => (
+            if e.kind == FailureKind::Cancelled {
+                "cancelled"
+            } else {
+                "failed"
+            },
+            Some(serde_json::to_string(e).expect("plain fields serialise")),
+        ),
+    };
+    if let Err(e) = Store::open(db).and_then(|s| s.end_job(job_id as i64, state, failure.as_deref())) {
+        tracing::error!(job = job_id, error = %e, "could not record how the job ended");
     }
 }

@@ -13,9 +13,11 @@ use crate::ingest::Evaluated;
 pub use crate::ingest::SampleRecord;
 use crate::preprocess::Preprocess;
 
+pub mod job_log;
 pub mod pool;
 mod samples;
 mod schema;
+pub mod tokens;
 
 /// A store error: the database file and what failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,9 @@ pub enum StoreError {
         /// Which array.
         what: &'static str,
     },
+    /// The request conflicts with what is stored (a token name taken, a study that does not exist).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// An open store.
@@ -314,14 +319,17 @@ impl Store {
             .unwrap_or_else(|| (0..n).map(|k| format!("class {k}")).collect()))
     }
 
-    /// Stores a view state under a new short id; returns the id.
+    /// Stores a view state under a new short id; returns the id: 16 random characters (96 bits),
+    /// so links cannot be guessed.
     pub fn create_link(&self, state: &str) -> Result<String, StoreError> {
-        // 8 characters from a hash of the state and the time, retried on the (unlikely) collision.
-        use std::hash::{Hash, Hasher};
-        for attempt in 0u32..8 {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (state, attempt, std::time::SystemTime::now()).hash(&mut h);
-            let id: String = format!("{:016x}", h.finish()).chars().take(8).collect();
+        use rand::Rng;
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+        loop {
+            // ThreadRng is a CSPRNG (ChaCha) seeded from the operating system.
+            let mut rng = rand::rng();
+            let id: String = (0..16)
+                .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+                .collect();
             let inserted = self.conn.execute(
                 "INSERT OR IGNORE INTO links (id, state) VALUES (?1, ?2)",
                 params![id, state],
@@ -330,7 +338,6 @@ impl Store {
                 return Ok(id);
             }
         }
-        Err(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
     }
 
     /// The view state of a short link.
@@ -364,6 +371,15 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// Whether a latent-space result is cached (without reading it).
+    pub fn is_cached(&self, id: i64, kind: &str, params: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM latent_results WHERE study_id = ?1 AND kind = ?2 AND params = ?3)",
+            params![id, kind, params],
+            |r| r.get(0),
+        )?)
     }
 
     /// Stores (or replaces) a latent-space result.

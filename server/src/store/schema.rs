@@ -72,12 +72,28 @@ CREATE TABLE IF NOT EXISTS test_sets (
     name TEXT NOT NULL,
     size INTEGER NOT NULL,
     PRIMARY KEY (study_id, dataset_idx)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    studies TEXT,
+    hash BLOB NOT NULL UNIQUE,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    study_id INTEGER NOT NULL,
+    work TEXT NOT NULL,
+    state TEXT NOT NULL,
+    failure TEXT,
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    finished_at TEXT
 );";
 
 /// Schema version (`PRAGMA user_version`). Version 1 has no per-sample arrays (features, MC
-/// passes); version 2 no sample provenance and softmax; version 3 no test-set names; version 4 has
-/// all of them.
-pub(super) const VERSION: i64 = 4;
+/// passes); version 2 no sample provenance and softmax; version 3 no test-set names; version 4 no
+/// access tokens and job records; version 5 has all of them (new tables need no migration).
+pub(super) const VERSION: i64 = 5;
 
 /// Columns added after version 1, for stores written by older versions.
 const ADDED_COLUMNS: [(&str, &str, &str); 15] = [

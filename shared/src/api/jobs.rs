@@ -312,6 +312,8 @@ pub enum FailureKind {
     Internal,
     /// The job was cancelled (`DELETE /api/jobs/{id}`): 409.
     Cancelled,
+    /// The server stopped while the job ran; it can be started again: 409.
+    Interrupted,
 }
 
 /// A failed job's error.

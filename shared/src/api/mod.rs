@@ -1,10 +1,12 @@
 //! The HTTP API's types, shared by the server (serialises) and the frontend (deserialises): every
-//! request and response body. [`jobs`] holds the latent-space job API.
+//! request and response body. [`jobs`] holds the latent-space job API, [`access`] the roles.
 
 use serde::{Deserialize, Serialize};
 
+pub mod access;
 pub mod jobs;
 
+pub use access::{Identity, Role};
 pub use jobs::{ClusterParams, EmbedParams, FailureKind, JobFailure, JobStatus, Method, ParamError, Space, Started};
 
 use crate::analysis::experiment::Report;
