@@ -3,8 +3,8 @@
 //! URL is written outside this module.
 
 use failscope_shared::api::{
-    ApiError, ClusterParams, Clustering, EmbedParams, FailuresQuery, FigureQuery, JobStatus, Link, NeighboursQuery,
-    NewLink, RankedSample, SampleDetail, Started, StudyDetail, StudyLayout, StudySummary,
+    ApiError, ClusterParams, Clustering, EmbedParams, FailuresQuery, FigureQuery, Identity, JobStatus, Link,
+    NeighboursQuery, NewLink, RankedSample, SampleDetail, Started, StudyDetail, StudyLayout, StudySummary,
 };
 use failscope_shared::wire;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,11 +15,25 @@ use serde::de::DeserializeOwned;
 
 use crate::columns::{Columns, MetaColumn};
 
+/// A failed response as its message. 401 (not signed in, or the token was revoked) sends the
+/// page to the sign-in form, which returns to this view afterwards.
 async fn check(resp: Response) -> Result<Response, String> {
     if resp.ok() {
         return Ok(resp);
     }
     let status = resp.status();
+    if status == 401 {
+        let location = web_sys::window().map(|w| w.location());
+        if let Some(loc) = location {
+            let here = format!(
+                "{}{}",
+                loc.pathname().unwrap_or_default(),
+                loc.search().unwrap_or_default()
+            );
+            let next = failscope_shared::wire::percent_encode(&here, b"/-_.");
+            let _ = loc.set_href(&format!("/signin?next={next}"));
+        }
+    }
     let body: Result<ApiError, _> = resp.json().await;
     Err(body.map(|b| b.error).unwrap_or_else(|_| format!("HTTP {status}")))
 }
@@ -44,6 +58,11 @@ async fn get_bytes(url: &str, header: &str) -> Result<(Vec<u8>, Option<String>),
     let resp = check(Request::get(url).send().await.map_err(|e| e.to_string())?).await?;
     let h = resp.headers().get(header);
     Ok((resp.binary().await.map_err(|e| e.to_string())?, h))
+}
+
+/// `GET /api/me`: who this page is signed in as.
+pub async fn me() -> Result<Identity, String> {
+    get_json("/api/me").await
 }
 
 /// `GET /api/studies`.

@@ -16,6 +16,19 @@ pub fn view_state() -> RwSignal<ViewState> {
     expect_context()
 }
 
+/// Who the page is signed in as (`GET /api/me`), provided by `App`; `None` until it answers.
+#[derive(Clone, Copy)]
+pub struct Me(pub LocalResource<Result<failscope_shared::api::Identity, String>>);
+
+/// Whether the signed-in user may start jobs and create links (an analyst, or a server without
+/// access control). False until `/api/me` answers.
+pub fn may_change() -> bool {
+    use_context::<Me>()
+        .and_then(|Me(me)| me.get())
+        .and_then(Result::ok)
+        .is_some_and(|m| m.role == failscope_shared::api::Role::Analyst)
+}
+
 /// One open study: its data as it loads, and what the view derived from it. Every field is a
 /// signal handle (`Copy`), so components take the context by value.
 #[derive(Clone, Copy)]

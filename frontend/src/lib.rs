@@ -104,6 +104,7 @@ fn App() -> impl IntoView {
     };
     let state = RwSignal::new(initial);
     provide_context(state);
+    provide_context(context::Me(LocalResource::new(api::me)));
     // Keep the URL in step with the view: replaceState (no history entry per pan), at most every
     // URL_EVERY_MS — a write costs ~5 ms, a third of a frame while panning — and always the last.
     let url_sync = Rc::new(Cell::new((f64::NEG_INFINITY, false)));
@@ -129,7 +130,7 @@ fn App() -> impl IntoView {
     });
     let study = Memo::new(move |_| state.get().study);
     view! {
-        <header><h1>"failscope"</h1><p class="muted">"Silent failures of medical image classifiers"</p></header>
+        <header><h1>"failscope"</h1><p class="muted">"Silent failures of medical image classifiers"</p><Account/></header>
         <main>
             {move || match study.get() {
                 None => view! { <StudyList/> }.into_any(),
@@ -138,6 +139,23 @@ fn App() -> impl IntoView {
         </main>
     }
     .into_any()
+}
+
+/// Who the page is signed in as, with a sign-out button; nothing when the server has no access
+/// control.
+#[component]
+fn Account() -> impl IntoView {
+    let context::Me(me) = expect_context();
+    move || {
+        me.get().and_then(Result::ok).filter(|m| m.access_control).map(|m| {
+            view! {
+                <form class="account" method="post" action="/signout">
+                    <span id="signed-in-as">{format!("{} · {}", m.name, m.role)}</span>
+                    <button type="submit" id="signout">"Sign out"</button>
+                </form>
+            }
+        })
+    }
 }
 
 /// Entry point called by the generated JS glue.

@@ -105,7 +105,8 @@ pub fn Toolbar() -> impl IntoView {
                 share.set(url.clone());
                 let _ = window().navigator().clipboard().write_text(&url);
             }>"Copy link"</button>
-            <button id="short-link" on:click=move |_| {
+            <button id="short-link" class:hidden=move || !context::may_change()
+                title="a short link to this view (viewers cannot create them)" on:click=move |_| {
                 let q = state.get_untracked().to_query();
                 leptos::task::spawn_local(async move {
                     let r = api::create_link(q).await;

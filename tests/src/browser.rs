@@ -65,6 +65,11 @@ pub async fn session(port: u16, profile: &std::path::Path) -> fantoccini::Client
 
 /// Serves the store `db` and the built frontend (`FAILSCOPE_DIST`, default `dist/`) on a free port.
 pub async fn serve(db: std::path::PathBuf) -> std::net::SocketAddr {
+    serve_with(db, failscope::http::access::Access::default()).await
+}
+
+/// [`serve`], admitting requests as `access` says (tokens on or off, the rate limit).
+pub async fn serve_with(db: std::path::PathBuf, access: failscope::http::access::Access) -> std::net::SocketAddr {
     let dist = std::env::var_os("FAILSCOPE_DIST")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
@@ -73,7 +78,9 @@ pub async fn serve(db: std::path::PathBuf) -> std::net::SocketAddr {
         "{} has no index.html: run `cargo xtask web` first",
         dist.display()
     );
-    let state = failscope::http::AppState::new(failscope::store::Store::open(&db).unwrap(), db.clone(), dist).unwrap();
+    let state = failscope::http::AppState::new(failscope::store::Store::open(&db).unwrap(), db.clone(), dist)
+        .unwrap()
+        .with_access(access);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, failscope::http::app(state)).await.unwrap() });

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use failscope::store::Store;
-use failscope_e2e::browser::{serve, session, start_chromedriver};
+use failscope_e2e::browser::{serve, serve_with, session, start_chromedriver};
 use failscope_e2e::import_demo_study;
 use fantoccini::Locator;
 
@@ -463,6 +463,77 @@ async fn panning_a_large_study_keeps_every_point_on_screen() {
             "a drag right and down pans left and up: {:?}",
             state.cam
         );
+        Ok::<_, fantoccini::error::CmdError>(())
+    })
+    .await;
+    client.close().await.expect("close the browser session");
+    outcome.expect("browser task panicked").expect("browser command failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
+async fn a_shared_server_signs_a_colleague_in_and_opens_the_share_link_they_were_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    import_demo_study(&db, "derm-demo");
+    let store = Store::open(&db).unwrap();
+    let token = store
+        .create_token("bob", failscope_shared::api::Role::Viewer, None)
+        .unwrap();
+    let link = store.create_link("study=1&panel=benchmark").unwrap();
+    drop(store);
+    let addr = serve_with(db, failscope::http::access::Access::new(true, None)).await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = session(port, &dir.path().join("chrome-profile")).await;
+    let c = client.clone();
+    let outcome = tokio::spawn(async move {
+        // Not signed in: the link shows the sign-in form, not the study.
+        c.goto(&format!("http://{addr}/s/{link}")).await?;
+        let field = c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("input#token"))
+            .await?;
+        let page = c.source().await?;
+        assert!(!page.contains("derm-demo"), "nothing of the study before signing in");
+        // A wrong token is refused on the form.
+        field.send_keys("fst_0123").await?;
+        c.find(Locator::Css("button#signin")).await?.click().await?;
+        let error = c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("#signin-error"))
+            .await?;
+        assert!(error.text().await?.contains("not valid"));
+        // The right one opens the shared view: the study's benchmark, signed in as bob.
+        c.find(Locator::Css("input#token")).await?.send_keys(&token).await?;
+        c.find(Locator::Css("button#signin")).await?.click().await?;
+        let who = c
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("#signed-in-as"))
+            .await?;
+        assert_eq!(who.text().await?, "bob · viewer");
+        c.wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("section.benchmark table"))
+            .await?;
+        let url = c.current_url().await?;
+        assert!(url.as_str().contains("study=1"), "{url}");
+        let short = c.find(Locator::Css("#short-link")).await?;
+        assert!(!short.is_displayed().await?, "a viewer is not offered short links");
+        shot(&c, "signed-in-share-link.png").await?;
+        // Signing out returns to the form; the study is out of reach again.
+        c.find(Locator::Css("#signout")).await?.click().await?;
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("input#token"))
+            .await?;
+        c.goto(&format!("http://{addr}/?study=1")).await?;
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("input#token"))
+            .await?;
         Ok::<_, fantoccini::error::CmdError>(())
     })
     .await;
