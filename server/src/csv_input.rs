@@ -49,7 +49,10 @@ fn read(path: &Path) -> Result<Rows, InputError> {
     if conf_col.is_none() && prob_cols.len() < 2 {
         return Err(InputError::file(
             path,
-            format!("columns {header:?}: expected `confidence,correct` or softmax columns `p0,p1,…` with `label`"),
+            format!(
+                "columns {}: expected `confidence,correct` or softmax columns `p0,p1,…` with `label`",
+                crate::error::list_some(&header, 8)
+            ),
         ));
     }
     if conf_col.is_some() && correct_col.is_none() {
@@ -76,11 +79,20 @@ fn read(path: &Path) -> Result<Rows, InputError> {
             rec.get(j)
                 .ok_or_else(|| InputError::file(path, format!("line {line}: missing `{what}`")))
         };
+        // Every number must be finite: NaN would sort anywhere and poison every metric.
         let num = |j: usize, what: &str| -> Result<f64, InputError> {
             let s = get(j, what)?;
-            s.trim()
-                .parse::<f64>()
-                .map_err(|_| InputError::file(path, format!("line {line}: `{what}` = {s:?} is not a number")))
+            match s.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                Ok(v) => Err(InputError::file(
+                    path,
+                    format!("line {line}: `{what}` is {v} (NaN or Inf)"),
+                )),
+                Err(_) => Err(InputError::file(
+                    path,
+                    format!("line {line}: `{what}` = {s:?} is not a number"),
+                )),
+            }
         };
         let label = match label_col {
             Some(j) => {
@@ -110,11 +122,7 @@ fn read(path: &Path) -> Result<Rows, InputError> {
         } else if let Some((probs, _)) = rows.probs.as_mut() {
             let start = probs.len();
             for (k, &j) in prob_cols.iter().enumerate() {
-                let p = num(j, &format!("p{k}"))?;
-                if !p.is_finite() {
-                    return Err(InputError::file(path, format!("line {line}: p{k} is {p} (NaN or Inf)")));
-                }
-                probs.push(p);
+                probs.push(num(j, &format!("p{k}"))?);
             }
             rows.correct.push(csf::argmax(&probs[start..]) as i64 == label);
         }

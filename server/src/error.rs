@@ -9,6 +9,15 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+/// Up to `max` items of a list for a message, then how many more: `["a", "b", … and 999998 more]`.
+pub fn list_some<T: std::fmt::Debug>(items: &[T], max: usize) -> String {
+    if items.len() <= max {
+        return format!("{items:?}");
+    }
+    let shown: Vec<String> = items[..max].iter().map(|i| format!("{i:?}")).collect();
+    format!("[{}, … and {} more]", shown.join(", "), items.len() - max)
+}
+
 /// Locks `m`, also after a thread panicked while holding it. The one lock-poison policy: every value
 /// behind a lock here (job tables, progress, caches, a store connection) is replaced whole or read
 /// whole, never left half-updated, so a panic elsewhere must not take every later request down

@@ -98,7 +98,8 @@ impl Recipe {
     /// Reads and checks a recipe file.
     pub fn load(path: &Path) -> Result<Self, InputError> {
         let text = std::fs::read_to_string(path).map_err(|e| InputError::file(path, format!("cannot read ({e})")))?;
-        toml::from_str(&text).map_err(|e| InputError::file(path, format!("not a valid recipe: {}", e.message())))
+        toml::from_str(&text)
+            .map_err(|e| InputError::file(path, format!("not a valid recipe: {}", describe(&text, &e))))
     }
 
     fn plan(&self) -> Result<ShiftPlan, InputError> {
@@ -228,4 +229,17 @@ pub fn run(
         outputs.push(RunOutput { method, dir, curve });
     }
     Ok((t.design, outputs))
+}
+
+/// A TOML error with where it is: `line L, column C` and the line itself, so a wrong value is
+/// found without counting.
+fn describe(text: &str, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return e.message().to_string();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let source = text.lines().nth(line - 1).unwrap_or("").trim();
+    format!("{} (line {line}, column {column}: `{source}`)", e.message())
 }

@@ -23,7 +23,10 @@ pub fn load(csv_path: &Path) -> Result<Dataset, InputError> {
     let (Some(path_col), Some(label_col)) = (col("path"), col("label")) else {
         return Err(InputError::file(
             csv_path,
-            format!("columns {header:?}: a manifest needs `path` and `label` (optional: domain, split, group)"),
+            format!(
+                "columns {}: a manifest needs `path` and `label` (optional: domain, split, group)",
+                crate::error::list_some(&header, 8)
+            ),
         ));
     };
     let known = ["path", "label", "domain", "split", "group"];
@@ -41,6 +44,17 @@ pub fn load(csv_path: &Path) -> Result<Dataset, InputError> {
             get(Some(path_col)).ok_or_else(|| InputError::file(csv_path, format!("line {line}: empty `path`")))?;
         let label =
             get(Some(label_col)).ok_or_else(|| InputError::file(csv_path, format!("line {line}: empty `label`")))?;
+        // Images live below the manifest's folder: the web app serves them from there and refuses
+        // any path that leaves it, so such a path is refused here, where it can be fixed.
+        let escapes = Path::new(&rel)
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+        if escapes {
+            return Err(InputError::file(
+                csv_path,
+                format!("line {line}: path {rel:?} leaves the manifest's folder: list images by paths relative to it, and place the manifest at their common root"),
+            ));
+        }
         let path = root.join(&rel);
         if !path.is_file() {
             return Err(InputError::file(

@@ -139,6 +139,12 @@ struct RawColumns {
 fn split_raw(path: &Path, raw: &Array, c: usize, strict: &[i64]) -> Result<RawColumns, InputError> {
     raw.expect_ndim(path, 2, "(N, num_classes + 2): outputs, label, dataset_idx")?;
     let (n, cols) = (raw.shape[0], raw.shape[1]);
+    if n == 0 {
+        return Err(InputError::file(
+            path,
+            "array has no rows: an experiment needs at least one sample",
+        ));
+    }
     if cols != c + 2 {
         return Err(InputError::file(
             path,

@@ -57,6 +57,7 @@ fn with_member<T>(
     let mut archive =
         NpzArchive::open(path).map_err(|e| InputError::file(path, format!("not a readable .npz archive ({e})")))?;
     let names: Vec<String> = archive.array_names().map(String::from).collect();
+    let data_bytes = member_data_bytes(&mut archive, key).map_err(|problem| InputError::file(path, problem))?;
     let npy = archive
         .by_name(key)
         .map_err(|e| InputError::file(path, format!("array '{key}' is corrupt ({e})")))?
@@ -67,8 +68,8 @@ fn with_member<T>(
             )
         })?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let dtype = match npy.dtype() {
-        npyz::DType::Plain(ts) => ts.to_string(),
+    let (dtype, item) = match npy.dtype() {
+        npyz::DType::Plain(ts) => (ts.to_string(), ts.size_field()),
         other => {
             return Err(InputError::file(
                 path,
@@ -76,7 +77,104 @@ fn with_member<T>(
             ))
         }
     };
+    if !matches!(dtype.as_bytes().get(1), Some(b'f' | b'i' | b'u' | b'b')) {
+        return Err(InputError::file(
+            path,
+            format!("array '{key}' has dtype {dtype}, expected a float or integer type"),
+        ));
+    }
+    if npy.order() == npyz::Order::Fortran {
+        return Err(InputError::file(
+            path,
+            format!("array '{key}' is stored in Fortran (column-major) order: save it with np.ascontiguousarray"),
+        ));
+    }
+    // The header's shape must account for exactly the bytes that follow it: a shape larger than the
+    // data would make the reader allocate for values that are not there (a bomb), a smaller one
+    // would silently drop data.
+    let declared = shape
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+        .and_then(|n| n.checked_mul(item));
+    if declared != Some(data_bytes) {
+        return Err(InputError::file(
+            path,
+            format!("array '{key}' declares shape {shape:?} of {dtype}, but holds {data_bytes} bytes of data"),
+        ));
+    }
     f(npy, shape, &dtype)
+}
+
+/// The longest `.npy` header text read (numpy writes under 200 bytes for any plain array).
+const MAX_HEADER: u64 = 1 << 16;
+
+/// The bytes of member `key`'s data: its uncompressed size less the `.npy` header (format 1.0:
+/// 10 bytes + header length; 2.0 and 3.0: 12 + header length). `Err` names what is wrong.
+fn member_data_bytes<R: std::io::Read + std::io::Seek>(archive: &mut NpzArchive<R>, key: &str) -> Result<u64, String> {
+    use std::io::Read;
+    let zip = archive.zip_archive();
+    let Ok(mut entry) = zip.by_name(&format!("{key}.npy")) else {
+        // A missing member is reported with the archive's names by the caller.
+        return Ok(0);
+    };
+    let size = entry.size();
+    let mut head = [0u8; 12];
+    entry
+        .read_exact(&mut head[..10])
+        .map_err(|e| format!("array '{key}' is corrupt ({e})"))?;
+    if &head[..6] != b"\x93NUMPY" {
+        return Err(format!("array '{key}' is not an .npy array (no NUMPY magic)"));
+    }
+    let (prefix, text_len) = match head[6] {
+        1 => (10, u64::from(u16::from_le_bytes([head[8], head[9]]))),
+        2 | 3 => {
+            entry
+                .read_exact(&mut head[10..12])
+                .map_err(|e| format!("array '{key}' is corrupt ({e})"))?;
+            (
+                12,
+                u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])),
+            )
+        }
+        v => return Err(format!("array '{key}' has .npy format version {v}, expected 1, 2 or 3")),
+    };
+    if text_len > MAX_HEADER {
+        return Err(format!(
+            "array '{key}' has a {text_len}-byte header, more than any array needs"
+        ));
+    }
+    let header = prefix + text_len;
+    // The shape, read here because the parser below multiplies it unchecked (a shape whose
+    // product overflows would panic or wrap there).
+    let mut text = vec![0u8; text_len as usize];
+    entry
+        .read_exact(&mut text)
+        .map_err(|e| format!("array '{key}' is corrupt ({e})"))?;
+    let text = String::from_utf8_lossy(&text);
+    if text.contains("'|O'") || text.contains("'O'") {
+        return Err(format!(
+            "array '{key}' has dtype object (pickled Python objects), expected a float or integer type"
+        ));
+    }
+    if let Some(dims) = text
+        .split_once("'shape':")
+        .and_then(|(_, rest)| rest.split_once('('))
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(dims, _)| dims)
+    {
+        let product = dims
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .try_fold(16u64, |n, d| d.parse::<u64>().ok().and_then(|d| n.checked_mul(d)));
+        if product.is_none() {
+            return Err(format!(
+                "array '{key}' declares the shape ({dims}), which no file can hold"
+            ));
+        }
+    }
+    size.checked_sub(header)
+        .ok_or_else(|| format!("array '{key}' is shorter than its own header"))
 }
 
 fn check_len(path: &Path, key: &str, len: usize, shape: &[usize]) -> Result<(), InputError> {

@@ -391,6 +391,11 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite's `PRAGMA integrity_check`: `ok`, or what is wrong.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
     /// Whether study `id` exists (one query).
     pub fn exists(&self, id: i64) -> Result<bool, StoreError> {
         Ok(self

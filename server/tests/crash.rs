@@ -1,0 +1,310 @@
+//! Crash safety: `kill -9` during import, training, an embedding job and link creation. After each
+//! kill the store passes `PRAGMA integrity_check`, every study in it is complete (all its samples,
+//! test sets and scores) or absent, nothing half-written is left in an output folder, and a
+//! restarted server reports the interrupted job as failed and runs it again on request.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use failscope::store::Store;
+
+fn failscope() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_failscope"));
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    c
+}
+
+/// The store at `db` is sound: SQLite's own check passes, and every study is whole.
+fn assert_sound(db: &Path) -> usize {
+    let store = Store::open(db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let studies = store.list().unwrap();
+    for s in &studies {
+        let samples = store.samples(s.id).unwrap();
+        assert_eq!(samples.len() as u64, s.n_samples, "study {} is missing samples", s.id);
+        assert!(!store.scores(s.id).unwrap().is_empty(), "study {} has no scores", s.id);
+        let sets = store.test_sets(s.id).unwrap();
+        assert_eq!(
+            sets.iter().map(|t| t.size).sum::<u64>(),
+            s.n_samples,
+            "study {}'s test sets",
+            s.id
+        );
+    }
+    studies.len()
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(rel)
+}
+
+/// The `fdshifts/features` experiment with its per-sample arrays repeated `times` times: an
+/// experiment whose import writes tens of thousands of rows with features and MC passes.
+fn big_experiment(dir: &Path, times: usize) -> PathBuf {
+    use npyz::WriterBuilder;
+    let src = fixture("fdshifts/features");
+    let out = dir.join("experiment");
+    std::fs::create_dir_all(out.join("hydra")).unwrap();
+    std::fs::create_dir_all(out.join("test_results")).unwrap();
+    std::fs::copy(src.join("hydra/config.yaml"), out.join("hydra/config.yaml")).unwrap();
+    for name in ["train_features.npz", "last_layer.npz"] {
+        std::fs::copy(src.join("test_results").join(name), out.join("test_results").join(name)).unwrap();
+    }
+    for name in ["raw_logits", "raw_logits_dist", "encoded_output", "external_confids"] {
+        let file = format!("test_results/{name}.npz");
+        let a = failscope::io::npz::read(&src.join(&file), "arr_0").unwrap();
+        let mut shape: Vec<u64> = a.shape.iter().map(|&d| d as u64).collect();
+        shape[0] *= times as u64;
+        let mut npz = npyz::npz::NpzWriter::create(out.join(&file)).unwrap();
+        let mut w = npz
+            .array::<f64>("arr_0", Default::default())
+            .unwrap()
+            .default_dtype()
+            .shape(&shape)
+            .begin_nd()
+            .unwrap();
+        for _ in 0..times {
+            w.extend(a.data.iter().copied()).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    out
+}
+
+/// Kills `child` after `after`; `false` when it had already finished.
+fn kill_after(child: &mut Child, after: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < after {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    true
+}
+
+#[test]
+fn an_import_killed_at_any_moment_leaves_the_study_complete_or_absent() {
+    let d = tempfile::tempdir().unwrap();
+    let experiment = big_experiment(d.path(), 20);
+    let db = d.path().join("s.db");
+    let import = || {
+        failscope()
+            .args(["study", "import"])
+            .arg(&experiment)
+            .arg("--db")
+            .arg(&db)
+            .spawn()
+            .unwrap()
+    };
+    // Time one import, then kill others at points spread over that time.
+    let start = Instant::now();
+    assert!(import().wait().unwrap().success());
+    let full = start.elapsed();
+    assert_eq!(assert_sound(&db), 1);
+    let mut killed = 0;
+    for k in 1..=6u32 {
+        let mut child = import();
+        if kill_after(&mut child, full * k / 7) {
+            killed += 1;
+        }
+        let n = assert_sound(&db);
+        assert!(n == 1 + k as usize || n == k as usize, "{n} studies after {k} imports");
+        if n == k as usize {
+            // The killed import left nothing: import it again so the counts stay simple.
+            assert!(import().wait().unwrap().success());
+        }
+    }
+    assert!(
+        killed >= 4,
+        "only {killed} of 6 imports were killed before they finished"
+    );
+    assert_eq!(assert_sound(&db), 7);
+}
+
+#[test]
+fn training_killed_leaves_no_checkpoint_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let mut csv = String::from("path,label\n");
+    for i in 0..240u32 {
+        let label = i % 2;
+        let img = image::RgbImage::from_fn(8, 8, |x, y| {
+            image::Rgb([(90 * label + x * 9) as u8, (y * 20) as u8, (i % 200) as u8])
+        });
+        img.save(d.path().join(format!("i{i}.png"))).unwrap();
+        csv.push_str(&format!("i{i}.png,c{label}\n"));
+    }
+    std::fs::write(d.path().join("manifest.csv"), csv).unwrap();
+    let recipe = d.path().join("recipe.toml");
+    std::fs::write(
+        &recipe,
+        format!(
+            "name = \"crash\"\n[data]\nsource = \"{}\"\nsize = [8, 8]\n[train]\nepochs = 500\npatience = 500\nbatch = 16\n",
+            d.path().join("manifest.csv").display()
+        ),
+    )
+    .unwrap();
+    let out = d.path().join("models");
+    let mut child = failscope()
+        .arg("train")
+        .arg(&recipe)
+        .arg("--out")
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    assert!(
+        kill_after(&mut child, Duration::from_secs(4)),
+        "training finished within 4 s"
+    );
+    assert!(!out.exists(), "a killed training left {}", out.display());
+}
+
+/// One HTTP/1.1 request to `addr`; answers the status and the body.
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    (status, body)
+}
+
+/// Starts `failscope serve` on the store `db`; answers it and its address once it listens.
+fn serve(db: &Path, dist: &Path) -> (Child, SocketAddr) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = failscope()
+        .arg("serve")
+        .arg("--addr")
+        .arg(addr.to_string())
+        .arg("--db")
+        .arg(db)
+        .arg("--dist")
+        .arg(dist)
+        .arg("--rate-limit")
+        .arg("0")
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "the server did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, addr)
+}
+
+fn job_of(body: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["job"].as_u64().unwrap()
+}
+
+#[test]
+fn a_server_killed_mid_job_and_mid_link_restarts_sound_with_the_job_failed() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("s.db");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/fdshifts/features");
+    assert!(failscope()
+        .args(["study", "import"])
+        .arg(&fixture)
+        .arg("--db")
+        .arg(&db)
+        .status()
+        .unwrap()
+        .success());
+    let dist = d.path().join("dist");
+    std::fs::create_dir(&dist).unwrap();
+    std::fs::write(dist.join("index.html"), "<!doctype html>").unwrap();
+
+    let (mut server, addr) = serve(&db, &dist);
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/studies/1/embeddings",
+        r#"{"perplexity": 5, "iterations": 100000}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let job = job_of(&body);
+    let (status, body) = http(addr, "POST", "/api/links", r#"{"state": "study=1&color=testset"}"#);
+    assert_eq!(status, 200, "{body}");
+    let link: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // Links are written while the job computes; the server is killed in the middle of both.
+    let writer = std::thread::spawn(move || {
+        for _ in 0..10_000 {
+            let mut s = match TcpStream::connect(addr) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            let body = r#"{"state": "study=1&color=confusion"}"#;
+            let sent = write!(
+                s,
+                "POST /api/links HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            if sent.is_err() {
+                return;
+            }
+            let _ = s.read_to_string(&mut String::new());
+        }
+    });
+    loop {
+        let (_, body) = http(addr, "GET", &format!("/api/jobs/{job}"), "");
+        if body.contains("t-SNE") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    writer.join().unwrap();
+    assert_eq!(assert_sound(&db), 1);
+
+    let (mut server, addr) = serve(&db, &dist);
+    let (status, body) = http(addr, "GET", &format!("/api/jobs/{job}"), "");
+    assert_eq!(status, 200, "{body}");
+    let st: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (st["finished"].as_bool(), st["stage"].as_str()),
+        (Some(true), Some("failed")),
+        "{st}"
+    );
+    assert_eq!(st["error"]["kind"], "interrupted", "{st}");
+    // The link made before the kill still opens.
+    let (status, _) = http(addr, "GET", &format!("/s/{}", link["id"].as_str().unwrap()), "");
+    assert_eq!(status, 303);
+    // The same request runs again as a new job.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/studies/1/embeddings",
+        r#"{"perplexity": 5, "iterations": 100000}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let again = job_of(&body);
+    assert!(again > job);
+    let (_, body) = http(addr, "GET", &format!("/api/jobs/{again}"), "");
+    assert!(body.contains("\"finished\":false"), "{body}");
+    let (status, _) = http(addr, "DELETE", &format!("/api/jobs/{again}"), "");
+    assert_eq!(status, 200);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(assert_sound(&db), 1);
+}
