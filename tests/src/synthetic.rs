@@ -11,6 +11,12 @@ use ndarray::Array2;
 
 /// A study of `n` points with 4 classes, 6 test sets, scores, 2-D features and a cached embedding.
 pub fn synthetic_study(db: &std::path::Path, n: usize) {
+    synthetic_study_with_images(db, n, None);
+}
+
+/// [`synthetic_study`], with images when `images` names a folder: 64 small PNGs written there,
+/// shared by the rows in turn (the web app renders a row's image from it, as for a real study).
+pub fn synthetic_study_with_images(db: &std::path::Path, n: usize, images: Option<&std::path::Path>) {
     let mut store = Store::open(db).unwrap();
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
@@ -56,7 +62,7 @@ pub fn synthetic_study(db: &std::path::Path, n: usize) {
                 mc: None,
                 scores,
                 probs: None,
-                sources: None,
+                sources: images.map(|dir| sources(dir, n)),
                 test_sets: Vec::new(),
             },
         )
@@ -74,4 +80,33 @@ pub fn synthetic_study(db: &std::path::Path, n: usize) {
     store
         .cache(id, "embedding", &EmbedParams::default().dims(3).key(), &blob)
         .unwrap();
+}
+
+/// 64 PNGs of 32×32 in `dir`, and the provenance of `n` rows using them in turn.
+fn sources(dir: &std::path::Path, n: usize) -> failscope::sources::SampleSources {
+    for k in 0..64u32 {
+        let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(k * 4) as u8, (x * 8) as u8, (y * 8) as u8]));
+        img.save(dir.join(format!("img{k}.png"))).unwrap();
+    }
+    failscope::sources::SampleSources {
+        root: Some(dir.to_path_buf()),
+        preprocess: failscope::preprocess::Preprocess {
+            size: [32, 32],
+            mean: [0.5; 3],
+            std: [0.25; 3],
+        },
+        seed: 0,
+        classes: (0..4).map(|c| format!("class {c}")).collect(),
+        rows: (0..n)
+            .map(|i| failscope::sources::SampleSource {
+                id: format!("s{i}"),
+                index: i,
+                image: Some(format!("img{}.png", i % 64)),
+                corruption: None,
+                domain: Some(format!("site{}", i % 3)),
+                meta: IndexMap::new(),
+            })
+            .collect(),
+        embedded: Vec::new(),
+    }
 }

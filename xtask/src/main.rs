@@ -35,6 +35,10 @@ const USAGE: &str = "usage: cargo xtask <command>
                          (needs FAILSCOPE_DATA: the folder holding ham10000/ and medmnist/)
   demo [--addr A]        setup, build, and serve the app on a default study (http://127.0.0.1:8080);
                          with FAILSCOPE_DATA, first builds a PneumoniaMNIST study once (~2 min)
+  load                   the load test: 200 clients (wrk) browse a 100,000-point study for 60 s
+                         with tokens on while a t-SNE job runs; p50/p99/errors to artifacts/load.json
+  fuzz [SECONDS] [T…]    each libFuzzer target of fuzz/ (or those named) for SECONDS (600) on its
+                         committed corpus; installs cargo-fuzz
   bench                  criterion benchmarks (+ FD-Shifts' own code as the baseline with
                          FAILSCOPE_BENCH_PYTHON, FAILSCOPE_FDSHIFTS_HEAD, FAILSCOPE_FDSHIFTS_V011)";
 
@@ -111,7 +115,11 @@ fn setup_browser() -> Result<()> {
     if on_path("chromedriver") && (on_path("chromium") || on_path("chromium-browser")) {
         return Ok(());
     }
-    // Debian's packages; as root (CI) directly, else through sudo.
+    apt_install(&["chromium", "chromium-driver"])
+}
+
+/// Installs Debian's `packages`: as root (CI) directly, else through sudo.
+fn apt_install(packages: &[&str]) -> Result<()> {
     let sudo = |args: &[&str]| -> Command {
         let is_root = Command::new("id")
             .arg("-u")
@@ -130,14 +138,9 @@ fn setup_browser() -> Result<()> {
         c
     };
     run(&mut sudo(&["apt-get", "update", "-qq"]))?;
-    run(&mut sudo(&[
-        "apt-get",
-        "install",
-        "-y",
-        "-qq",
-        "chromium",
-        "chromium-driver",
-    ]))
+    let mut install = vec!["apt-get", "install", "-y", "-qq"];
+    install.extend_from_slice(packages);
+    run(&mut sudo(&install))
 }
 
 fn setup(browser: bool) -> Result<()> {
@@ -333,6 +336,88 @@ fn bench() -> Result<()> {
         .env("FAILSCOPE_DIST", dist))
 }
 
+/// The load test (`tests/benches/load.rs`): Debian's wrk drives 200 clients against a served
+/// 100,000-point study for 60 s; p50, p99 and errors land in `artifacts/load.json`.
+fn load() -> Result<()> {
+    setup_libtorch()?;
+    if !on_path("wrk") {
+        apt_install(&["wrk"])?;
+    }
+    // The served pages are not requested; an index.html is all the server needs to start.
+    let dist = root().join("target/load-dist");
+    std::fs::create_dir_all(&dist)?;
+    std::fs::write(dist.join("index.html"), "<!doctype html><title>failscope</title>")?;
+    run(cargo()
+        .args(["bench", "-p", "failscope-e2e", "--bench", "load"])
+        .env("FAILSCOPE_DIST", dist))
+}
+
+/// The fuzz targets of `fuzz/` (libFuzzer through cargo-fuzz), each with its corpus in
+/// `fuzz/corpus/<target>`, seeded from the committed fixtures.
+const FUZZ_TARGETS: [(&str, &[&str]); 7] = [
+    (
+        "npz",
+        &[
+            "tests/fixtures/fdshifts/v011_basic/test_results",
+            "tests/fixtures/malformed/files",
+        ],
+    ),
+    ("manifest_csv", &["tests/fixtures/malformed/files"]),
+    ("samples_csv", &["tests/fixtures/malformed/files"]),
+    (
+        "config_yaml",
+        &[
+            "tests/fixtures/fdshifts/v011_basic/hydra",
+            "tests/fixtures/malformed/files",
+        ],
+    ),
+    ("view_state", &[]),
+    ("json_bodies", &["tests/fixtures/malformed/files"]),
+    ("recipe_toml", &["assets/recipes", "tests/fixtures/malformed/files"]),
+];
+
+/// `cargo xtask fuzz [SECONDS] [TARGET…]`: every target (or the named ones) for SECONDS each
+/// (default 600), on stable Rust through `RUSTC_BOOTSTRAP` (cargo-fuzz's sanitizer flags are
+/// nightly-only). A crash stops with its input in `fuzz/artifacts/<target>/`.
+fn fuzz(args: &[String]) -> Result<()> {
+    setup_libtorch()?;
+    if !on_path("cargo-fuzz") {
+        run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let seconds: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(600);
+    let named: Vec<&String> = args.iter().filter(|a| a.parse::<u64>().is_err()).collect();
+    for (target, seeds) in FUZZ_TARGETS {
+        if !named.is_empty() && !named.iter().any(|n| n.as_str() == target) {
+            continue;
+        }
+        let corpus = root().join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
+        for seed in seeds {
+            for entry in std::fs::read_dir(root().join(seed))? {
+                let path = entry?.path();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if path.is_file() && !corpus.join(&name).exists() {
+                    std::fs::copy(&path, corpus.join(name))?;
+                }
+            }
+        }
+        run(cargo()
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", target])
+            .arg(&corpus)
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-rss_limit_mb=4096",
+                "-max_len=1048576",
+            ]))?;
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     let rest = &args[args.len().min(1)..];
@@ -343,6 +428,8 @@ fn main() -> Result<()> {
         Some("tidy") => tidy(),
         Some("demo") => demo(rest),
         Some("bench") => bench(),
+        Some("load") => load(),
+        Some("fuzz") => fuzz(rest),
         _ => {
             eprintln!("{USAGE}");
             bail!("unknown or missing command")
