@@ -404,8 +404,10 @@ fn fuzz(args: &[String]) -> Result<()> {
                 }
             }
         }
+        // The targets link libtorch through the server crate, whose rpath reaches only its own binaries.
         run(cargo()
             .env("RUSTC_BOOTSTRAP", "1")
+            .env("LD_LIBRARY_PATH", root().join(".torch/libtorch/lib"))
             .args(["fuzz", "run", target])
             .arg(&corpus)
             .args([
