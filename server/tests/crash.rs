@@ -166,21 +166,39 @@ fn training_killed_leaves_no_checkpoint_folder() {
     assert!(!out.exists(), "a killed training left {}", out.display());
 }
 
-/// One HTTP/1.1 request to `addr`; answers the status and the body.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+/// One HTTP/1.1 request to `addr`; answers the status and the body, or `None` when the server
+/// is gone (killed mid-request).
+fn try_http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
-    .unwrap();
+    .ok()?;
     let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp[9..12].parse().unwrap();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.get(9..12)?.parse().ok()?;
     let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
-    (status, body)
+    Some((status, body))
+}
+
+/// [`try_http`] to a server that must answer.
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    try_http(addr, method, path, body).unwrap_or_else(|| panic!("{method} {path}: no answer"))
+}
+
+/// Starts a t-SNE job long enough to be killed mid-way; answers its id.
+fn start_long_embedding(addr: SocketAddr) -> u64 {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/studies/1/embeddings",
+        r#"{"perplexity": 5, "iterations": 100000}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    job_of(&body)
 }
 
 /// Starts `failscope serve` on the store `db`; answers it and its address once it listens.
@@ -234,34 +252,16 @@ fn a_server_killed_mid_job_and_mid_link_restarts_sound_with_the_job_failed() {
     std::fs::write(dist.join("index.html"), "<!doctype html>").unwrap();
 
     let (mut server, addr) = serve(&db, &dist);
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/studies/1/embeddings",
-        r#"{"perplexity": 5, "iterations": 100000}"#,
-    );
-    assert_eq!(status, 202, "{body}");
-    let job = job_of(&body);
+    let job = start_long_embedding(addr);
     let (status, body) = http(addr, "POST", "/api/links", r#"{"state": "study=1&color=testset"}"#);
     assert_eq!(status, 200, "{body}");
     let link: serde_json::Value = serde_json::from_str(&body).unwrap();
     // Links are written while the job computes; the server is killed in the middle of both.
     let writer = std::thread::spawn(move || {
         for _ in 0..10_000 {
-            let mut s = match TcpStream::connect(addr) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
-            let body = r#"{"state": "study=1&color=confusion"}"#;
-            let sent = write!(
-                s,
-                "POST /api/links HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            if sent.is_err() {
+            if try_http(addr, "POST", "/api/links", r#"{"state": "study=1&color=confusion"}"#).is_none() {
                 return;
             }
-            let _ = s.read_to_string(&mut String::new());
         }
     });
     loop {
@@ -291,14 +291,7 @@ fn a_server_killed_mid_job_and_mid_link_restarts_sound_with_the_job_failed() {
     let (status, _) = http(addr, "GET", &format!("/s/{}", link["id"].as_str().unwrap()), "");
     assert_eq!(status, 303);
     // The same request runs again as a new job.
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/studies/1/embeddings",
-        r#"{"perplexity": 5, "iterations": 100000}"#,
-    );
-    assert_eq!(status, 202, "{body}");
-    let again = job_of(&body);
+    let again = start_long_embedding(addr);
     assert!(again > job);
     let (_, body) = http(addr, "GET", &format!("/api/jobs/{again}"), "");
     assert!(body.contains("\"finished\":false"), "{body}");
