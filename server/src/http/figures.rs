@@ -157,15 +157,14 @@ async fn sets(
     only: Option<i64>,
 ) -> Result<(Vec<SetRows>, Vec<String>), AppError> {
     let csf2 = csf.to_string();
+    let cache = state.studies.clone();
     with_store(state, move |s| {
-        if !s.exists(id)? {
+        let Some((samples, scores)) = super::samples::study_columns(&cache, s, id)? else {
             return Ok(None);
-        }
-        let scores = s.scores(id)?;
+        };
         let Some(v) = scores.get(&csf2) else {
             return Ok(Some(None));
         };
-        let samples = s.samples(id)?;
         let names = s.test_sets(id)?.into_iter().map(|t| t.name).collect();
         let idx: Vec<usize> = samples.iter().map(|r| r.dataset_idx.max(0) as usize).collect();
         let conf: Vec<f64> = v.iter().map(|x| f64::from(*x)).collect();

@@ -46,6 +46,10 @@ pub struct AppState {
     /// at a million rows reading them from SQLite per click would take seconds (studies are
     /// immutable once imported, so it never goes stale).
     pub(crate) neighbours: Arc<Mutex<Option<samples::FeatureCache>>>,
+    /// The records and scores of the studies read last (see `samples::StudyCache`).
+    pub(crate) studies: Arc<Mutex<samples::StudyCache>>,
+    /// Each study's layout once read (a few names and counts per study).
+    pub(crate) layouts: Arc<Mutex<std::collections::HashMap<i64, failscope_shared::api::StudyLayout>>>,
     /// Tokens on or off, and the rate limit.
     pub access: access::Access,
 }
@@ -60,6 +64,8 @@ impl AppState {
             store: Arc::new(Pool::new(store, db, STORE_CONNECTIONS)),
             dist,
             neighbours: Arc::default(),
+            studies: Arc::default(),
+            layouts: Arc::default(),
             access: access::Access::default(),
         })
     }

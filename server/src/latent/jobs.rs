@@ -87,7 +87,8 @@ pub fn embedding(
     progress: super::Progress<'_>,
 ) -> Result<(Array2<f32>, bool), JobError> {
     let key = params.key();
-    let n = store.samples(id)?.len();
+    // The study's size only (one row), not its 100,000 sample records.
+    let n = store.facts(id)?.map_or(0, |f| f.n_samples as usize);
     params.check_for(n)?;
     if let Some(blob) = store.cached(id, "embedding", &key)? {
         // A cached blob of another size (a store edited by hand) is recomputed, not trusted.
