@@ -62,8 +62,8 @@ fn not_found(id: i64) -> AppError {
     AppError::NotFound(format!("no study with id {id}"))
 }
 
-/// `GET /api/studies/{id}/layout`, kept per study once read: studies never change once imported, and the metadata keys take a
-/// pass over every sample's metadata.
+/// `GET /api/studies/{id}/layout`, kept per study once read: studies never change once
+/// imported, and the metadata keys take a pass over every sample's metadata.
 pub async fn layout(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StudyLayout>, AppError> {
     let id = parse_id(&id)?;
     if let Some(l) = lock(&state.layouts).get(&id) {
