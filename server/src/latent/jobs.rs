@@ -402,32 +402,28 @@ impl Jobs {
 /// A finished job's status: done, or failed as `failure` says.
 fn finished(failure: Option<JobFailure>) -> JobStatus {
     JobStatus {
-        stage: match &failure {
-            None => "done",
-            Some(e) if e.kind == FailureKind::Cancelled => "cancelled",
-            Some(_) => "failed",
-        }
-        .into(),
+        stage: end_stage(failure.as_ref()).into(),
         fraction: 1.0,
         finished: true,
         error: failure,
     }
 }
 
+/// How a job ended, as its status's stage and its record's state: done, cancelled or failed.
+fn end_stage(failure: Option<&JobFailure>) -> &'static str {
+    match failure {
+        None => "done",
+        Some(e) if e.kind == FailureKind::Cancelled => "cancelled",
+        Some(_) => "failed",
+    }
+}
+
 /// Records how job `job_id` ended in the store at `db` (a failure to is logged: the job's status
 /// stays right in memory while the server runs).
 fn record(db: &std::path::Path, job_id: u64, result: &Result<(), JobFailure>) {
-    let (state, failure) = match result {
-        Ok(()) => ("done", None),
-        Err(e) => (
-            if e.kind == FailureKind::Cancelled {
-                "cancelled"
-            } else {
-                "failed"
-            },
-            Some(serde_json::to_string(e).expect("plain fields serialise")),
-        ),
-    };
+    let failure = result.as_ref().err();
+    let state = end_stage(failure);
+    let failure = failure.map(|e| serde_json::to_string(e).expect("plain fields serialise"));
     if let Err(e) = Store::open(db).and_then(|s| s.end_job(job_id as i64, state, failure.as_deref())) {
         tracing::error!(job = job_id, error = %e, "could not record how the job ended");
     }
