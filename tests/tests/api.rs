@@ -324,6 +324,20 @@ async fn samples_columns_images_failures_links_and_figures() {
         .to_str()
         .unwrap()
         .contains("site2"));
+    // Asked again, a column comes from the server's response cache: the same bytes and headers.
+    let again = app(state.clone())
+        .oneshot(
+            Request::get("/api/studies/1/columns/meta:domain")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.headers(), resp.headers());
+    let first = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let second = axum::body::to_bytes(again.into_body(), usize::MAX).await.unwrap();
+    assert_eq!((first.len(), &first), (2 * n, &second));
+    assert_eq!(get(&state, "/api/studies/1/columns/label").await.1, labels);
     assert_eq!(
         get(&state, "/api/studies/1/columns/nonsense").await.0,
         StatusCode::NOT_FOUND

@@ -159,10 +159,11 @@ async fn sets(
     let csf2 = csf.to_string();
     let cache = state.studies.clone();
     with_store(state, move |s| {
-        let Some((samples, scores)) = super::samples::study_columns(&cache, s, id)? else {
+        let Some(data) = super::cache::study_data(&cache, s, id)? else {
             return Ok(None);
         };
-        let Some(v) = scores.get(&csf2) else {
+        let samples = &data.samples;
+        let Some(v) = data.scores.all().get(&csf2) else {
             return Ok(Some(None));
         };
         let names = s.test_sets(id)?.into_iter().map(|t| t.name).collect();

@@ -165,6 +165,7 @@ pub async fn job_result(
     Path(job): Path<String>,
 ) -> Result<Response, AppError> {
     let (id, Found { study, work, status: s }) = find(&state, &me, &job).await?;
+    let responses = state.responses.clone();
     if !s.finished {
         return Err(AppError::Conflict(format!(
             "job {id} is still running ({} {:.0} %)",
@@ -180,26 +181,34 @@ pub async fn job_result(
             FailureKind::Interrupted => AppError::Conflict(format!("job {id}: {}", e.message)),
         });
     }
-    // Finished jobs have cached their result: these calls read it back.
+    // Finished jobs have cached their result in the store: these calls read it back, once; the
+    // response is kept after that (a finished job's result never changes).
     let none = |_: &str, _: f64| std::ops::ControlFlow::Continue(());
-    match work {
-        Work::Embed(p) => {
-            let y = on_store(&state, move |store| Ok(jobs::embedding(store, study, &p, &none)?.0)).await?;
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+    let read = async move {
+        match work {
+            Work::Embed(p) => {
+                let y = on_store(&state, move |store| Ok(jobs::embedding(store, study, &p, &none)?.0)).await?;
+                Ok::<_, AppError>(
                     (
-                        header::HeaderName::from_static(wire::SHAPE_HEADER),
-                        wire::shape(y.nrows(), y.ncols()),
-                    ),
-                ],
-                Bytes::from(wire::f32_bytes(y.iter().copied())),
-            )
-                .into_response())
+                        [
+                            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                            (
+                                header::HeaderName::from_static(wire::SHAPE_HEADER),
+                                wire::shape(y.nrows(), y.ncols()),
+                            ),
+                        ],
+                        Bytes::from(wire::f32_bytes(y.iter().copied())),
+                    )
+                        .into_response(),
+                )
+            }
+            Work::Cluster(p) => {
+                let c = on_store(&state, move |store| Ok(jobs::clustering(store, study, &p, &none)?.0)).await?;
+                Ok(Json(c).into_response())
+            }
         }
-        Work::Cluster(p) => {
-            let c = on_store(&state, move |store| Ok(jobs::clustering(store, study, &p, &none)?.0)).await?;
-            Ok(Json(c).into_response())
-        }
-    }
+    };
+    Ok(responses
+        .respond(format!("job {id} result"), async { read.await.into_response() })
+        .await)
 }

@@ -29,6 +29,7 @@ use crate::store::Store;
 const STORE_CONNECTIONS: usize = 8;
 
 pub mod access;
+mod cache;
 mod figures;
 mod latent;
 mod samples;
@@ -46,8 +47,10 @@ pub struct AppState {
     /// at a million rows reading them from SQLite per click would take seconds (studies are
     /// immutable once imported, so it never goes stale).
     pub(crate) neighbours: Arc<Mutex<Option<samples::FeatureCache>>>,
-    /// The records and scores of the studies read last (see `samples::StudyCache`).
-    pub(crate) studies: Arc<Mutex<samples::StudyCache>>,
+    /// The records and scores of the studies read last (see `cache::StudyCache`).
+    pub(crate) studies: Arc<Mutex<cache::StudyCache>>,
+    /// Whole responses of study routes and job results (see `cache::ResponseCache`).
+    pub(crate) responses: Arc<cache::ResponseCache>,
     /// Each study's layout once read (a few names and counts per study).
     pub(crate) layouts: Arc<Mutex<std::collections::HashMap<i64, failscope_shared::api::StudyLayout>>>,
     /// Tokens on or off, and the rate limit.
@@ -65,6 +68,7 @@ impl AppState {
             dist,
             neighbours: Arc::default(),
             studies: Arc::default(),
+            responses: Arc::default(),
             layouts: Arc::default(),
             access: access::Access::default(),
         })
@@ -193,7 +197,18 @@ async fn api_not_found() -> AppError {
 /// The router: `/api/…` JSON endpoints, everything else the frontend (SPA fallback to `index.html`).
 pub fn app(state: AppState) -> Router {
     let spa = ServeDir::new(&state.dist).fallback(ServeFile::new(state.dist.join("index.html")));
+    // Answers that depend on the URI only: a study's data never changes once imported.
+    let immutable = Router::new()
+        .route("/studies/{id}/layout", get(samples::layout))
+        .route("/studies/{id}/columns/{name}", get(samples::column))
+        .route("/studies/{id}/failures", get(samples::failures))
+        .route("/studies/{id}/figures/{name}", get(figures::figure))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.responses.clone(),
+            cache::immutable,
+        ));
     let api = Router::new()
+        .merge(immutable)
         .route("/health", get(|| async { "ok" }))
         .route("/studies", get(list_studies))
         .route("/studies/{id}", get(get_study))
@@ -202,13 +217,9 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{job}", get(latent::job_status).delete(latent::cancel_job))
         .route("/jobs/{job}/events", get(latent::job_events))
         .route("/jobs/{job}/result", get(latent::job_result))
-        .route("/studies/{id}/layout", get(samples::layout))
-        .route("/studies/{id}/columns/{name}", get(samples::column))
         .route("/studies/{id}/samples/{row}", get(samples::sample))
         .route("/studies/{id}/samples/{row}/image", get(samples::image))
         .route("/studies/{id}/samples/{row}/neighbours", get(samples::neighbours))
-        .route("/studies/{id}/failures", get(samples::failures))
-        .route("/studies/{id}/figures/{name}", get(figures::figure))
         .route("/links", post(samples::create_link))
         .route("/me", get(access::me))
         .fallback(api_not_found);

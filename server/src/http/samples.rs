@@ -12,11 +12,11 @@ use failscope_shared::api::{
     FailuresQuery, Identity, Link, NeighboursQuery, NewLink, RankedSample, SampleDetail, StudyLayout,
 };
 use failscope_shared::wire::{self, DEFAULT_CSF};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use indexmap::IndexMap;
 use ndarray::Array2;
 
+use super::cache::study_data;
 use super::{parse_id, with_store, AppError, AppState};
 use crate::error::lock;
 use crate::shift::corrupt::Applied;
@@ -106,9 +106,10 @@ pub async fn column(
     let name2 = name.clone();
     let cache = state.studies.clone();
     let out = with_store(&state, move |s| {
-        let Some((samples, scores)) = study_columns(&cache, s, id)? else {
+        let Some(data) = study_data(&cache, s, id)? else {
             return Ok(None);
         };
+        let (samples, scores) = (&data.samples, data.scores.all());
         Ok(Some(match name2.as_str() {
             "dataset_idx" => Some(binary(
                 wire::u16_bytes(samples.iter().map(|r| r.dataset_idx)),
@@ -180,10 +181,14 @@ pub async fn sample(
     Path((id, row)): Path<(String, String)>,
 ) -> Result<Json<SampleDetail>, AppError> {
     let (id, row) = (parse_id(&id)?, row_of(&row)?);
-    with_store(&state, move |s| s.sample_detail(id, row))
-        .await?
-        .map(Json)
-        .ok_or_else(|| AppError::NotFound(format!("study {id} has no sample {row}")))
+    let cache = state.studies.clone();
+    with_store(&state, move |s| match study_data(&cache, s, id)? {
+        Some(data) => s.sample_detail(id, row, &data.scores),
+        None => Ok(None),
+    })
+    .await?
+    .map(Json)
+    .ok_or_else(|| AppError::NotFound(format!("study {id} has no sample {row}")))
 }
 
 /// `GET /api/studies/{id}/samples/{row}/image`: PNG, cached by the browser for an hour.
@@ -237,45 +242,6 @@ pub async fn image(
         png,
     )
         .into_response())
-}
-
-/// The per-sample records and CSF scores of the studies asked for last. Studies never change once
-/// imported, so columns, failures pages and figures read them from here instead of reading every
-/// row from SQLite per request (25 ms at 100,000 rows, the load test's bottleneck).
-#[derive(Default)]
-pub(crate) struct StudyCache(Vec<(i64, Columns)>);
-
-/// One study's records and scores, shared by the requests that read them.
-pub(crate) type Columns = (Arc<Vec<SampleRecord>>, Arc<IndexMap<String, Vec<f32>>>);
-
-/// Studies [`StudyCache`] keeps (the most recently read first).
-const CACHED_STUDIES: usize = 4;
-
-/// Study `id`'s records and scores from `cache`, read from `s` on a miss; `None` for no study.
-pub(crate) fn study_columns(cache: &Mutex<StudyCache>, s: &Store, id: i64) -> Result<Option<Columns>, StoreError> {
-    let hit = {
-        let mut c = lock(cache);
-        let found = c.0.iter().position(|(k, _)| *k == id);
-        found.map(|i| {
-            let entry = c.0.remove(i);
-            let cols = entry.1.clone();
-            c.0.insert(0, entry);
-            cols
-        })
-    };
-    if let Some(cols) = hit {
-        return Ok(Some(cols));
-    }
-    if !s.exists(id)? {
-        return Ok(None);
-    }
-    // Read outside the lock: another request may read the same study meanwhile, which is harmless.
-    let cols: Columns = (Arc::new(s.samples(id)?), Arc::new(s.scores(id)?));
-    let mut c = lock(cache);
-    c.0.retain(|(k, _)| *k != id);
-    c.0.insert(0, (id, cols.clone()));
-    c.0.truncate(CACHED_STUDIES);
-    Ok(Some(cols))
 }
 
 /// A study's feature matrix and sample records, kept for neighbour queries.
@@ -346,9 +312,10 @@ pub async fn failures(
     let csf2 = csf.clone();
     let cache = state.studies.clone();
     let out = with_store(&state, move |s| {
-        let Some((samples, scores)) = study_columns(&cache, s, id)? else {
+        let Some(data) = study_data(&cache, s, id)? else {
             return Ok(None);
         };
+        let (samples, scores) = (&data.samples, data.scores.all());
         let Some(v) = scores.get(&csf2) else { return Ok(None) };
         let mut fails: Vec<RankedSample> = samples
             .iter()

@@ -196,6 +196,45 @@ impl Slots {
     }
 }
 
+/// How much lower than the server's the scheduling priority of the threads computing jobs is (in
+/// nice steps), so that a t-SNE running on a 2-core server takes the CPU the requests leave, not
+/// half of it.
+const JOB_NICE_STEPS: i32 = 10;
+
+/// The threads jobs compute on (their rayon pool, one thread per core), [`JOB_NICE_STEPS`] below the
+/// server's priority; `None`
+/// when no thread could be started (the job then runs on the global pool).
+fn background_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("failscope-job-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .map_err(|e| tracing::warn!("no thread pool for jobs ({e}); they run at normal priority"))
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Lowers the calling thread's scheduling priority by [`JOB_NICE_STEPS`] (to 19 at most). On Linux
+/// the nice value is a thread's own (setpriority(2), "BUGS"), so this leaves the request threads as
+/// they are.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: getpriority and setpriority only read their integer arguments; `who = 0` is the
+    // calling thread.
+    let failed = unsafe {
+        let now = libc::getpriority(libc::PRIO_PROCESS, 0);
+        libc::setpriority(libc::PRIO_PROCESS, 0, (now + JOB_NICE_STEPS).min(19))
+    } != 0;
+    #[cfg(not(target_os = "linux"))]
+    let failed = false;
+    if failed {
+        tracing::warn!("could not lower a job thread's priority");
+    }
+}
+
 /// Background latent-space jobs over one store file (each job opens its own connection).
 #[derive(Clone, Default)]
 pub struct Jobs {
@@ -329,7 +368,13 @@ impl Jobs {
                     .map_err(|e| e.failure())
             };
             // A panic in a library (linfa, ndarray) fails the job instead of leaving it running forever.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
+            let run = std::panic::AssertUnwindSafe(run);
+            let caught = || std::panic::catch_unwind(run);
+            let caught = match background_pool() {
+                Some(pool) => pool.install(caught),
+                None => caught(),
+            };
+            let result = caught.unwrap_or_else(|_| {
                 tracing::error!(job = job_id, "latent job panicked");
                 Err(JobFailure {
                     kind: FailureKind::Internal,
@@ -426,5 +471,24 @@ fn record(db: &std::path::Path, job_id: u64, result: &Result<(), JobFailure>) {
     let failure = failure.map(|e| serde_json::to_string(e).expect("plain fields serialise"));
     if let Err(e) = Store::open(db).and_then(|s| s.end_job(job_id as i64, state, failure.as_deref())) {
         tracing::error!(job = job_id, error = %e, "could not record how the job ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn jobs_compute_below_the_request_threads_priority() {
+        // SAFETY: getpriority reads its integer arguments only.
+        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let here = nice();
+        let pool = super::background_pool().expect("a job pool");
+        let (outer, inner) = pool.install(|| {
+            let inner = rayon::join(nice, nice);
+            (nice(), inner)
+        });
+        let low = (here + super::JOB_NICE_STEPS).min(19);
+        assert_eq!((outer, inner), (low, (low, low)));
+        assert_eq!(nice(), here, "the calling thread keeps its priority");
     }
 }

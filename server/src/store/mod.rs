@@ -16,6 +16,7 @@ use crate::preprocess::Preprocess;
 pub mod job_log;
 pub mod pool;
 mod samples;
+pub use samples::StudyScores;
 mod schema;
 pub mod tokens;
 

@@ -1,6 +1,8 @@
 //! The per-sample queries: records, features, MC passes, provenance and metadata, and the
 //! inspector's [`SampleDetail`] in a bounded number of queries.
 
+use std::collections::HashMap;
+
 use failscope_shared::api::{CsfScore, SampleDetail};
 use indexmap::IndexMap;
 use ndarray::Array2;
@@ -125,9 +127,9 @@ impl Store {
     }
 
     /// One sample for the inspector: its record, provenance and softmax, and every CSF's score
-    /// with its percentile within the sample's test set. Six queries, whatever the study's size;
-    /// `None` for an unknown study or row.
-    pub fn sample_detail(&self, id: i64, row: i64) -> Result<Option<SampleDetail>, StoreError> {
+    /// with its percentile within the sample's test set (from `scores`, this study's). Four
+    /// indexed queries, whatever the study's size; `None` for an unknown study or row.
+    pub fn sample_detail(&self, id: i64, row: i64, scores: &StudyScores) -> Result<Option<SampleDetail>, StoreError> {
         let Some(info) = self.sample(id, row)? else {
             return Ok(None);
         };
@@ -141,25 +143,7 @@ impl Store {
             )
             .optional()?;
         let classes = self.classes(id)?;
-        let same_set: Vec<usize> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT row FROM samples WHERE study_id = ?1 AND dataset_idx = ?2 ORDER BY row")?;
-            let rows = stmt.query_map(params![id, k], |r| r.get::<_, i64>(0))?;
-            rows.map(|r| r.map(|r| r as usize)).collect::<Result<_, _>>()?
-        };
-        let scores = self
-            .scores(id)?
-            .into_iter()
-            .map(|(csf, v)| {
-                let score = v.get(row as usize).copied().filter(|x| !x.is_nan());
-                let percentile = score.map(|x| {
-                    let lower = same_set.iter().filter(|&&r| v.get(r).is_some_and(|y| *y < x)).count();
-                    100.0 * lower as f32 / same_set.len().max(1) as f32
-                });
-                CsfScore { csf, score, percentile }
-            })
-            .collect();
+        let scores = scores.of(row as usize, k);
         let has_image = info.image.is_some() && self.image_settings(id)?.is_some();
         let name = |c: i64| classes.get(c as usize).cloned().unwrap_or_else(|| format!("class {c}"));
         Ok(Some(SampleDetail {
@@ -179,5 +163,86 @@ impl Store {
             meta: info.meta.into_iter().collect(),
             has_image,
         }))
+    }
+}
+
+/// A study's CSF scores by row, with each CSF's scores of each test set sorted: a sample's
+/// percentile within its test set is a binary search, not a scan of the set.
+#[derive(Debug, Default)]
+pub struct StudyScores {
+    scores: IndexMap<String, Vec<f32>>,
+    /// The slot in `sorted` and `sizes` of each test set (by `dataset_idx`).
+    sets: HashMap<i64, usize>,
+    /// `sorted[c][slot]`: CSF `c`'s scores in the set, NaN left out, ascending.
+    sorted: Vec<Vec<Vec<f32>>>,
+    /// Rows in each set, a NaN score or not.
+    sizes: Vec<usize>,
+}
+
+impl StudyScores {
+    /// The scores of the study whose records are `samples`.
+    pub fn new(samples: &[SampleRecord], scores: IndexMap<String, Vec<f32>>) -> Self {
+        let mut sets = HashMap::new();
+        let mut sizes = Vec::new();
+        let slot: Vec<usize> = samples
+            .iter()
+            .map(|r| {
+                let next = sets.len();
+                let slot = *sets.entry(r.dataset_idx).or_insert(next);
+                if slot == sizes.len() {
+                    sizes.push(0);
+                }
+                sizes[slot] += 1;
+                slot
+            })
+            .collect();
+        let sorted = scores
+            .values()
+            .map(|v| {
+                let mut by_set = vec![Vec::new(); sizes.len()];
+                for (&x, &s) in v.iter().zip(&slot) {
+                    if !x.is_nan() {
+                        by_set[s].push(x);
+                    }
+                }
+                for set in &mut by_set {
+                    set.sort_unstable_by(f32::total_cmp);
+                }
+                by_set
+            })
+            .collect();
+        Self {
+            scores,
+            sets,
+            sorted,
+            sizes,
+        }
+    }
+
+    /// Every CSF's scores by row.
+    pub fn all(&self) -> &IndexMap<String, Vec<f32>> {
+        &self.scores
+    }
+
+    /// Each CSF's score of `row` (none for NaN) and its percentile among the scores of test set
+    /// `set`: the share of the set's rows scoring strictly lower, in percent.
+    pub fn of(&self, row: usize, set: i64) -> Vec<CsfScore> {
+        let slot = self.sets.get(&set).copied();
+        self.scores
+            .iter()
+            .zip(&self.sorted)
+            .map(|((csf, v), sorted)| {
+                let score = v.get(row).copied().filter(|x| !x.is_nan());
+                let percentile = score.map(|x| match slot {
+                    Some(s) => 100.0 * sorted[s].partition_point(|y| *y < x) as f32 / self.sizes[s].max(1) as f32,
+                    None => 0.0,
+                });
+                CsfScore {
+                    csf: csf.clone(),
+                    score,
+                    percentile,
+                }
+            })
+            .collect()
     }
 }

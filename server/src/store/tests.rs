@@ -86,19 +86,20 @@ fn insert_list_get_round_trip() {
     assert_eq!((facts.n_samples, facts.has_features), (10, true));
     assert_eq!(facts.csfs, ["det_mcp"]);
     assert!(store.facts(id + 1).unwrap().is_none());
-    let detail = store.sample_detail(id, 1).unwrap().unwrap();
+    let ranks = StudyScores::new(&store.samples(id).unwrap(), store.scores(id).unwrap());
+    let detail = store.sample_detail(id, 1, &ranks).unwrap().unwrap();
     assert_eq!(detail.test_set, "in_class_study_d7");
     assert_eq!(
         (detail.label_name.as_str(), detail.predicted_name.as_str()),
         ("class 0", "class 0")
     );
     assert_eq!(detail.scores[0].score, None, "a NaN score is no score");
-    let detail = store.sample_detail(id, 0).unwrap().unwrap();
+    let detail = store.sample_detail(id, 0, &ranks).unwrap().unwrap();
     assert_eq!(
         (detail.scores[0].score, detail.scores[0].percentile),
         (Some(0.9), Some(0.0))
     );
-    assert!(store.sample_detail(id, 2).unwrap().is_none());
+    assert!(store.sample_detail(id, 2, &ranks).unwrap().is_none());
 
     // A stored JSON value that does not decode is an error naming study and column, not a default.
     store
