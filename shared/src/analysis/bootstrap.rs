@@ -26,15 +26,12 @@ pub fn bootstrap_ci(
     if n == 0 || n_boot == 0 {
         return None;
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut idx = vec![0usize; n];
     let mut values = Vec::with_capacity(n_boot);
-    for _ in 0..n_boot {
-        idx.iter_mut().for_each(|i| *i = rng.random_range(0..n));
-        if let Some(v) = metric(&idx).filter(|v| v.is_finite()) {
+    for_each_resample(n, n_boot, seed, |idx| {
+        if let Some(v) = metric(idx).filter(|v| v.is_finite()) {
             values.push(v);
         }
-    }
+    });
     if values.is_empty() {
         return None;
     }
@@ -43,6 +40,21 @@ pub fn bootstrap_ci(
         low: percentile(&values, alpha / 2.0),
         high: percentile(&values, 1.0 - alpha / 2.0),
     })
+}
+
+/// Calls `f` with each of `n_boot` resamples of `n` row indices drawn with replacement (ChaCha8
+/// seeded with `seed`): the same resamples for the same arguments, so that metrics of several
+/// CSFs computed on them are paired.
+pub fn for_each_resample(n: usize, n_boot: usize, seed: u64, mut f: impl FnMut(&[usize])) {
+    if n == 0 {
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut idx = vec![0usize; n];
+    for _ in 0..n_boot {
+        idx.iter_mut().for_each(|i| *i = rng.random_range(0..n));
+        f(&idx);
+    }
 }
 
 /// `np.percentile(sorted, q * 100)` with linear interpolation; `sorted` must be ascending and non-empty.

@@ -10,6 +10,7 @@ pub mod hotspots;
 pub mod metrics;
 pub mod numpy;
 pub mod platt;
+pub mod ranking;
 pub mod rc;
 pub mod roc;
 pub mod scoring;
