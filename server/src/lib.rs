@@ -4,6 +4,7 @@
 //! **Invariant:** only this crate touches disk, SQLite and libtorch; the maths lives in
 //! `failscope_shared::analysis`.
 
+pub mod bench;
 pub mod cli;
 pub mod csv_input;
 pub mod data;

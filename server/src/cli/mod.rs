@@ -13,6 +13,7 @@ use crate::ingest::evaluate_path;
 use crate::recipe::Recipe;
 use crate::{export, report};
 
+mod bench;
 mod datasets;
 mod import;
 mod infer;
@@ -68,6 +69,10 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Run a recipe over several seeds (resumable: a seed whose studies are stored is not redone)
+    /// and write one report: AURC/AUGRC per test set and CSF over seeds with bootstrap CIs,
+    /// rankings with significance, SGR working points, and the findings in words.
+    Bench(Box<bench::BenchArgs>),
     /// Train a recipe's models (CNN + ConfidNet head, DeepGamblers CNN) and save them as checkpoint
     /// folders `<out>/confidnet`, `<out>/deepgamblers` (use with `failscope infer --model`).
     Train {
@@ -415,6 +420,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             }
         }
         Command::Serve(args) => serve::serve(*args, out)?,
+        Command::Bench(args) => bench::bench(&args, out)?,
         Command::Token { action } => serve::token(action, out)?,
     }
     Ok(())

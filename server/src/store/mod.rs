@@ -406,6 +406,13 @@ impl Store {
             })?)
     }
 
+    /// The newest study named `name`, if any (one query).
+    pub fn study_named(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT MAX(id) FROM studies WHERE name = ?1", [name], |r| r.get(0))?)
+    }
+
     /// What the API checks before starting work on study `id` (two queries); `None` when it
     /// does not exist.
     pub fn facts(&self, id: i64) -> Result<Option<StudyFacts>, StoreError> {

@@ -1,0 +1,139 @@
+//! `failscope bench <recipe> --seeds N`: the recipe once per seed (train, shift, infer, evaluate,
+//! store), resumable, then one report from the store.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::import::{import, open_store};
+use super::{CliError, DbArg, Definitions, DeviceArg};
+use crate::bench::{self, aggregate};
+use crate::error::{InputError, WriteError};
+use crate::recipe::Recipe;
+use crate::store::Store;
+
+/// The models a recipe trains, by FD-Shifts method name.
+const METHODS: [&str; 2] = ["confidnet", "deepgamblers"];
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// The recipe (TOML).
+    recipe: PathBuf,
+    /// How many seeds: the recipe's training seed, then the next ones. The shift design (the
+    /// recipe's `[shifts] seed`) stays the same, so every seed is scored on the same test rows.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// Folder of the seeds' experiment folders (`seed-<k>/`) and of the report (`report.md`,
+    /// `report.json`). Kept between runs: a seed whose studies are stored is not redone.
+    #[arg(long)]
+    out: PathBuf,
+    /// The data folder.
+    #[arg(long, env = "FAILSCOPE_DATA")]
+    data: Option<PathBuf>,
+    /// Where to train and infer.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// Bootstrap resamples of the test rows for the CIs and rankings.
+    #[arg(long, default_value_t = 500)]
+    boot: usize,
+    /// Only write the report, from the studies already stored (fails if a seed is missing).
+    #[arg(long)]
+    report_only: bool,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| CliError::Other(WriteError::new(path, format!("cannot write ({e})")).to_string()))
+}
+
+/// Runs the seeds not stored yet. A seed's folder left by an interrupted run is removed and the
+/// seed redone; studies already stored are kept.
+fn run_missing(args: &BenchArgs, r: &Recipe, store: &mut Store, out: &mut dyn Write) -> Result<(), CliError> {
+    for k in 0..args.seeds {
+        let seed = r.train.seed + k;
+        let names: Vec<String> = METHODS.iter().map(|m| bench::study_name(&r.name, seed, m)).collect();
+        let mut missing = Vec::new();
+        for (method, name) in METHODS.iter().zip(&names) {
+            if store.study_named(name)?.is_none() {
+                missing.push((*method, name.clone()));
+            }
+        }
+        if missing.is_empty() {
+            writeln!(out, "seed {seed}: stored").map_err(io)?;
+            continue;
+        }
+        if args.report_only {
+            return Err(InputError::item(
+                format!("seed {seed}"),
+                format!("{} not in the store: run without --report-only first", names.join(", ")),
+            )
+            .into());
+        }
+        let dir = args.out.join(format!("seed-{seed}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| CliError::Other(format!("{}: cannot remove an interrupted seed ({e})", dir.display())))?;
+        }
+        writeln!(out, "seed {seed}: training and inference into {}", dir.display()).map_err(io)?;
+        let mut rk = r.clone();
+        rk.train.seed = seed;
+        let (_, runs) = crate::recipe::run(&rk, args.data.as_deref(), &dir, args.device.compute())?;
+        for run in &runs {
+            if let Some((_, name)) = missing.iter().find(|(m, _)| *m == run.method) {
+                let (id, _) = import(store, &run.dir, Some(name), &Definitions::default())?;
+                writeln!(out, "seed {seed}: stored {name} as study {id}").map_err(io)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn io(e: std::io::Error) -> CliError {
+    CliError::Other(format!("writing output: {e}"))
+}
+
+pub(super) fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if args.seeds == 0 {
+        return Err(InputError::item("--seeds", "must be at least 1").into());
+    }
+    let r = Recipe::load(&args.recipe)?;
+    if !args.report_only {
+        args.device.compute().device()?;
+    }
+    let mut store = open_store(&args.db.db)?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| CliError::Other(format!("{}: cannot create ({e})", args.out.display())))?;
+    run_missing(args, &r, &mut store, out)?;
+    let seeds: Vec<u64> = (0..args.seeds).map(|k| r.train.seed + k).collect();
+    let data = bench::load(&store, &r.name, &seeds, &METHODS).map_err(|e| match e {
+        bench::BenchError::Input(e) => CliError::Input(e),
+        bench::BenchError::Store(e) => e.into(),
+    })?;
+    let settings = aggregate::Settings {
+        n_boot: args.boot,
+        ..aggregate::Settings::default()
+    };
+    writeln!(
+        out,
+        "aggregating {} test sets × {} CSFs × {} seeds ({} bootstrap resamples)…",
+        data.sets.len(),
+        data.columns.len(),
+        seeds.len(),
+        args.boot
+    )
+    .map_err(io)?;
+    let result = aggregate::aggregate(&data, &settings);
+    let md = bench::markdown::markdown(&result, &r.data.source);
+    let json = serde_json::to_string_pretty(&result).expect("a benchmark result serialises");
+    write_atomic(&args.out.join("report.md"), &md)?;
+    write_atomic(&args.out.join("report.json"), &format!("{json}\n"))?;
+    writeln!(out, "\nFindings:").map_err(io)?;
+    for f in bench::markdown::findings(&result) {
+        writeln!(out, "- {f}").map_err(io)?;
+    }
+    writeln!(out, "\nreport: {}", args.out.join("report.md").display()).map_err(io)?;
+    Ok(())
+}
