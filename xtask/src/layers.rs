@@ -35,6 +35,8 @@ pub const ORDER: &[&str] = &[
     // the store and what reads it
     "store",
     "latent",
+    // the benchmark over a recipe's stored seeds
+    "bench",
     // surfaces
     "report",
     "http",
