@@ -102,7 +102,8 @@ impl Recipe {
             .map_err(|e| InputError::file(path, format!("not a valid recipe: {}", describe(&text, &e))))
     }
 
-    fn plan(&self) -> Result<ShiftPlan, InputError> {
+    /// The shift plan of `[shifts]` (corruption names checked).
+    pub fn plan(&self) -> Result<ShiftPlan, InputError> {
         let s = &self.shifts;
         let corruptions = Corruption::parse_list(&s.corruptions, "shifts.corruptions")?;
         let held_out_subtypes = match (&s.subtype_key, s.hold_out_subtypes.is_empty()) {

@@ -201,3 +201,46 @@ fn dataset_command_summarises_the_real_data() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown source \"imagenet\""), "{}", r.stderr);
 }
+
+#[test]
+#[ignore = "needs the real data: FAILSCOPE_DATA (run by `cargo xtask test`)"]
+fn every_committed_recipe_loads_its_data_and_designs_its_shifts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/recipes");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let r = failscope::recipe::Recipe::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let ds = failscope::data::load(&r.data.source, Some(&data_dir())).unwrap_or_else(|e| panic!("{e}"));
+        let d = design(&ds, &r.plan().unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let corrupted: Vec<&str> = d
+            .test_sets
+            .iter()
+            .filter_map(|t| t.name.strip_prefix("corruption_"))
+            .collect();
+        assert!(corrupted.len() >= 25, "{}: {corrupted:?}", path.display());
+        if ds.greyscale {
+            assert!(
+                corrupted
+                    .iter()
+                    .all(|c| !c.starts_with("hair") && !c.starts_with("black_corners")),
+                "{}: dermoscopy corruptions on greyscale data",
+                path.display()
+            );
+        }
+        seen.push(r.name);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "breastmnist",
+            "ham10000-binary",
+            "pneumoniamnist",
+            "pneumoniamnist-demo",
+            "retinamnist"
+        ]
+    );
+}
