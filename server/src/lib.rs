@@ -11,6 +11,7 @@ pub mod data;
 pub mod error;
 pub mod export;
 pub mod fdshifts;
+pub mod fonts;
 pub mod http;
 pub mod infer;
 pub mod ingest;

@@ -241,7 +241,14 @@ fn a_bench_killed_mid_seed_redoes_that_seed_only_and_its_report_regenerates_byte
         assert!(report.contains(want), "{want:?} missing:\n{report}");
     }
     let json = std::fs::read(out.join("report.json")).unwrap();
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        page.contains("<h2>Findings</h2>") && page.matches("<svg").count() >= 4,
+        "{page:.2000}"
+    );
+    assert!(!page.contains("figure not drawn"));
     assert!(bench(&["--report-only"]).status().unwrap().success());
+    assert_eq!(std::fs::read_to_string(out.join("report.html")).unwrap(), page);
     assert_eq!(std::fs::read_to_string(out.join("report.md")).unwrap(), report);
     assert_eq!(std::fs::read(out.join("report.json")).unwrap(), json);
     // A report of seeds never run is refused, naming the seed.

@@ -16,6 +16,7 @@ pub const ORDER: &[&str] = &[
     // foundation
     "error",
     "io",
+    "fonts",
     // data, tch-free
     "data",
     "preprocess",

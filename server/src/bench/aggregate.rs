@@ -164,6 +164,9 @@ pub struct SetResult {
     pub adjusted_p: Vec<Vec<f64>>,
     /// Kendall's τ-b between the AURC and the AUGRC rankings (mean over seeds).
     pub tau_aurc_augrc: Option<f64>,
+    /// The risk–coverage curves `(coverage, selective risk)` of the three columns with the lowest
+    /// mean AURC, on the first seed, thinned to at most 120 points each.
+    pub curves: Vec<(usize, Vec<(f64, f64)>)>,
 }
 
 /// A benchmark's results.
@@ -366,6 +369,25 @@ fn set_result(data: &BenchData, st: &Settings, name: &str, labels: &[i64], seeds
             *slot += 1;
         }
     }
+    let mut by_aurc: Vec<usize> = (0..cols).collect();
+    by_aurc.sort_by(|&a, &b| columns[a].aurc.mean.total_cmp(&columns[b].aurc.mean).then(a.cmp(&b)));
+    let curves = by_aurc
+        .iter()
+        .take(3)
+        .filter_map(|&c| {
+            let s = seeds.first()?;
+            let (conf, ok): (Vec<f64>, Vec<bool>) = s.confids[c]
+                .iter()
+                .copied()
+                .zip(s.correct[data.columns[c].0].iter().copied())
+                .filter(|(x, _)| !x.is_nan())
+                .unzip();
+            (!conf.is_empty()).then(|| {
+                let stats = RiskCoverageStats::new(&conf, &ok, None, TieOrder::default());
+                (c, RiskCoverageStats::plot_points(&stats.selective_curve(), 120))
+            })
+        })
+        .collect();
     SetResult {
         name: name.to_string(),
         family: Family::of(name),
@@ -377,6 +399,7 @@ fn set_result(data: &BenchData, st: &Settings, name: &str, labels: &[i64], seeds
         first_beats,
         adjusted_p: significance.adjusted,
         tau_aurc_augrc: ranking::kendall_tau_b(&aurc_means, &augrc_means),
+        curves,
     }
 }
 

@@ -3,6 +3,7 @@
 //! findings are sentences computed from the numbers.
 
 pub mod aggregate;
+pub mod html;
 pub mod markdown;
 
 use std::collections::BTreeMap;

@@ -23,7 +23,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     seeds: u64,
     /// Folder of the seeds' experiment folders (`seed-<k>/`) and of the report (`report.md`,
-    /// `report.json`). Kept between runs: a seed whose studies are stored is not redone.
+    /// `report.html`, `report.json`). Kept between runs: a seed whose studies are stored is not redone.
     #[arg(long)]
     out: PathBuf,
     /// The data folder.
@@ -128,7 +128,10 @@ pub(super) fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliErro
     let result = aggregate::aggregate(&data, &settings);
     let md = bench::markdown::markdown(&result, &r.data.source);
     let json = serde_json::to_string_pretty(&result).expect("a benchmark result serialises");
+    let tables = md.split_once("## Test sets\n").map_or("", |(_, t)| t);
+    let page = bench::html::html(&result, &r.data.source, tables);
     write_atomic(&args.out.join("report.md"), &md)?;
+    write_atomic(&args.out.join("report.html"), &page)?;
     write_atomic(&args.out.join("report.json"), &format!("{json}\n"))?;
     writeln!(out, "\nFindings:").map_err(io)?;
     for f in bench::markdown::findings(&result) {
