@@ -158,6 +158,13 @@ async fn main() {
     // The background job ran throughout: still running, then cancelled.
     let status = http(addr, "GET", &format!("/api/jobs/{background}"), &token, "");
     let job_ran = status.contains("\"finished\":false");
+    // How far it got: jobs compute at a lower priority than requests, so under load they advance
+    // on what the requests leave.
+    let job: serde_json::Value = status
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or_default();
+    let job_progress = serde_json::json!({"stage": job["stage"], "fraction": job["fraction"]});
     http(addr, "DELETE", &format!("/api/jobs/{background}"), &token, "");
 
     let line = |label: &str| {
@@ -197,6 +204,7 @@ async fn main() {
         "non_2xx": non_2xx,
         "socket_errors": socket,
         "background_tsne_running": job_ran,
+        "background_tsne_progress": job_progress,
         "median_ms_alone": alone,
         "cores": std::thread::available_parallelism().map_or(1, usize::from),
     });
