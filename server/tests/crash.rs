@@ -249,6 +249,14 @@ fn a_bench_killed_mid_seed_redoes_that_seed_only_and_its_report_regenerates_byte
     assert!(!page.contains("figure not drawn"));
     assert!(bench(&["--report-only"]).status().unwrap().success());
     assert_eq!(std::fs::read_to_string(out.join("report.html")).unwrap(), page);
+    // Stored for the web app, with the four studies it was computed from.
+    let store = Store::open(&db).unwrap();
+    let stored = store.reports().unwrap();
+    assert_eq!(
+        (stored.len(), stored[0].name.as_str(), stored[0].studies.len()),
+        (1, "crash", 4)
+    );
+    assert_eq!(store.report("crash").unwrap().unwrap().html, page);
     assert_eq!(std::fs::read_to_string(out.join("report.md")).unwrap(), report);
     assert_eq!(std::fs::read(out.join("report.json")).unwrap(), json);
     // A report of seeds never run is refused, naming the seed.

@@ -416,3 +416,49 @@ fn tokens_are_made_listed_and_revoked_by_the_cli_and_a_shared_server_needs_one()
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no token named"), "{}", r.stderr);
 }
+
+#[tokio::test]
+async fn a_benchmark_report_is_served_to_those_who_see_all_its_studies() {
+    let s = shared();
+    let store = Store::open(&s.db).unwrap();
+    let files = |tag: &str| failscope::store::reports::ReportFiles {
+        markdown: format!("# {tag}\n"),
+        html: format!("<!doctype html><h1>{tag}</h1>"),
+        json: "{}\n".into(),
+    };
+    store.save_report("derm", &[0, 1], &[1], &files("derm")).unwrap();
+    store.save_report("both", &[0], &[1, 2], &files("both")).unwrap();
+    // Saved again: replaced, not doubled.
+    store.save_report("derm", &[0, 1], &[1], &files("derm v2")).unwrap();
+    let names = |a: &Answer| -> Vec<String> {
+        serde_json::from_str::<Vec<failscope_shared::api::ReportSummary>>(&a.body)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
+    };
+    assert_eq!(names(&get(&s.state, "/api/reports", &s.viewer).await), ["both", "derm"]);
+    let page = get(&s.state, "/reports/derm", &s.viewer).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(page.body, "<!doctype html><h1>derm v2</h1>");
+    let md = get(&s.state, "/reports/derm.md", &s.viewer).await;
+    assert_eq!((md.status, md.body.as_str()), (StatusCode::OK, "# derm v2\n"));
+    // A token scoped to study 1 sees the report of study 1 only; the other is missing, not forbidden.
+    assert_eq!(names(&get(&s.state, "/api/reports", &s.scoped).await), ["derm"]);
+    let hidden = get(&s.state, "/reports/both", &s.scoped).await;
+    let missing = get(&s.state, "/reports/nothing", &s.scoped).await;
+    assert_eq!(
+        (hidden.status, missing.status),
+        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
+    );
+    assert!(!hidden.body.contains("both</h1>"));
+    // Without a token: the sign-in page.
+    assert_eq!(
+        get(&s.state, "/reports/derm", "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

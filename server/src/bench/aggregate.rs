@@ -26,6 +26,8 @@ pub struct BenchData {
     pub recipe: String,
     /// The seeds, in order.
     pub seeds: Vec<u64>,
+    /// The stored studies read, seed by seed, model by model.
+    pub studies: Vec<i64>,
     /// The models (FD-Shifts methods), e.g. `confidnet`, `deepgamblers`.
     pub methods: Vec<String>,
     /// The columns ranked: a model's CSF, `(model index, CSF name)`.
@@ -428,6 +430,7 @@ mod tests {
         BenchData {
             recipe: "toy".into(),
             seeds: vec![0, 1],
+            studies: vec![1, 2],
             methods: vec!["cnn".into()],
             columns: vec![(0, "good".into()), (0, "noise".into())],
             classes: vec!["a".into(), "b".into()],

@@ -136,6 +136,7 @@ pub fn load(store: &Store, recipe: &str, seeds: &[u64], methods: &[&str]) -> Res
     Ok(BenchData {
         recipe: recipe.to_string(),
         seeds: seeds.to_vec(),
+        studies: ids.values().copied().collect(),
         methods: methods.iter().map(|m| m.to_string()).collect(),
         columns,
         classes,

@@ -9,6 +9,7 @@ use super::{CliError, DbArg, Definitions, DeviceArg};
 use crate::bench::{self, aggregate};
 use crate::error::{InputError, WriteError};
 use crate::recipe::Recipe;
+use crate::store::reports::ReportFiles;
 use crate::store::Store;
 
 /// The models a recipe trains, by FD-Shifts method name.
@@ -130,9 +131,16 @@ pub(super) fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliErro
     let json = serde_json::to_string_pretty(&result).expect("a benchmark result serialises");
     let tables = md.split_once("## Test sets\n").map_or("", |(_, t)| t);
     let page = bench::html::html(&result, &r.data.source, tables);
-    write_atomic(&args.out.join("report.md"), &md)?;
-    write_atomic(&args.out.join("report.html"), &page)?;
-    write_atomic(&args.out.join("report.json"), &format!("{json}\n"))?;
+    let files = ReportFiles {
+        markdown: md,
+        html: page,
+        json: format!("{json}\n"),
+    };
+    write_atomic(&args.out.join("report.md"), &files.markdown)?;
+    write_atomic(&args.out.join("report.html"), &files.html)?;
+    write_atomic(&args.out.join("report.json"), &files.json)?;
+    // The web app serves it from the store (`/reports/<recipe>`).
+    store.save_report(&r.name, &seeds, &data.studies, &files)?;
     writeln!(out, "\nFindings:").map_err(io)?;
     for f in bench::markdown::findings(&result) {
         writeln!(out, "- {f}").map_err(io)?;

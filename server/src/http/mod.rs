@@ -32,6 +32,7 @@ pub mod access;
 mod cache;
 mod figures;
 mod latent;
+mod reports;
 mod samples;
 
 /// Shared state of all handlers.
@@ -222,10 +223,12 @@ pub fn app(state: AppState) -> Router {
         .route("/studies/{id}/samples/{row}/neighbours", get(samples::neighbours))
         .route("/links", post(samples::create_link))
         .route("/me", get(access::me))
+        .route("/reports", get(reports::list))
         .fallback(api_not_found);
     Router::new()
         .nest("/api", api)
         .route("/s/{id}", get(samples::open_link))
+        .route("/reports/{name}", get(reports::page))
         .route("/signin", get(access::signin_form).post(access::signin))
         .route("/signout", post(access::signout))
         .fallback_service(spa)

@@ -17,6 +17,7 @@ pub mod job_log;
 pub mod pool;
 mod samples;
 pub use samples::StudyScores;
+pub mod reports;
 mod schema;
 pub mod tokens;
 

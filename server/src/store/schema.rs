@@ -88,12 +88,22 @@ CREATE TABLE IF NOT EXISTS jobs (
     failure TEXT,
     started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS reports (
+    name TEXT PRIMARY KEY,
+    seeds TEXT NOT NULL,
+    studies TEXT NOT NULL,
+    markdown TEXT NOT NULL,
+    html TEXT NOT NULL,
+    json TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );";
 
 /// Schema version (`PRAGMA user_version`). Version 1 has no per-sample arrays (features, MC
 /// passes); version 2 no sample provenance and softmax; version 3 no test-set names; version 4 no
-/// access tokens and job records; version 5 has all of them (new tables need no migration).
-pub(super) const VERSION: i64 = 5;
+/// access tokens and job records; version 5 no benchmark reports; version 6 has all of them (new
+/// tables need no migration).
+pub(super) const VERSION: i64 = 6;
 
 /// Columns added after version 1, for stores written by older versions.
 const ADDED_COLUMNS: [(&str, &str, &str); 15] = [

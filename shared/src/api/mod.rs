@@ -11,6 +11,20 @@ pub use jobs::{ClusterParams, EmbedParams, FailureKind, JobFailure, JobStatus, M
 
 use crate::analysis::experiment::Report;
 
+/// A stored benchmark report (`failscope bench`), as listed by `GET /api/reports`; the page itself
+/// is `GET /reports/{name}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportSummary {
+    /// The recipe's name.
+    pub name: String,
+    /// The seeds it aggregates.
+    pub seeds: Vec<u64>,
+    /// The studies it was computed from.
+    pub studies: Vec<i64>,
+    /// When it was written (UTC, ISO 8601).
+    pub created_at: String,
+}
+
 /// One study in the store, as listed by `GET /api/studies`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StudySummary {
