@@ -16,7 +16,7 @@ pub const ORDER: &[&str] = &[
     // foundation
     "error",
     "io",
-    "fonts",
+    "plot",
     // data, tch-free
     "data",
     "preprocess",

@@ -9,6 +9,7 @@ use plotters::prelude::*;
 
 use super::aggregate::{BenchResult, Family};
 use super::markdown::{dataset_note, findings};
+use crate::plot::LineChart;
 
 type Drawn = Result<(), String>;
 
@@ -38,7 +39,7 @@ fn inline(s: &str) -> String {
 }
 
 fn svg(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Drawn) -> String {
-    crate::fonts::register();
+    crate::plot::register_fonts();
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
@@ -138,44 +139,27 @@ fn accuracy_per_severity(r: &BenchResult) -> Option<String> {
         "Accuracy of {} per corruption severity (mean over seeds)",
         r.methods.first()?
     );
-    Some(svg((640, 400), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 15))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0.5f64..5.5f64, 0f64..1.05f64)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("severity")
-            .y_desc("accuracy")
-            .draw()
-            .map_err(err)?;
-        if let Some(a) = iid {
-            chart
-                .draw_series(LineSeries::new([(0.5, a), (5.5, a)], BLACK.mix(0.5).stroke_width(1)))
-                .map_err(err)?
-                .label("i.i.d.")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK.mix(0.5)));
-        }
-        for (i, (kind, mut points)) in kinds.into_iter().enumerate() {
+    let series: Vec<(String, Vec<(f64, f64)>)> = kinds
+        .into_iter()
+        .map(|(kind, mut points)| {
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let colour = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
-                .map_err(err)?
-                .label(kind)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+            (kind, points)
+        })
+        .collect();
+    Some(svg((640, 400), |root| {
+        LineChart {
+            title: &title,
+            title_size: 15,
+            x: 0.5..5.5,
+            y: 0.0..1.05,
+            x_desc: "severity",
+            y_desc: "accuracy",
+            series: &series,
+            reference: iid.map(|a| ("i.i.d.", vec![(0.5, a), (5.5, a)])),
+            legend: SeriesLabelPosition::LowerLeft,
+            legend_size: 11,
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 11))
-            .draw()
-            .map_err(err)
+        .draw(root)
     }))
 }
 
@@ -236,38 +220,25 @@ fn curves(r: &BenchResult, set: &super::aggregate::SetResult) -> String {
         .fold(0.0f64, f64::max)
         .max(1e-3)
         * 1.05;
+    let series: Vec<(String, Vec<(f64, f64)>)> = set
+        .curves
+        .iter()
+        .map(|(c, points)| (r.columns[*c].clone(), points.clone()))
+        .collect();
     svg((420, 300), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                set.name.strip_prefix("in_class_study_").unwrap_or(&set.name),
-                ("sans-serif", 13),
-            )
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(46)
-            .build_cartesian_2d(0f64..1f64, 0f64..max_risk)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("coverage")
-            .y_desc("selective risk")
-            .draw()
-            .map_err(err)?;
-        for (i, (c, points)) in set.curves.iter().enumerate() {
-            let colour = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
-                .map_err(err)?
-                .label(r.columns[*c].clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
+        LineChart {
+            title: set.name.strip_prefix("in_class_study_").unwrap_or(&set.name),
+            title_size: 13,
+            x: 0.0..1.0,
+            y: 0.0..max_risk,
+            x_desc: "coverage",
+            y_desc: "selective risk",
+            series: &series,
+            reference: None,
+            legend: SeriesLabelPosition::UpperLeft,
+            legend_size: 10,
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .label_font(("sans-serif", 10))
-            .draw()
-            .map_err(err)
+        .draw(root)
     })
 }
 

@@ -1,6 +1,6 @@
 //! Server-rendered figures (plotters): the risk–coverage curves and the reliability diagram of a
 //! CSF, as SVG or PNG (`GET /api/studies/{id}/figures/{risk-coverage|reliability}.{svg|png}`).
-//! PNGs are drawn with the bundled DejaVu Sans (`crate::fonts`).
+//! PNGs are drawn with the bundled DejaVu Sans (`crate::plot`).
 
 use std::io::Cursor;
 
@@ -14,6 +14,8 @@ use failscope_shared::api::FigureQuery;
 use failscope_shared::wire::DEFAULT_CSF;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+
+use crate::plot::LineChart;
 
 use super::{parse_id, with_store, AppError, AppState};
 
@@ -52,35 +54,19 @@ impl Figure {
                     .fold(0.0f64, f64::max)
                     .max(1e-3)
                     * 1.05;
-                let mut chart = ChartBuilder::on(root)
-                    .caption(title, ("sans-serif", 18))
-                    .margin(12)
-                    .x_label_area_size(40)
-                    .y_label_area_size(56)
-                    .build_cartesian_2d(0f64..1f64, 0f64..max_risk)
-                    .map_err(err)?;
-                chart
-                    .configure_mesh()
-                    .x_desc("coverage")
-                    .y_desc("selective risk")
-                    .draw()
-                    .map_err(err)?;
-                for (i, (name, points)) in curves.iter().enumerate() {
-                    let colour = Palette99::pick(i).to_rgba();
-                    chart
-                        .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
-                        .map_err(err)?
-                        .label(name)
-                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+                LineChart {
+                    title,
+                    title_size: 18,
+                    x: 0.0..1.0,
+                    y: 0.0..max_risk,
+                    x_desc: "coverage",
+                    y_desc: "selective risk",
+                    series: curves,
+                    reference: None,
+                    legend: SeriesLabelPosition::UpperLeft,
+                    legend_size: 12,
                 }
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperLeft)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.3))
-                    .label_font(("sans-serif", 12))
-                    .draw()
-                    .map_err(err)?;
+                .draw(root)?;
             }
             Figure::Reliability { title, bins } => {
                 let mut chart = ChartBuilder::on(root)
@@ -116,7 +102,7 @@ impl Figure {
 
     /// The figure as an SVG document.
     fn svg(&self) -> Result<String, String> {
-        crate::fonts::register();
+        crate::plot::register_fonts();
         let mut svg = String::new();
         self.draw(&SVGBackend::with_string(&mut svg, self.size()).into_drawing_area())?;
         Ok(svg)
@@ -124,7 +110,7 @@ impl Figure {
 
     /// The figure as a PNG image.
     fn png(&self) -> Result<Vec<u8>, String> {
-        crate::fonts::register();
+        crate::plot::register_fonts();
         let (w, h) = self.size();
         let mut rgb = vec![0u8; (w * h * 3) as usize];
         self.draw(&BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area())?;
