@@ -100,12 +100,13 @@ pub fn findings(r: &BenchResult) -> Vec<String> {
     // Acquisition, manifestation and other single shifts: one sentence each.
     for set in shifts.iter().filter(|s| s.family != Family::Corruption) {
         let k = overlapping(set, iid);
-        let acc = set
-            .accuracy
+        let acc = r
+            .methods
             .iter()
-            .map(|a| format!("{:.2}", a.0))
+            .zip(&set.accuracy)
+            .map(|(m, a)| format!("{m} {:.2}", a.0))
             .collect::<Vec<_>>()
-            .join(" / ");
+            .join(", ");
         let ci = if k == 0 {
             "no CSF's AURC CI overlaps the i.i.d. one".to_string()
         } else {
