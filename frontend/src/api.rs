@@ -4,7 +4,8 @@
 
 use failscope_shared::api::{
     ApiError, ClusterParams, Clustering, EmbedParams, FailuresQuery, FigureQuery, Identity, JobStatus, Link,
-    NeighboursQuery, NewLink, RankedSample, SampleDetail, Started, StudyDetail, StudyLayout, StudySummary,
+    NeighboursQuery, NewLink, RankedSample, ReportSummary, SampleDetail, Started, StudyDetail, StudyLayout,
+    StudySummary,
 };
 use failscope_shared::wire;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,6 +69,16 @@ pub async fn me() -> Result<Identity, String> {
 /// `GET /api/studies`.
 pub async fn studies() -> Result<Vec<StudySummary>, String> {
     get_json("/api/studies").await
+}
+
+/// `GET /api/reports`: the benchmark reports this caller may read.
+pub async fn reports() -> Result<Vec<ReportSummary>, String> {
+    get_json("/api/reports").await
+}
+
+/// Where a report's page is served (`/reports/<name>`, the name URL-encoded).
+pub fn report_href(name: &str) -> String {
+    format!("/reports/{}", String::from(js_sys::encode_uri_component(name)))
 }
 
 /// `GET /api/studies/{id}`: the benchmark.

@@ -52,13 +52,54 @@ fn StudyList() -> impl IntoView {
     }
 }
 
+/// The stored benchmark reports (`failscope bench`), each a link to its page; nothing when there
+/// are none.
+#[component]
+fn ReportList() -> impl IntoView {
+    let reports = LocalResource::new(api::reports);
+    view! {
+        <Suspense fallback=|| ()>
+            {move || reports.get().and_then(Result::ok).filter(|l| !l.is_empty()).map(|list| view! {
+                <section id="reports">
+                    <h2>"Benchmark reports"</h2>
+                    <ul>
+                        {list.into_iter().map(|r| {
+                            let seeds = r.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+                            view! {
+                                <li>
+                                    <a class="report-link" href=api::report_href(&r.name)>{r.name.clone()}</a>
+                                    <span class="muted">{format!(" — seeds {seeds}, {} studies, {}", r.studies.len(), r.created_at)}</span>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                </section>
+            })}
+        </Suspense>
+    }
+}
+
+/// Links to the benchmark reports computed from study `id`.
+#[component]
+fn StudyReports(id: i64) -> impl IntoView {
+    let reports = LocalResource::new(api::reports);
+    move || {
+        reports.get().and_then(Result::ok).map(|list| {
+            list.into_iter()
+                .filter(|r| r.studies.contains(&id))
+                .map(|r| view! { " · " <a class="study-report" href=api::report_href(&r.name)>{format!("benchmark report: {}", r.name)}</a> })
+                .collect_view()
+        })
+    }
+}
+
 /// A study: its layout first, then the view.
 #[component]
 fn Study(id: i64) -> impl IntoView {
     let state = context::view_state();
     let layout = LocalResource::new(move || api::layout(id));
     view! {
-        <p><a href="/" on:click=move |ev| { ev.prevent_default(); state.set(ViewState::default()); }>"← all studies"</a></p>
+        <p><a href="/" on:click=move |ev| { ev.prevent_default(); state.set(ViewState::default()); }>"← all studies"</a><StudyReports id=id/></p>
         <Suspense fallback=|| view! { <p class="muted">"Loading study…"</p> }>
             {move || layout.get().map(|r| match r {
                 Err(e) => view! { <div class="error-page"><h2>"Cannot open this study"</h2><p class="error" id="page-error">{e}</p></div> }.into_any(),
@@ -133,7 +174,7 @@ fn App() -> impl IntoView {
         <header><h1>"failscope"</h1><p class="muted">"Silent failures of medical image classifiers"</p><Account/></header>
         <main>
             {move || match study.get() {
-                None => view! { <StudyList/> }.into_any(),
+                None => view! { <StudyList/><ReportList/> }.into_any(),
                 Some(id) => view! { <Study id=id/> }.into_any(),
             }}
         </main>

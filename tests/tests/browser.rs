@@ -540,3 +540,74 @@ async fn a_shared_server_signs_a_colleague_in_and_opens_the_share_link_they_were
     client.close().await.expect("close the browser session");
     outcome.expect("browser task panicked").expect("browser command failed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
+async fn the_reports_list_opens_a_benchmark_report_with_its_figures() {
+    use failscope::bench;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    // One seed of a recipe "fx" with two models (the same FD-Shifts experiment twice), aggregated
+    // and rendered as `failscope bench` does, and stored.
+    for model in ["confidnet", "deepgamblers"] {
+        let run = failscope_e2e::import(
+            &db,
+            &failscope_e2e::fixture("fdshifts/features"),
+            Some(&bench::study_name("fx", 0, model)),
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let store = Store::open(&db).unwrap();
+    let data = bench::load(&store, "fx", &[0], &["confidnet", "deepgamblers"]).unwrap();
+    let settings = bench::aggregate::Settings {
+        n_boot: 50,
+        ..Default::default()
+    };
+    let files = bench::render(&bench::aggregate::aggregate(&data, &settings), "derm.csv");
+    store.save_report("fx", &[0], &data.studies, &files).unwrap();
+    drop(store);
+    let addr = serve(db).await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = session(port, &dir.path().join("chrome-profile")).await;
+    let c = client.clone();
+    let outcome = tokio::spawn(async move {
+        c.goto(&format!("http://{addr}/")).await?;
+        let link = c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("#reports a.report-link"))
+            .await?;
+        assert_eq!(link.text().await?, "fx");
+        link.click().await?;
+        let title = c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("h1"))
+            .await?;
+        assert_eq!(title.text().await?, "Benchmark: fx");
+        let findings = c.find(Locator::Css("ul")).await?.text().await?;
+        assert!(findings.contains("ranks first"), "{findings}");
+        // The figures are inline SVG that the browser lays out: rank heat map, working points and
+        // the risk–coverage curves.
+        let figures = c.find_all(Locator::Css("svg")).await?;
+        assert!(figures.len() >= 4, "{} figures", figures.len());
+        let (_, _, width, height) = figures[0].rectangle().await?;
+        assert!(
+            width > 300.0 && height > 200.0,
+            "the heat map is drawn at {width}×{height}"
+        );
+        shot(&c, "benchmark-report.png").await?;
+        // Each of the report's studies links to it.
+        c.goto(&format!("http://{addr}/?study=1")).await?;
+        let back = c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("a.study-report"))
+            .await?;
+        assert_eq!(back.attr("href").await?.as_deref(), Some("/reports/fx"));
+        Ok::<_, fantoccini::error::CmdError>(())
+    })
+    .await;
+    client.close().await.expect("close the browser session");
+    outcome.expect("browser task panicked").expect("browser command failed");
+}

@@ -9,8 +9,23 @@ pub mod markdown;
 use std::collections::BTreeMap;
 
 use crate::error::InputError;
+use crate::store::reports::ReportFiles;
 use crate::store::{Store, StoreError};
 use aggregate::{BenchData, SeedRows};
+
+/// The report's three renderings: Markdown, the HTML page (with the Markdown's tables) and the
+/// result as JSON.
+pub fn render(result: &aggregate::BenchResult, source: &str) -> ReportFiles {
+    let markdown = markdown::markdown(result, source);
+    let tables = markdown.split_once("## Test sets\n").map_or("", |(_, t)| t);
+    let html = html::html(result, source, tables);
+    let json = serde_json::to_string_pretty(result).expect("a benchmark result serialises");
+    ReportFiles {
+        html,
+        markdown,
+        json: format!("{json}\n"),
+    }
+}
 
 /// The store name of seed `seed`'s study of `method` for recipe `recipe`.
 pub fn study_name(recipe: &str, seed: u64, method: &str) -> String {

@@ -9,7 +9,6 @@ use super::{CliError, DbArg, Definitions, DeviceArg};
 use crate::bench::{self, aggregate};
 use crate::error::{InputError, WriteError};
 use crate::recipe::Recipe;
-use crate::store::reports::ReportFiles;
 use crate::store::Store;
 
 /// The models a recipe trains, by FD-Shifts method name.
@@ -127,15 +126,7 @@ pub(super) fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliErro
     )
     .map_err(io)?;
     let result = aggregate::aggregate(&data, &settings);
-    let md = bench::markdown::markdown(&result, &r.data.source);
-    let json = serde_json::to_string_pretty(&result).expect("a benchmark result serialises");
-    let tables = md.split_once("## Test sets\n").map_or("", |(_, t)| t);
-    let page = bench::html::html(&result, &r.data.source, tables);
-    let files = ReportFiles {
-        markdown: md,
-        html: page,
-        json: format!("{json}\n"),
-    };
+    let files = bench::render(&result, &r.data.source);
     write_atomic(&args.out.join("report.md"), &files.markdown)?;
     write_atomic(&args.out.join("report.html"), &files.html)?;
     write_atomic(&args.out.join("report.json"), &files.json)?;
