@@ -139,7 +139,8 @@ impl EmbedParams {
     /// neighbours per point (scikit-learn, openTSNE, linfa-tsne), so it needs more points than that.
     pub fn check_for(&self, n: usize) -> Result<(), ParamError> {
         self.check()?;
-        let needed = (3.0 * self.perplexity).ceil() as usize + 1;
+        // A float-to-integer cast saturates, so a huge perplexity asks for every point there is.
+        let needed = ((3.0 * self.perplexity).ceil() as usize).saturating_add(1);
         if n < needed {
             return Err(ParamError::new(
                 "perplexity",
@@ -342,6 +343,17 @@ pub struct JobStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_perplexity_is_refused_not_overflowed() {
+        // Found by `cargo xtask fuzz` (json_bodies): the needed count overflowed and wrapped to 0,
+        // so the check passed in a release build.
+        let p: EmbedParams = serde_json::from_str(r#"{"perplexity": 44444444444444444443}"#).unwrap();
+        assert!(p.check().is_ok());
+        let e = p.check_for(1000).unwrap_err();
+        assert_eq!(e.field, "perplexity");
+        assert!(e.problem.contains("too few"), "{}", e.problem);
+    }
 
     #[test]
     fn parameters_round_trip_and_keep_their_cache_keys() {
