@@ -390,26 +390,18 @@ fn fuzz(args: &[String]) -> Result<()> {
         if !named.is_empty() && !named.iter().any(|n| n.as_str() == target) {
             continue;
         }
+        // The committed, minimised corpus is where libFuzzer writes new inputs; the fixtures it
+        // was seeded from are read as further corpus folders, never copied into it.
         let corpus = root().join("fuzz/corpus").join(target);
         std::fs::create_dir_all(&corpus)?;
-        for seed in seeds {
-            for entry in std::fs::read_dir(root().join(seed))? {
-                let path = entry?.path();
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if path.is_file() && !corpus.join(&name).exists() {
-                    std::fs::copy(&path, corpus.join(name))?;
-                }
-            }
-        }
+        let seed_dirs: Vec<PathBuf> = seeds.iter().map(|s| root().join(s)).collect();
         // The targets link libtorch through the server crate, whose rpath reaches only its own binaries.
         run(cargo()
             .env("RUSTC_BOOTSTRAP", "1")
             .env("LD_LIBRARY_PATH", root().join(".torch/libtorch/lib"))
             .args(["fuzz", "run", target])
             .arg(&corpus)
+            .args(&seed_dirs)
             .args([
                 "--",
                 &format!("-max_total_time={seconds}"),
