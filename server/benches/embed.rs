@@ -1,6 +1,7 @@
-//! Embedding benchmark (`cargo xtask bench`): the joint 2-D embedding (PCA 50 → t-SNE) of
-//! `FAILSCOPE_BENCH_N` (default 20,000) points × 512 features, timed here and — in the same run,
-//! on the same features and threads — by scikit-learn (the SF-Visuals pipeline) and openTSNE when
+//! Embedding benchmark (`cargo xtask bench`): the joint 2-D and 3-D embeddings (PCA 50 → t-SNE)
+//! of `FAILSCOPE_BENCH_N` (default 20,000) points × 512 features (`FAILSCOPE_BENCH_DIMS=2` or `3`
+//! for one of them), timed here and — in the same run, on the same features and threads — by
+//! scikit-learn (the SF-Visuals pipeline, 2-D and 3-D) and openTSNE (2-D) when
 //! `FAILSCOPE_BENCH_PYTHON` names a Python with them (`benches/tsne_reference.py`). Prints the
 //! ratios, each embedding's trustworthiness (k = 10, computed by scikit-learn on one subsample)
 //! and this process's peak memory.
@@ -67,10 +68,29 @@ fn main() {
     let feat_path = dir.join("embed-bench-features.npy");
     write_npy(&feat_path, &x);
 
+    let dims: Vec<usize> = match std::env::var("FAILSCOPE_BENCH_DIMS").ok().as_deref() {
+        Some("2") => vec![2],
+        Some("3") => vec![3],
+        _ => vec![2, 3],
+    };
+    for d in dims {
+        let (ours, emb_path) = ours(&x, d, dir);
+        compare(&feat_path, &emb_path, d, threads, ours);
+    }
+}
+
+/// Embeds `x` in `dims` dimensions; prints the time, the stages and the peak memory so far, and
+/// answers the seconds and where the embedding was written.
+fn ours(x: &Array2<f32>, dims: usize, dir: &Path) -> (f64, std::path::PathBuf) {
+    let (n, threads) = (x.nrows(), rayon::current_num_threads());
     let start = Instant::now();
     // Time of each stage's first report, for the breakdown.
     let stages = std::sync::Mutex::new(Vec::<(String, f64)>::new());
-    let y = embed(x.view(), &EmbedParams::default(), &|stage, _| {
+    let params = EmbedParams {
+        dims,
+        ..EmbedParams::default()
+    };
+    let y = embed(x.view(), &params, &|stage, _| {
         let mut s = stages.lock().expect("stages lock");
         if s.last().is_none_or(|(last, _)| last != stage) {
             s.push((stage.to_string(), start.elapsed().as_secs_f64()));
@@ -88,14 +108,19 @@ fn main() {
             format!("{name} {:.2} s", t1 - t0)
         })
         .collect();
-    let emb_path = dir.join("embed-bench-failscope.npy");
+    let emb_path = dir.join(format!("embed-bench-failscope-{dims}d.npy"));
     write_npy(&emb_path, &y);
     println!(
-        "failscope: {n} points × 512 features → 2-D in {ours:.2} s on {threads} threads; peak memory {:.0} MiB",
+        "failscope: {n} points × {} features → {dims}-D in {ours:.2} s on {threads} threads; peak memory so far {:.0} MiB",
+        x.ncols(),
         peak_rss_mib().unwrap_or(f64::NAN)
     );
     println!("  stages: {}", breakdown.join(", "));
+    (ours, emb_path)
+}
 
+/// Runs the Python side on the same features in `dims` dimensions and prints the ratios.
+fn compare(feat_path: &Path, emb_path: &Path, dims: usize, threads: usize, ours: f64) {
     let Ok(python) = std::env::var("FAILSCOPE_BENCH_PYTHON") else {
         println!("(set FAILSCOPE_BENCH_PYTHON to a Python with scikit-learn and openTSNE for the comparison)");
         return;
@@ -103,16 +128,17 @@ fn main() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/tsne_reference.py");
     let out = Command::new(python)
         .arg(&script)
-        .arg(&feat_path)
+        .arg(feat_path)
         .arg(threads.to_string())
-        .arg(&emb_path)
+        .arg(emb_path)
+        .arg(format!("--dims={dims}"))
         .env("OMP_NUM_THREADS", threads.to_string())
         .output()
         .expect("run the Python reference");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     println!(
-        "trustworthiness (k = 10, same subsample): failscope {:.4}",
+        "{dims}-D trustworthiness (k = 10, same subsample): failscope {:.4}",
         v["failscope_trust"].as_f64().unwrap_or(f64::NAN)
     );
     for (name, key) in [("scikit-learn (SF-Visuals)", "sklearn"), ("openTSNE", "opentsne")] {

@@ -42,6 +42,30 @@ fn trustworthiness_matches_scikit_learn_and_beats_a_random_projection() {
     let t = quality::trustworthiness(x.view(), y.view(), 10);
     assert!((t - sk).abs() <= 0.01 || t > sk, "ours {t:.4} vs scikit-learn {sk:.4}");
     assert!(t > random + 0.2, "ours {t:.4} vs random projection {random:.4}");
+    // 3-D (1,500 points: the Barnes-Hut octree, not the exact sum): within 0.01 of scikit-learn's
+    // `TSNE(n_components=3)`, the SF-Visuals view.
+    let sk3 = expected["sklearn_tsne3_trustworthiness"].as_f64().unwrap();
+    let params3 = EmbedParams {
+        dims: 3,
+        ..EmbedParams::default()
+    };
+    let y3 = embed(x.view(), &params3, &|_, _| std::ops::ControlFlow::Continue(())).unwrap();
+    assert_eq!(y3.dim(), (x.nrows(), 3));
+    let t3 = quality::trustworthiness(x.view(), y3.view(), 10);
+    assert!(
+        (t3 - sk3).abs() <= 0.01 || t3 > sk3,
+        "3-D: ours {t3:.4} vs scikit-learn {sk3:.4}"
+    );
+    // It reports its iterations and stops at the first step whose callback says so.
+    let steps = std::sync::atomic::AtomicUsize::new(0);
+    let stopped = embed(x.view(), &params3, &|stage, _| {
+        if stage == "t-SNE" && steps.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 2 {
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    assert!(matches!(stopped, Err(failscope::latent::EmbedError::Cancelled)));
+    assert_eq!(steps.load(std::sync::atomic::Ordering::Relaxed), 3);
 }
 
 fn cli(db: &Path, args: &[&str]) -> Run {

@@ -299,7 +299,7 @@ mod tests {
     /// The exact O(n²) repulsion, for comparison.
     fn exact(y: &[f64]) -> (Vec<f64>, f64) {
         let mut g = vec![0.0; y.len()];
-        let z = crate::latent::tsne::repulsion_exact(y, &mut g);
+        let z = crate::latent::tsne::repulsion_exact::<2>(y, &mut g);
         (g, z)
     }
 

@@ -1,5 +1,6 @@
-//! The latent space of a study: PCA (linfa-reduction) → t-SNE over the union of all test sets, in
-//! 2-D (FFT-accelerated, [`tsne`]) or 3-D (Barnes-Hut, linfa-tsne); clustering ([`cluster`]);
+//! The latent space of a study: PCA (linfa-reduction) → t-SNE over the union of all test sets
+//! ([`tsne`]), in 2-D (FFT-accelerated, [`fft`]) or 3-D (parallel Barnes-Hut, [`octree`]);
+//! clustering ([`cluster`]);
 //! nearest neighbours ([`knn`]); embedding quality ([`quality`]).
 //!
 //! Invariant: every function here is pure (features in, numbers out) and validates its input with
@@ -10,14 +11,14 @@ pub mod cluster;
 pub mod fft;
 pub mod jobs;
 pub mod knn;
+pub mod octree;
 pub mod quality;
 pub mod tsne;
 
 use failscope_shared::api::ParamError;
-use linfa::traits::{Fit, Predict, Transformer};
+use linfa::traits::{Fit, Predict};
 use linfa::DatasetBase;
 use ndarray::{s, Array2, ArrayView2, Axis};
-use ndarray_rand::rand::SeedableRng;
 
 use crate::error::InputError;
 
@@ -98,12 +99,21 @@ pub fn pca(x: ArrayView2<'_, f32>, dims: usize) -> Result<Array2<f32>, InputErro
 }
 
 /// The joint embedding of all rows of `x` (`n × d` features, all test sets together). Stops with
-/// [`EmbedError::Cancelled`] at the first progress step whose callback answers `Break`; the 3-D
-/// method reports no steps of its own, so it stops only before or after its run.
+/// [`EmbedError::Cancelled`] at the first progress step whose callback answers `Break`.
 pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>) -> Result<Array2<f32>, EmbedError> {
     let n = x.nrows();
     params.check_for(n).map_err(param)?;
     check_finite(x)?;
+    if x.ncols() < params.dims {
+        // t-SNE starts from the leading principal components, one per output axis.
+        return Err(bad(format!(
+            "{} columns: a {}-D layout needs at least {} feature columns",
+            x.ncols(),
+            params.dims,
+            params.dims
+        ))
+        .into());
+    }
     step(progress, "pca", 0.0)?;
     let z = pca(x, params.pca.max(params.dims))?;
     step(progress, "pca", 1.0)?;
@@ -113,34 +123,47 @@ pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_
         .min(params.iterations / 3)
         .max(1)
         .min(params.iterations);
-    if params.dims == 2 {
-        // Start from the first two principal components scaled to std 1e-4 (openTSNE, scikit-learn).
-        let init = z.slice(s![.., ..2]).mapv(f64::from);
-        let std = init.column(0).std(0.0).max(f64::MIN_POSITIVE);
-        let init = init / std * 1e-4;
-        let schedule = tsne::Schedule {
-            perplexity: params.perplexity,
-            early,
-            late: params.iterations - early,
-            ..tsne::Schedule::default()
+    let schedule = tsne::Schedule {
+        perplexity: params.perplexity,
+        early,
+        late: params.iterations - early,
+        ..tsne::Schedule::default()
+    };
+    let report = |phase: tsne::Phase, f: f64| match phase {
+        tsne::Phase::Neighbours => progress("neighbours", f),
+        tsne::Phase::Optimise => progress("t-SNE", f),
+    };
+    // Start from the first principal components scaled to std 1e-4 (openTSNE, scikit-learn).
+    let init = z.slice(s![.., ..params.dims]).mapv(f64::from);
+    let std = init.column(0).std(0.0).max(f64::MIN_POSITIVE);
+    let init = init / std * 1e-4;
+    let fitted = match params.dims {
+        2 => tsne::fit::<2>(z.view(), init, &schedule, &report),
+        _ => tsne::fit::<3>(z.view(), init, &schedule, &report),
+    };
+    Ok(fitted.ok_or(EmbedError::Cancelled)?.embedding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fewer_feature_columns_than_output_axes_is_named_not_a_panic() {
+        let x = Array2::from_shape_fn((200, 2), |(i, j)| (i * (j + 1)) as f32 % 7.0);
+        let params = EmbedParams {
+            dims: 3,
+            perplexity: 10.0,
+            ..EmbedParams::default()
         };
-        let fitted = tsne::fit(z.view(), init, &schedule, &|phase, f| match phase {
-            tsne::Phase::Neighbours => progress("neighbours", f),
-            tsne::Phase::Optimise => progress("t-SNE", f),
-        })
-        .ok_or(EmbedError::Cancelled)?;
-        return Ok(fitted.embedding);
+        let err = embed(x.view(), &params, &|_, _| ControlFlow::Continue(())).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("2 columns: a 3-D layout needs at least 3 feature columns"),
+            "{err}"
+        );
+        // Two columns are enough for 2-D.
+        let y = embed(x.view(), &params.clone().dims(2), &|_, _| ControlFlow::Continue(())).unwrap();
+        assert_eq!(y.dim(), (200, 2));
     }
-    // 3-D: Barnes-Hut t-SNE from linfa-tsne (the FFT grid grows with the cube of its size, so
-    // interpolation does not pay in 3-D). It reports no progress of its own.
-    step(progress, "t-SNE (Barnes-Hut, 3-D)", 0.0)?;
-    let rng = ndarray_rand::rand::rngs::SmallRng::seed_from_u64(params.seed);
-    let out = linfa_tsne::TSneParams::embedding_size_with_rng(3, rng)
-        .perplexity(params.perplexity)
-        .approx_threshold(0.5)
-        .max_iter(params.iterations)
-        .transform(z.mapv(f64::from))
-        .map_err(|e| bad(format!("t-SNE failed ({e})")))?;
-    step(progress, "t-SNE (Barnes-Hut, 3-D)", 1.0)?;
-    Ok(out.mapv(|v| v as f32))
 }

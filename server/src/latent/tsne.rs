@@ -1,7 +1,8 @@
-//! t-SNE optimisation in 2-D: sparse input affinities from exact k-NN, FFT-interpolated repulsion
-//! ([`super::fft`]), and openTSNE's schedule — early exaggeration 12 with momentum 0.5 for 250
-//! iterations, then momentum 0.8; learning rate max(200, n / exaggeration); delta-bar-delta gains;
-//! steps clipped to length 5.
+//! t-SNE optimisation in 2-D or 3-D: sparse input affinities from exact k-NN; repulsion by FFT
+//! interpolation in 2-D ([`super::fft`]), by a parallel Barnes-Hut octree in 3-D
+//! ([`super::octree`]), exact below [`EXACT_MAX`] points; openTSNE's schedule — early
+//! exaggeration 12 with momentum 0.5 for 250 iterations, then momentum 0.8; learning rate
+//! max(200, n / exaggeration); delta-bar-delta gains; steps clipped to length 5.
 
 use std::ops::ControlFlow;
 
@@ -11,6 +12,7 @@ use rayon::prelude::*;
 use super::affinity::{self, Csr};
 use super::fft::Repulsion2d;
 use super::knn;
+use super::octree;
 
 /// Settings of one run (built from [`super::EmbedParams`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -45,24 +47,36 @@ pub enum Phase {
     Optimise,
 }
 
+/// `yᵢ − yⱼ` and its squared length, for rows of `D` coordinates.
+#[inline]
+fn diff<const D: usize, T: Copy + std::ops::Sub<Output = T> + std::ops::Mul<Output = T> + std::ops::Add<Output = T>>(
+    y: &[T],
+    i: usize,
+    j: usize,
+) -> ([T; D], T) {
+    let d: [T; D] = std::array::from_fn(|a| y[D * i + a] - y[D * j + a]);
+    // Folded from the first square (a sum from 0.0 costs one more addition per pair).
+    (d, d[1..].iter().fold(d[0] * d[0], |s, v| s + *v * *v))
+}
+
 /// Sets `grad` to the attractive gradient `Σⱼ e·pᵢⱼ qᵢⱼ (yᵢ − yⱼ)` (divided by 4). Single
 /// precision (`y32`, `p32`: copies of the embedding and of P's values): this sparse sum streams P
 /// once per iteration and is bound by memory and divisions, both halved in f32.
-fn attractive(p: &Csr, p32: &[f32], y32: &[f32], exaggeration: f64, grad: &mut [f64]) {
+fn attractive<const D: usize>(p: &Csr, p32: &[f32], y32: &[f32], exaggeration: f64, grad: &mut [f64]) {
     let e = exaggeration as f32;
-    grad.par_chunks_mut(2).enumerate().for_each(|(i, g)| {
-        let (mut g0, mut g1) = (0.0f32, 0.0f32);
-        let (yi0, yi1) = (y32[2 * i], y32[2 * i + 1]);
+    grad.par_chunks_mut(D).enumerate().for_each(|(i, g)| {
+        let mut acc = [0.0f32; D];
         let row = p.indptr[i]..p.indptr[i + 1];
         for (&j, &pij) in p.indices[row.clone()].iter().zip(&p32[row]) {
-            let j = j as usize;
-            let (d0, d1) = (yi0 - y32[2 * j], yi1 - y32[2 * j + 1]);
-            let w = e * pij / (1.0 + d0 * d0 + d1 * d1);
-            g0 += w * d0;
-            g1 += w * d1;
+            let (d, d2) = diff::<D, f32>(y32, i, j as usize);
+            let w = e * pij / (1.0 + d2);
+            for a in 0..D {
+                acc[a] += w * d[a];
+            }
         }
-        g[0] = f64::from(g0);
-        g[1] = f64::from(g1);
+        for a in 0..D {
+            g[a] = f64::from(acc[a]);
+        }
     });
 }
 
@@ -70,42 +84,43 @@ fn attractive(p: &Csr, p32: &[f32], y32: &[f32], exaggeration: f64, grad: &mut [
 /// FFT's minimum grid, and exact.
 pub const EXACT_MAX: usize = 1024;
 
-/// Subtracts the exact repulsive gradient `Σⱼ qᵢⱼ² (yᵢ − yⱼ) / Z` (divided by 4) from `grad` and
-/// returns `Z = Σ_{i≠j} qᵢⱼ`, `qᵢⱼ = (1 + |yᵢ − yⱼ|²)⁻¹`.
-pub fn repulsion_exact(y: &[f64], grad: &mut [f64]) -> f64 {
-    let n = y.len() / 2;
-    let per_point: Vec<(f64, f64, f64)> = (0..n)
+/// Subtracts the exact repulsive gradient `Σⱼ qᵢⱼ² (yᵢ − yⱼ) / Z` (divided by 4) from `grad`
+/// (rows of `D` coordinates) and returns `Z = Σ_{i≠j} qᵢⱼ`, `qᵢⱼ = (1 + |yᵢ − yⱼ|²)⁻¹`.
+pub fn repulsion_exact<const D: usize>(y: &[f64], grad: &mut [f64]) -> f64 {
+    let n = y.len() / D;
+    let per_point: Vec<(f64, [f64; D])> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let (mut z, mut g0, mut g1) = (0.0, 0.0, 0.0);
+            let (mut z, mut f) = (0.0, [0.0; D]);
             for j in (0..n).filter(|j| *j != i) {
-                let (d0, d1) = (y[2 * i] - y[2 * j], y[2 * i + 1] - y[2 * j + 1]);
-                let q = 1.0 / (1.0 + d0 * d0 + d1 * d1);
+                let (d, d2) = diff::<D, f64>(y, i, j);
+                let q = 1.0 / (1.0 + d2);
                 z += q;
-                g0 += q * q * d0;
-                g1 += q * q * d1;
+                for a in 0..D {
+                    f[a] += q * q * d[a];
+                }
             }
-            (z, g0, g1)
+            (z, f)
         })
         .collect();
     let z: f64 = per_point.iter().map(|p| p.0).sum();
-    for (i, (_, g0, g1)) in per_point.into_iter().enumerate() {
-        grad[2 * i] -= g0 / z;
-        grad[2 * i + 1] -= g1 / z;
+    for (i, (_, f)) in per_point.into_iter().enumerate() {
+        for a in 0..D {
+            grad[D * i + a] -= f[a] / z;
+        }
     }
     z
 }
 
 /// KL(P ‖ Q) of the final embedding, with `z` the normaliser of Q.
-fn kl_divergence(p: &Csr, y: &[f64], z: f64) -> f64 {
+fn kl_divergence<const D: usize>(p: &Csr, y: &[f64], z: f64) -> f64 {
     (0..p.indptr.len() - 1)
         .into_par_iter()
         .map(|i| {
             (p.indptr[i]..p.indptr[i + 1])
                 .map(|s| {
-                    let j = p.indices[s] as usize;
-                    let (d0, d1) = (y[2 * i] - y[2 * j], y[2 * i + 1] - y[2 * j + 1]);
-                    let q = 1.0 / (1.0 + d0 * d0 + d1 * d1) / z;
+                    let (_, d2) = diff::<D, f64>(y, i, p.indices[s] as usize);
+                    let q = 1.0 / (1.0 + d2) / z;
                     let pv = p.values[s];
                     if pv > 0.0 {
                         pv * (pv / q.max(f64::MIN_POSITIVE)).ln()
@@ -120,17 +135,27 @@ fn kl_divergence(p: &Csr, y: &[f64], z: f64) -> f64 {
 
 /// A finished embedding and its KL divergence.
 pub struct Fitted {
-    /// `(n, 2)` coordinates.
+    /// `(n, D)` coordinates.
     pub embedding: Array2<f32>,
     /// KL(P ‖ Q) at the end.
     pub kl: f64,
 }
 
-/// Embeds the rows of `x` (already PCA-reduced) in 2-D, starting from `init` (`n × 2`, e.g. the
-/// first two principal components scaled to standard deviation 1e-4). `progress(phase, fraction)`
-/// is called after each block of neighbours and every ten iterations; `None` once it answers
-/// `Break` (a cancelled job stops there).
-pub fn fit(
+/// The repulsion of one iteration: adds it to the gradient and returns Q's normaliser.
+fn repulsion<const D: usize>(fft: &mut Repulsion2d, y: &[f64], grad: &mut [f64]) -> f64 {
+    match D {
+        _ if y.len() / D <= EXACT_MAX => repulsion_exact::<D>(y, grad),
+        2 => fft.apply(y, grad),
+        3 => octree::repulsion(y, grad),
+        _ => unreachable!("t-SNE here embeds in 2 or 3 dimensions"),
+    }
+}
+
+/// Embeds the rows of `x` (already PCA-reduced) in `D` = 2 or 3 dimensions, starting from `init`
+/// (`n × D`, e.g. the first principal components scaled to standard deviation 1e-4).
+/// `progress(phase, fraction)` is called after each block of neighbours and every ten iterations;
+/// `None` once it answers `Break` (a cancelled job stops there).
+pub fn fit<const D: usize>(
     x: ArrayView2<'_, f32>,
     init: Array2<f64>,
     schedule: &Schedule,
@@ -142,13 +167,15 @@ pub fn fit(
     let p = affinity::joint(&nn, schedule.perplexity);
     drop(nn);
 
+    assert!(D == 2 || D == 3, "t-SNE here embeds in 2 or 3 dimensions");
+    assert_eq!(init.dim(), (n, D), "one initial point of D coordinates per row");
     let p32: Vec<f32> = p.values.iter().map(|v| *v as f32).collect();
     let mut y: Vec<f64> = init.iter().copied().collect();
-    let mut y32 = vec![0.0f32; 2 * n];
-    let mut update = vec![0.0; 2 * n];
-    let mut gains = vec![1.0; 2 * n];
-    let mut grad = vec![0.0; 2 * n];
-    let mut repulsion = Repulsion2d::default();
+    let mut y32 = vec![0.0f32; D * n];
+    let mut update = vec![0.0; D * n];
+    let mut gains = vec![1.0; D * n];
+    let mut grad = vec![0.0; D * n];
+    let mut fft = Repulsion2d::default();
     let total = schedule.early + schedule.late;
     let mut z = 1.0;
     for iter in 0..total {
@@ -159,19 +186,15 @@ pub fn fit(
         };
         let rate = (n as f64 / exaggeration).max(200.0);
         y32.iter_mut().zip(&y).for_each(|(a, b)| *a = *b as f32);
-        attractive(&p, &p32, &y32, exaggeration, &mut grad);
-        z = if n <= EXACT_MAX {
-            repulsion_exact(&y, &mut grad)
-        } else {
-            repulsion.apply(&y, &mut grad)
-        };
+        attractive::<D>(&p, &p32, &y32, exaggeration, &mut grad);
+        z = repulsion::<D>(&mut fft, &y, &mut grad);
         update
-            .par_chunks_mut(2)
-            .zip(gains.par_chunks_mut(2))
-            .zip(grad.par_chunks(2))
-            .zip(y.par_chunks_mut(2))
+            .par_chunks_mut(D)
+            .zip(gains.par_chunks_mut(D))
+            .zip(grad.par_chunks(D))
+            .zip(y.par_chunks_mut(D))
             .for_each(|(((u, g), d), yi)| {
-                for t in 0..2 {
+                for t in 0..D {
                     if (u[t] > 0.0) != (d[t] > 0.0) || u[t] == 0.0 {
                         g[t] += 0.2;
                     } else {
@@ -179,20 +202,24 @@ pub fn fit(
                     }
                     u[t] = momentum * u[t] - rate * g[t] * d[t];
                 }
-                let norm = (u[0] * u[0] + u[1] * u[1]).sqrt();
+                let norm = u.iter().map(|v| v * v).sum::<f64>().sqrt();
                 if norm > 5.0 {
-                    u[0] *= 5.0 / norm;
-                    u[1] *= 5.0 / norm;
+                    u.iter_mut().for_each(|v| *v *= 5.0 / norm);
                 }
-                yi[0] += u[0];
-                yi[1] += u[1];
+                yi.iter_mut().zip(u.iter()).for_each(|(y, u)| *y += u);
             });
         // Keep the embedding centred (t-SNE is translation invariant; the grid stays small).
-        let (m0, m1) = y.chunks(2).fold((0.0, 0.0), |(a, b), v| (a + v[0], b + v[1]));
-        let (m0, m1) = (m0 / n as f64, m1 / n as f64);
-        y.par_chunks_mut(2).for_each(|v| {
-            v[0] -= m0;
-            v[1] -= m1;
+        let mut mean = [0.0; D];
+        for v in y.chunks(D) {
+            for a in 0..D {
+                mean[a] += v[a];
+            }
+        }
+        let mean = mean.map(|m| m / n as f64);
+        y.par_chunks_mut(D).for_each(|v| {
+            for a in 0..D {
+                v[a] -= mean[a];
+            }
         });
         if (iter % 10 == 9 || iter + 1 == total)
             && progress(Phase::Optimise, (iter + 1) as f64 / total as f64).is_break()
@@ -200,9 +227,9 @@ pub fn fit(
             return None;
         }
     }
-    let kl = kl_divergence(&p, &y, z);
+    let kl = kl_divergence::<D>(&p, &y, z);
     Some(Fitted {
-        embedding: Array2::from_shape_vec((n, 2), y.into_iter().map(|v| v as f32).collect()).expect("n × 2"),
+        embedding: Array2::from_shape_vec((n, D), y.into_iter().map(|v| v as f32).collect()).expect("n × D"),
         kl,
     })
 }

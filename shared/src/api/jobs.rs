@@ -57,7 +57,8 @@ pub struct EmbedParams {
     pub iterations: usize,
     /// PCA dimensions before t-SNE (SF-Visuals: 50).
     pub pca: usize,
-    /// Seed (3-D initialisation; 2-D starts from the PCA and is deterministic).
+    /// Seed, part of the cache key; t-SNE starts from the PCA, so 2-D and 3-D are deterministic
+    /// whatever it is.
     pub seed: u64,
 }
 
@@ -136,7 +137,7 @@ impl EmbedParams {
     }
 
     /// [`check`](Self::check), then whether `n` points are enough: t-SNE uses 3 × perplexity
-    /// neighbours per point (scikit-learn, openTSNE, linfa-tsne), so it needs more points than that.
+    /// neighbours per point (scikit-learn, openTSNE, failscope), so it needs more points than that.
     pub fn check_for(&self, n: usize) -> Result<(), ParamError> {
         self.check()?;
         // A float-to-integer cast saturates, so a huge perplexity asks for every point there is.
