@@ -19,6 +19,14 @@ fn state_with_fixture() -> (tempfile::TempDir, AppState) {
     (d, state)
 }
 
+/// The router's whole response to `GET uri`.
+async fn get_response(state: &AppState, uri: impl AsRef<str>) -> axum::response::Response {
+    app(state.clone())
+        .oneshot(Request::get(uri.as_ref()).body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+}
+
 /// Sends `req` to the router; answers the status and the body.
 async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, Vec<u8>) {
     let resp = app(state.clone()).oneshot(req).await.unwrap();
@@ -56,10 +64,7 @@ async fn lists_and_shows_studies() {
 async fn every_response_carries_the_security_headers() {
     let (_d, state) = state_with_fixture();
     for uri in ["/api/studies", "/api/nope", "/", "/style.css"] {
-        let resp = app(state.clone())
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
+        let resp = get_response(&state, uri).await;
         let h = resp.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(
@@ -196,14 +201,7 @@ async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
         "{events}"
     );
     // Coordinates as little-endian f32, n × 2.
-    let resp = app(state.clone())
-        .oneshot(
-            Request::get(format!("/api/jobs/{job}/result"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let resp = get_response(&state, format!("/api/jobs/{job}/result")).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["x-failscope-shape"], format!("{n},2").as_str());
     assert_eq!(resp.headers()["content-type"], "application/octet-stream");
@@ -311,28 +309,14 @@ async fn samples_columns_images_failures_links_and_figures() {
     assert_eq!(labels.len(), 2 * n);
     let (_, scores) = get(&state, "/api/studies/1/columns/score:det_mcp").await;
     assert_eq!(scores.len(), 4 * n);
-    let resp = app(state.clone())
-        .oneshot(
-            Request::get("/api/studies/1/columns/meta:domain")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let resp = get_response(&state, "/api/studies/1/columns/meta:domain").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers()["x-failscope-categories"]
         .to_str()
         .unwrap()
         .contains("site2"));
     // Asked again, a column comes from the server's response cache: the same bytes and headers.
-    let again = app(state.clone())
-        .oneshot(
-            Request::get("/api/studies/1/columns/meta:domain")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let again = get_response(&state, "/api/studies/1/columns/meta:domain").await;
     assert_eq!(again.headers(), resp.headers());
     let first = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
     let second = axum::body::to_bytes(again.into_body(), usize::MAX).await.unwrap();
@@ -371,14 +355,7 @@ async fn samples_columns_images_failures_links_and_figures() {
         detail.report["iid_study"]["vim"]["aurc"].is_some(),
         "vim in the benchmark"
     );
-    let resp = app(state.clone())
-        .oneshot(
-            Request::get("/api/studies/1/samples/3/image")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let resp = get_response(&state, "/api/studies/1/samples/3/image").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "image/png");
     let png = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
@@ -431,10 +408,7 @@ async fn samples_columns_images_failures_links_and_figures() {
     let (status, body) = post(&state, "/api/links", r#"{"state": "study=1&color=confusion&sel=3"}"#).await;
     assert_eq!(status, StatusCode::OK);
     let link: failscope_shared::api::Link = serde_json::from_slice(&body).unwrap();
-    let resp = app(state.clone())
-        .oneshot(Request::get(format!("/s/{}", link.id)).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let resp = get_response(&state, format!("/s/{}", link.id)).await;
     assert!(resp.status().is_redirection());
     assert_eq!(resp.headers()["location"], "/?study=1&color=confusion&sel=3");
     assert_eq!(get(&state, "/s/doesnotexist").await.0, StatusCode::NOT_FOUND);

@@ -209,3 +209,28 @@ fn labels_beyond_the_class_count_only_in_new_class_sets() {
         );
     }
 }
+
+#[test]
+fn a_readme_without_the_summary_block_is_refused_before_any_training() {
+    let d = tempfile::tempdir().unwrap();
+    let readme = d.path().join("README.md");
+    std::fs::write(&readme, "# Results\n\nNo markers here.\n").unwrap();
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/recipes/ham10000-binary.toml");
+    let out = d.path().join("bench");
+    let db = d.path().join("s.db");
+    let run = failscope(&[
+        "bench".as_ref(),
+        recipe.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--readme".as_ref(),
+        readme.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--data".as_ref(),
+        d.path().as_os_str(),
+    ]);
+    assert_input_error(&run, "README.md", "<!-- bench:ham10000-binary -->");
+    // Nothing was started: no output folder, no store.
+    assert!(!out.exists() && !db.exists());
+}

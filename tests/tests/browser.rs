@@ -558,12 +558,13 @@ async fn the_reports_list_opens_a_benchmark_report_with_its_figures() {
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
     let store = Store::open(&db).unwrap();
-    let data = bench::load(&store, "fx", &[0], &["confidnet", "deepgamblers"]).unwrap();
+    let data = bench::load(&store, "fx", "derm.csv", &[0], &["confidnet", "deepgamblers"]).unwrap();
     let settings = bench::aggregate::Settings {
         n_boot: 50,
         ..Default::default()
     };
-    let files = bench::render(&bench::aggregate::aggregate(&data, &settings), "derm.csv");
+    let result = bench::aggregate::aggregate(&data, &settings, &|_| ());
+    let files = bench::render(&result, &bench::markdown::findings(&result));
     store.save_report("fx", &[0], &data.studies, &files).unwrap();
     drop(store);
     let addr = serve(db).await;

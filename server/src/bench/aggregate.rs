@@ -6,6 +6,8 @@ use failscope_shared::analysis::bootstrap::{for_each_resample, percentile, Inter
 use failscope_shared::analysis::ranking::{self, Better};
 use failscope_shared::analysis::rc::{RiskCoverageStats, TieOrder};
 use failscope_shared::analysis::sgr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,8 @@ pub struct SeedRows {
 pub struct BenchData {
     /// The recipe's name.
     pub recipe: String,
+    /// The recipe's data source (its licence and citation go into the report).
+    pub source: String,
     /// The seeds, in order.
     pub seeds: Vec<u64>,
     /// The stored studies read, seed by seed, model by model.
@@ -162,7 +166,9 @@ pub struct SetResult {
     pub first: usize,
     /// Columns the first one beats (Holm-adjusted bootstrap test at `alpha`).
     pub first_beats: Vec<usize>,
-    /// `p[a][b]`, Holm-adjusted: "column a has a lower AURC than column b".
+    /// `p[a][b]`, Holm-adjusted: "column a has a lower AURC than column b" (NaN on the diagonal,
+    /// `null` in JSON).
+    #[serde(deserialize_with = "nan_for_null")]
     pub adjusted_p: Vec<Vec<f64>>,
     /// Kendall's τ-b between the AURC and the AUGRC rankings (mean over seeds).
     pub tau_aurc_augrc: Option<f64>,
@@ -175,12 +181,25 @@ pub struct SetResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchResult {
     pub recipe: String,
+    /// The recipe's data source.
+    pub source: String,
     pub seeds: Vec<u64>,
     pub methods: Vec<String>,
     pub columns: Vec<String>,
     pub classes: Vec<String>,
+    /// Each model's accuracy on validation (the split SGR and the working points are fitted on,
+    /// and the models were selected on), mean ± sd over seeds.
+    pub val_accuracy: Vec<(f64, f64)>,
     pub settings: Settings,
     pub sets: Vec<SetResult>,
+}
+
+/// Reads back a matrix that JSON wrote with `null` for NaN.
+fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+    let m: Vec<Vec<Option<f64>>> = Deserialize::deserialize(d)?;
+    Ok(m.into_iter()
+        .map(|row| row.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+        .collect())
 }
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
@@ -241,15 +260,35 @@ fn working_point(points: &[(f64, f64, bool)]) -> Option<WorkingPoint> {
     })
 }
 
-/// Every test set's results.
-pub fn aggregate(data: &BenchData, settings: &Settings) -> BenchResult {
+/// Each model's accuracy on `seeds`' rows, mean ± sd over seeds.
+fn accuracy(models: usize, seeds: &[SeedRows]) -> Vec<(f64, f64)> {
+    (0..models)
+        .map(|m| {
+            let per_seed: Vec<f64> = seeds
+                .iter()
+                .map(|s| s.correct[m].iter().filter(|&&ok| ok).count() as f64 / s.correct[m].len().max(1) as f64)
+                .collect();
+            mean_sd(&per_seed)
+        })
+        .collect()
+}
+
+/// Every test set's results. `progress` gets the fraction of test sets done after each one.
+pub fn aggregate(data: &BenchData, settings: &Settings, progress: &(dyn Fn(f64) + Sync)) -> BenchResult {
+    let done = AtomicUsize::new(0);
+    let total = data.sets.len().max(1) as f64;
     let sets = data
         .sets
         .par_iter()
-        .map(|(name, labels, seeds)| set_result(data, settings, name, labels, seeds))
+        .map(|(name, labels, seeds)| {
+            let set = set_result(data, settings, name, labels, seeds);
+            progress((done.fetch_add(1, Ordering::Relaxed) + 1) as f64 / total);
+            set
+        })
         .collect();
     BenchResult {
         recipe: data.recipe.clone(),
+        source: data.source.clone(),
         seeds: data.seeds.clone(),
         methods: data.methods.clone(),
         columns: data
@@ -258,6 +297,7 @@ pub fn aggregate(data: &BenchData, settings: &Settings) -> BenchResult {
             .map(|(m, c)| format!("{}/{c}", data.methods[*m]))
             .collect(),
         classes: data.classes.clone(),
+        val_accuracy: accuracy(data.methods.len(), &data.val),
         settings: *settings,
         sets,
     }
@@ -356,15 +396,7 @@ fn set_result(data: &BenchData, st: &Settings, name: &str, labels: &[i64], seeds
     let first_beats = (0..cols).filter(|&b| significance.beats(first, b, st.alpha)).collect();
     let aurc_means: Vec<f64> = columns.iter().map(|c| c.aurc.mean).collect();
     let augrc_means: Vec<f64> = columns.iter().map(|c| c.augrc.mean).collect();
-    let accuracy = (0..data.methods.len())
-        .map(|m| {
-            let per_seed: Vec<f64> = seeds
-                .iter()
-                .map(|s| s.correct[m].iter().filter(|&&ok| ok).count() as f64 / n.max(1) as f64)
-                .collect();
-            mean_sd(&per_seed)
-        })
-        .collect();
+    let accuracy = accuracy(data.methods.len(), seeds);
     let mut label_mix = vec![0usize; data.classes.len()];
     for &l in labels {
         if let Some(slot) = usize::try_from(l).ok().and_then(|l| label_mix.get_mut(l)) {
@@ -429,6 +461,7 @@ mod tests {
         };
         BenchData {
             recipe: "toy".into(),
+            source: "toy.csv".into(),
             seeds: vec![0, 1],
             studies: vec![1, 2],
             methods: vec!["cnn".into()],
@@ -452,7 +485,7 @@ mod tests {
             n_boot: 200,
             ..Settings::default()
         };
-        let r = aggregate(&data(), &settings);
+        let r = aggregate(&data(), &settings, &|_| ());
         assert_eq!(r.columns, ["cnn/good", "cnn/noise"]);
         let iid = &r.sets[0];
         assert_eq!((iid.family, r.sets[1].family), (Family::Iid, Family::Corruption));
@@ -486,6 +519,47 @@ mod tests {
         assert_eq!(good.at_coverage.unwrap().violated, 0);
         assert!((good.at_coverage.unwrap().coverage - 0.9).abs() < 0.01);
         assert_eq!(iid.tau_aurc_augrc, Some(1.0));
+    }
+
+    #[test]
+    fn the_summary_shows_each_corruption_at_its_worst_severity_and_replaces_only_its_block() {
+        use crate::bench::markdown::{findings, replace_block, summary};
+        let mut d = data();
+        let mut worse = d.sets[1].clone();
+        worse.0 = "in_class_study_corruption_blur_5".into();
+        d.sets.push(worse);
+        let r = aggregate(
+            &d,
+            &Settings {
+                n_boot: 50,
+                ..Settings::default()
+            },
+            &|_| (),
+        );
+        let block = summary(&r, &findings(&r));
+        let rows: Vec<&str> = block
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| test set"))
+            .collect();
+        assert_eq!(rows.len(), 2, "{block}");
+        assert!(
+            rows[0].starts_with("| iid_study | 200 | 0.75 ± 0.00 | `cnn/good` |"),
+            "{}",
+            rows[0]
+        );
+        assert!(rows[0].ends_with("| yes (p < 0.05) | — | 0 of 4 |"), "{}", rows[0]);
+        assert!(rows[1].starts_with("| corruption_blur_5 | 200 |"), "{}", rows[1]);
+        assert!(block.starts_with("<!-- bench:toy -->\n") && block.ends_with("<!-- /bench:toy -->\n"));
+        let doc = "# Title\n\n<!-- bench:toy -->\nold\n<!-- /bench:toy -->\n\nAfter.\n";
+        assert_eq!(
+            replace_block(doc, "toy", &block).unwrap(),
+            format!("# Title\n\n{block}\nAfter.\n")
+        );
+        assert_eq!(replace_block(doc, "other", &block), None);
+        assert_eq!(
+            replace_block("<!-- /bench:toy --> <!-- bench:toy -->", "toy", &block),
+            None
+        );
     }
 
     #[test]

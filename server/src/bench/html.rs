@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 
 use super::aggregate::{BenchResult, Family};
-use super::markdown::{dataset_note, findings};
+use super::markdown::{bare, dataset_note, short};
 use crate::plot::LineChart;
 
 type Drawn = Result<(), String>;
@@ -96,10 +96,7 @@ fn rank_heat_map(r: &BenchResult) -> String {
                 }
             }
             let label = Text::new(
-                set.name
-                    .strip_prefix("in_class_study_")
-                    .unwrap_or(&set.name)
-                    .to_string(),
+                bare(&set.name).to_string(),
                 (x + 4, (top + cell_h * rows as u32 + 4) as i32),
                 ("sans-serif", 10).into_font().transform(FontTransform::Rotate90),
             );
@@ -118,8 +115,7 @@ fn rank_heat_map(r: &BenchResult) -> String {
 fn accuracy_per_severity(r: &BenchResult) -> Option<String> {
     let mut kinds: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for set in r.sets.iter().filter(|s| s.family == Family::Corruption) {
-        let bare = set.name.strip_prefix("in_class_study_corruption_").unwrap_or(&set.name);
-        let (kind, severity) = bare.rsplit_once('_')?;
+        let (kind, severity) = short(&set.name).rsplit_once('_')?;
         let point = (severity.parse::<f64>().ok()?, set.accuracy.first()?.0);
         match kinds.iter_mut().find(|(k, _)| k == kind) {
             Some((_, v)) => v.push(point),
@@ -227,7 +223,7 @@ fn curves(r: &BenchResult, set: &super::aggregate::SetResult) -> String {
         .collect();
     svg((420, 300), |root| {
         LineChart {
-            title: set.name.strip_prefix("in_class_study_").unwrap_or(&set.name),
+            title: bare(&set.name),
             title_size: 13,
             x: 0.0..1.0,
             y: 0.0..max_risk,
@@ -242,8 +238,8 @@ fn curves(r: &BenchResult, set: &super::aggregate::SetResult) -> String {
     })
 }
 
-/// The whole page.
-pub fn html(r: &BenchResult, source: &str, markdown_tables: &str) -> String {
+/// The whole page, with the `findings` and the Markdown report's test-set tables.
+pub fn html(r: &BenchResult, findings: &[String], markdown_tables: &str) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
@@ -259,11 +255,11 @@ pub fn html(r: &BenchResult, source: &str, markdown_tables: &str) -> String {
         r.columns.len(),
         r.sets.len(),
         r.settings.n_boot,
-        inline(&dataset_note(source)).replace("*Scientific Data*", "<i>Scientific Data</i>")
+        inline(&dataset_note(&r.source)).replace("*Scientific Data*", "<i>Scientific Data</i>")
     );
     let _ = writeln!(h, "<h2>Findings</h2><ul>");
-    for f in findings(r) {
-        let _ = writeln!(h, "<li>{}</li>", inline(&f));
+    for f in findings {
+        let _ = writeln!(h, "<li>{}</li>", inline(f));
     }
     let _ = writeln!(h, "</ul><h2>Rankings</h2>{}", rank_heat_map(r));
     if let Some(a) = accuracy_per_severity(r) {

@@ -52,8 +52,14 @@ fn overlapping(set: &SetResult, iid: &SetResult) -> usize {
         .count()
 }
 
-fn short(name: &str) -> &str {
-    let bare = name.strip_prefix("in_class_study_").unwrap_or(name);
+/// A test set's name without FD-Shifts' `in_class_study_` prefix, e.g. `corruption_blur_3`.
+pub(super) fn bare(name: &str) -> &str {
+    name.strip_prefix("in_class_study_").unwrap_or(name)
+}
+
+/// A test set's name without its family either, e.g. `blur_3`.
+pub(super) fn short(name: &str) -> &str {
+    let bare = bare(name);
     ["acquisition_", "manifestation_", "corruption_"]
         .iter()
         .find_map(|p| bare.strip_prefix(p))
@@ -190,17 +196,27 @@ pub fn findings(r: &BenchResult) -> Vec<String> {
         }
     }
     if cases > 0 {
+        let accuracies = |acc: &[(f64, f64)]| {
+            r.methods
+                .iter()
+                .zip(acc)
+                .map(|(m, a)| format!("{m} {:.2}", a.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         out.push(format!(
-            "SGR's working point (risk ≤ {} with probability {}, fitted on validation) broke on {broke} of {cases} test set × CSF × seed cases, {iid_broke} of them on i.i.d. data.",
+            "SGR's working point (risk ≤ {} with probability {}, fitted on validation) broke on {broke} of {cases} test set × CSF × seed cases, {iid_broke} of them on i.i.d. data, where accuracy is {} against {} on validation (the split the models were selected on).",
             r.settings.r_star,
-            1.0 - r.settings.delta
+            1.0 - r.settings.delta,
+            accuracies(&iid.accuracy),
+            accuracies(&r.val_accuracy)
         ));
     }
     out
 }
 
-/// The whole report.
-pub fn markdown(r: &BenchResult, source: &str) -> String {
+/// The whole report, with its `findings` (from [`findings`]).
+pub fn markdown(r: &BenchResult, findings: &[String]) -> String {
     let mut md = String::new();
     let seeds = r.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
     let _ = writeln!(md, "# Benchmark: {}\n", r.recipe);
@@ -213,9 +229,9 @@ pub fn markdown(r: &BenchResult, source: &str) -> String {
         100.0 * (1.0 - r.settings.alpha),
         r.settings.n_boot
     );
-    let _ = writeln!(md, "Data: {}\n", dataset_note(source));
+    let _ = writeln!(md, "Data: {}\n", dataset_note(&r.source));
     let _ = writeln!(md, "## Findings\n");
-    for f in findings(r) {
+    for f in findings {
         let _ = writeln!(md, "- {f}");
     }
     let _ = writeln!(md, "\n## Test sets\n");
@@ -275,4 +291,105 @@ pub fn markdown(r: &BenchResult, source: &str) -> String {
         let _ = writeln!(md);
     }
     md
+}
+
+/// The marker lines around a recipe's summary in a document such as the README.
+pub fn block_markers(recipe: &str) -> (String, String) {
+    (format!("<!-- bench:{recipe} -->"), format!("<!-- /bench:{recipe} -->"))
+}
+
+/// The test sets a summary shows: every set but the corruptions, and each corruption kind at its
+/// highest severity.
+fn summary_sets(r: &BenchResult) -> Vec<&SetResult> {
+    let worst = |set: &SetResult| -> bool {
+        let Some((kind, sev)) = short(&set.name).rsplit_once('_') else {
+            return true;
+        };
+        let sev: u32 = sev.parse().unwrap_or(0);
+        !r.sets.iter().any(|o| {
+            o.family == Family::Corruption
+                && short(&o.name)
+                    .rsplit_once('_')
+                    .is_some_and(|(k, s)| k == kind && s.parse::<u32>().unwrap_or(0) > sev)
+        })
+    };
+    r.sets
+        .iter()
+        .filter(|s| s.family != Family::Corruption || worst(s))
+        .collect()
+}
+
+/// A short summary for a README: the findings and one row per shift (each corruption kind at its
+/// highest severity), between [`block_markers`]. It is computed from `r` alone, so a report's JSON
+/// regenerates it.
+pub fn summary(r: &BenchResult, findings: &[String]) -> String {
+    let (begin, end) = block_markers(&r.recipe);
+    let mut md = String::new();
+    let _ = writeln!(md, "{begin}");
+    let _ = writeln!(
+        md,
+        "**{}**, seeds {}, models {}; AURC × 1000, mean ± sd over seeds [{:.0} % bootstrap CI over {} resamples of the test rows]. Data: {}\n",
+        r.recipe,
+        r.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+        r.methods.join(", "),
+        100.0 * (1.0 - r.settings.alpha),
+        r.settings.n_boot,
+        dataset_note(&r.source)
+    );
+    for f in findings {
+        let _ = writeln!(md, "- {f}");
+    }
+    let iid = r.sets.iter().find(|s| s.family == Family::Iid);
+    let _ = writeln!(
+        md,
+        "\n| test set | rows | accuracy ({}), mean ± sd over seeds | first CSF | its AURC | ahead of all others | AURC CIs overlapping i.i.d. | SGR broke |",
+        r.methods.join(" / ")
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for set in summary_sets(r) {
+        let first = &set.columns[set.first];
+        let ahead = if r.columns.len() == 1 {
+            "—".to_string()
+        } else if set.first_beats.len() + 1 == r.columns.len() {
+            format!("yes (p < {})", r.settings.alpha)
+        } else {
+            format!("no ({} level)", r.columns.len() - 1 - set.first_beats.len())
+        };
+        let overlap = match iid {
+            Some(i) if i.name != set.name => format!("{} of {}", overlapping(set, i), set.columns.len()),
+            _ => "—".into(),
+        };
+        let (broke, cases) = set
+            .columns
+            .iter()
+            .filter_map(|c| c.sgr)
+            .fold((0, 0), |(b, n), w| (b + w.violated, n + r.seeds.len()));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | `{}` | {} | {} | {} | {broke} of {cases} |",
+            bare(&set.name),
+            set.n,
+            set.accuracy
+                .iter()
+                .map(|a| format!("{:.2} ± {:.2}", a.0, a.1))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            first.column,
+            spread(&first.aurc),
+            ahead,
+            overlap
+        );
+    }
+    let _ = writeln!(md, "{end}");
+    md
+}
+
+/// `doc` with the text between `recipe`'s [`block_markers`] (markers included) replaced by
+/// `block`; `None` when the markers are missing or out of order.
+pub fn replace_block(doc: &str, recipe: &str, block: &str) -> Option<String> {
+    let (begin, end) = block_markers(recipe);
+    let start = doc.find(&begin)?;
+    let stop = start + doc[start..].find(&end)? + end.len();
+    let stop = if doc[stop..].starts_with('\n') { stop + 1 } else { stop };
+    Some(format!("{}{}{}", &doc[..start], block, &doc[stop..]))
 }

@@ -14,12 +14,12 @@ use crate::store::{Store, StoreError};
 use aggregate::{BenchData, SeedRows};
 
 /// The report's three renderings: Markdown, the HTML page (with the Markdown's tables) and the
-/// result as JSON.
-pub fn render(result: &aggregate::BenchResult, source: &str) -> ReportFiles {
-    let markdown = markdown::markdown(result, source);
+/// result as JSON. `findings` are [`markdown::findings`] of `result`.
+pub fn render(result: &aggregate::BenchResult, findings: &[String]) -> ReportFiles {
+    let markdown = markdown::markdown(result, findings);
     let tables = markdown.split_once("## Test sets\n").map_or("", |(_, t)| t);
-    let html = html::html(result, source, tables);
-    let json = serde_json::to_string_pretty(result).expect("a benchmark result serialises");
+    let html = html::html(result, findings, tables);
+    let json = serde_json::to_string(result).expect("a benchmark result serialises");
     ReportFiles {
         html,
         markdown,
@@ -41,9 +41,16 @@ pub enum BenchError {
     Input(#[from] InputError),
 }
 
-/// The studies of `recipe`'s `seeds` for `methods`, read from the store into [`BenchData`]. Every
-/// study must exist, and all must hold the same test sets with the same rows and labels.
-pub fn load(store: &Store, recipe: &str, seeds: &[u64], methods: &[&str]) -> Result<BenchData, BenchError> {
+/// The studies of `recipe`'s `seeds` for `methods`, read from the store into [`BenchData`]; `source`
+/// is the recipe's data source. Every study must exist, and all must hold the same test sets with
+/// the same rows and labels.
+pub fn load(
+    store: &Store,
+    recipe: &str,
+    source: &str,
+    seeds: &[u64],
+    methods: &[&str],
+) -> Result<BenchData, BenchError> {
     let mut ids: BTreeMap<(u64, usize), i64> = BTreeMap::new();
     for &seed in seeds {
         for (m, method) in methods.iter().enumerate() {
@@ -150,6 +157,7 @@ pub fn load(store: &Store, recipe: &str, seeds: &[u64], methods: &[&str]) -> Res
         .collect();
     Ok(BenchData {
         recipe: recipe.to_string(),
+        source: source.to_string(),
         seeds: seeds.to_vec(),
         studies: ids.values().copied().collect(),
         methods: methods.iter().map(|m| m.to_string()).collect(),
@@ -158,4 +166,46 @@ pub fn load(store: &Store, recipe: &str, seeds: &[u64], methods: &[&str]) -> Res
         val,
         sets: test_sets,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aggregate::BenchResult;
+    use super::markdown;
+
+    /// Every committed report (`assets/reports/<recipe>/`): its Markdown and the README's summary
+    /// block are what its JSON gives.
+    #[test]
+    fn the_readme_summary_is_the_committed_reports() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+        let mut seen = 0;
+        for dir in std::fs::read_dir(root.join("assets/reports")).expect("assets/reports") {
+            let dir = dir.expect("an entry").path();
+            let json = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
+            let r: BenchResult = serde_json::from_str(&json).expect("a benchmark result");
+            let findings = markdown::findings(&r);
+            let files = super::render(&r, &findings);
+            assert_eq!(
+                files.json,
+                json,
+                "{}: report.json is not in the current format",
+                dir.display()
+            );
+            let md = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
+            assert!(
+                files.markdown == md,
+                "{}: report.md is not what report.json gives",
+                dir.display()
+            );
+            let block = markdown::summary(&r, &findings);
+            assert!(
+                readme.contains(&block),
+                "README.md lacks the summary of {}: run `failscope bench … --readme README.md`",
+                dir.display()
+            );
+            seen += 1;
+        }
+        assert!(seen > 0, "no committed report");
+    }
 }

@@ -2,16 +2,14 @@
 //! bar, cached in the store by their parameters.
 
 use std::io::Write;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
 use comfy_table::Table;
 use failscope_shared::api::Clustering;
 use failscope_shared::wire::{DEFAULT_CSF, SILENT_FAILURE_COVERAGE};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{check_study, open_store, CliError, DbArg};
+use super::{bar, check_study, io, open_store, report_to, CliError, DbArg};
 use crate::error::InputError;
 use crate::latent::cluster::Method;
 use crate::latent::jobs::{self, ClusterParams, Space};
@@ -35,7 +33,7 @@ pub(super) struct EmbedArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 struct EmbedFlags {
-    /// Output dimensions: 2 (FFT-accelerated t-SNE) or 3 (Barnes-Hut).
+    /// Output dimensions: 2 (FFT-accelerated t-SNE) or 3 (parallel Barnes-Hut).
     #[arg(long, default_value_t = 2)]
     dims: usize,
     /// t-SNE perplexity.
@@ -115,38 +113,13 @@ pub(super) struct ClusterArgs {
     db: DbArg,
 }
 
-/// A stage-aware progress bar on stderr.
-fn bar() -> ProgressBar {
-    let bar = ProgressBar::new(1000);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] {percent:>3}% ({elapsed})")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar
-}
-
-fn report(bar: &ProgressBar) -> impl Fn(&str, f64) -> ControlFlow<()> + Sync + '_ {
-    move |stage: &str, f: f64| {
-        if bar.message() != stage {
-            bar.set_message(stage.to_string());
-        }
-        bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
-        ControlFlow::Continue(())
-    }
-}
-
-fn io(e: std::io::Error) -> CliError {
-    CliError::Other(format!("writing output: {e}"))
-}
-
 pub(super) fn embed(args: &EmbedArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let store = open_store(&args.db.db)?;
     check_study(&store, args.study, &args.db)?;
     let params = args.embed.params();
     let start = std::time::Instant::now();
     let progress = bar();
-    let (y, cached) = jobs::embedding(&store, args.study, &params, &report(&progress)).map_err(job_error)?;
+    let (y, cached) = jobs::embedding(&store, args.study, &params, &report_to(&progress)).map_err(job_error)?;
     progress.finish_and_clear();
     writeln!(
         out,
@@ -241,7 +214,7 @@ pub(super) fn cluster(args: &ClusterArgs, out: &mut dyn Write) -> Result<(), Cli
         seed: args.embed.seed,
     };
     let progress = bar();
-    let (c, cached) = jobs::clustering(&store, args.study, &params, &report(&progress)).map_err(job_error)?;
+    let (c, cached) = jobs::clustering(&store, args.study, &params, &report_to(&progress)).map_err(job_error)?;
     progress.finish_and_clear();
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&c).expect("plain fields serialise")).map_err(io)?;

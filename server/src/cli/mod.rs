@@ -145,12 +145,46 @@ struct RecipeArgs {
     /// Output folder for the experiment folders and checkpoints (must not exist).
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    on: DataDevice,
+}
+
+/// Where a recipe's data comes from and where it trains: the flags `run`, `train` and `bench` share.
+#[derive(clap::Args, Debug)]
+struct DataDevice {
     /// The data folder.
     #[arg(long, env = "FAILSCOPE_DATA")]
     data: Option<PathBuf>,
     /// Where to train and infer.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
+}
+
+/// A failed write of the command's output.
+fn io(e: std::io::Error) -> CliError {
+    CliError::Other(format!("writing output: {e}"))
+}
+
+/// A stage-aware progress bar on stderr (hidden when stderr is not a terminal).
+fn bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(1000);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {percent:>3}% ({elapsed})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// A progress callback that moves `bar`: stage name and fraction done.
+fn report_to(bar: &indicatif::ProgressBar) -> impl Fn(&str, f64) -> std::ops::ControlFlow<()> + Sync + '_ {
+    move |stage: &str, f: f64| {
+        if bar.message() != stage {
+            bar.set_message(stage.to_string());
+        }
+        bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
+        std::ops::ControlFlow::Continue(())
+    }
 }
 
 impl RecipeArgs {
@@ -161,7 +195,7 @@ impl RecipeArgs {
             return Err(InputError::file(&self.out, "already exists: choose a new output folder").into());
         }
         let r = Recipe::load(&self.recipe)?;
-        self.device.compute().device()?;
+        self.on.device.compute().device()?;
         Ok((r, self.out.clone()))
     }
 }
@@ -293,7 +327,6 @@ fn check_study(store: &crate::store::Store, id: i64, db: &DbArg) -> Result<(), C
 }
 
 fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
-    let io = |e: std::io::Error| CliError::Other(format!("writing output: {e}"));
     match cli.command {
         Command::Eval { path, defs, format } => {
             let ev = evaluate_path(&path, &defs.config())?;
@@ -316,7 +349,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Train { recipe: args } => {
             let (r, out_dir) = args.load()?;
             let start = std::time::Instant::now();
-            let t = crate::recipe::train(&r, args.data.as_deref(), args.device.compute())?;
+            let t = crate::recipe::train(&r, args.on.data.as_deref(), args.on.device.compute())?;
             let dirs = crate::recipe::save_checkpoints(&t, &r, &out_dir)?;
             for ((model, curve), dir) in t.models.iter().zip(&dirs) {
                 let best = curve.iter().map(|e| e.val_balanced_accuracy).fold(f64::NAN, f64::max);
@@ -334,7 +367,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Run { recipe: args, db } => {
             let (r, out_dir) = args.load()?;
             let start = std::time::Instant::now();
-            let (_design, runs) = crate::recipe::run(&r, args.data.as_deref(), &out_dir, args.device.compute())?;
+            let (_design, runs) = crate::recipe::run(&r, args.on.data.as_deref(), &out_dir, args.on.device.compute())?;
             let mut store = open_store(&db.db)?;
             for run in &runs {
                 let (id, ev) = import(

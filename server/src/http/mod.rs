@@ -44,16 +44,14 @@ pub struct AppState {
     pub dist: PathBuf,
     /// Background latent-space jobs (each opens its own connection to the store's file).
     pub jobs: Jobs,
-    /// The feature matrix and sample records of the study whose neighbours were asked for last:
-    /// at a million rows reading them from SQLite per click would take seconds (studies are
-    /// immutable once imported, so it never goes stale).
+    /// The feature matrix of the study whose neighbours were asked for last: at a million rows
+    /// reading it from SQLite per click would take seconds (studies are immutable once imported,
+    /// so it never goes stale).
     pub(crate) neighbours: Arc<Mutex<Option<samples::FeatureCache>>>,
     /// The records and scores of the studies read last (see `cache::StudyCache`).
     pub(crate) studies: Arc<Mutex<cache::StudyCache>>,
     /// Whole responses of study routes and job results (see `cache::ResponseCache`).
     pub(crate) responses: Arc<cache::ResponseCache>,
-    /// Each study's layout once read (a few names and counts per study).
-    pub(crate) layouts: Arc<Mutex<std::collections::HashMap<i64, failscope_shared::api::StudyLayout>>>,
     /// Tokens on or off, and the rate limit.
     pub access: access::Access,
 }
@@ -70,7 +68,6 @@ impl AppState {
             neighbours: Arc::default(),
             studies: Arc::default(),
             responses: Arc::default(),
-            layouts: Arc::default(),
             access: access::Access::default(),
         })
     }

@@ -21,7 +21,7 @@ use super::{parse_id, with_store, AppError, AppState};
 use crate::error::lock;
 use crate::shift::corrupt::Applied;
 use crate::sources::{self, ImageError};
-use crate::store::{SampleRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Largest page of failures, neighbours or any list (a huge query is capped, not an error).
 const MAX_LIST: usize = 500;
@@ -62,17 +62,13 @@ fn not_found(id: i64) -> AppError {
     AppError::NotFound(format!("no study with id {id}"))
 }
 
-/// `GET /api/studies/{id}/layout`, kept per study once read: studies never change once
-/// imported, and the metadata keys take a pass over every sample's metadata.
+/// `GET /api/studies/{id}/layout` (its response is kept by `cache::immutable`: studies never
+/// change once imported, and the metadata keys take a pass over every sample's metadata).
 pub async fn layout(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StudyLayout>, AppError> {
     let id = parse_id(&id)?;
-    if let Some(l) = lock(&state.layouts).get(&id) {
-        return Ok(Json(l.clone()));
-    }
     let layout = with_store(&state, move |s| study(s, id))
         .await?
         .ok_or_else(|| not_found(id))?;
-    lock(&state.layouts).insert(id, layout.clone());
     Ok(Json(layout))
 }
 
@@ -244,11 +240,10 @@ pub async fn image(
         .into_response())
 }
 
-/// A study's feature matrix and sample records, kept for neighbour queries.
+/// A study's feature matrix, kept for neighbour queries (its records are in `cache::StudyCache`).
 pub(crate) struct FeatureCache {
     study: i64,
     features: Arc<Array2<f32>>,
-    samples: Arc<Vec<SampleRecord>>,
 }
 
 /// `GET /api/studies/{id}/samples/{row}/neighbours?k=8`: nearest samples in feature space (exact).
@@ -259,23 +254,26 @@ pub async fn neighbours(
 ) -> Result<Json<Vec<RankedSample>>, AppError> {
     let (id, row) = (parse_id(&id)?, row_of(&row)?);
     let k = q.k.unwrap_or(8).min(MAX_LIST);
-    let cache = state.neighbours.clone();
+    let (cache, studies) = (state.neighbours.clone(), state.studies.clone());
     let out = with_store(&state, move |s| {
+        let Some(data) = study_data(&studies, s, id)? else {
+            return Ok(None);
+        };
+        let samples = &data.samples;
         let cached = lock(&cache)
             .as_ref()
             .filter(|c| c.study == id)
-            .map(|c| (c.features.clone(), c.samples.clone()));
-        let (x, samples) = match cached {
+            .map(|c| c.features.clone());
+        let x = match cached {
             Some(hit) => hit,
             None => {
                 let Some(x) = s.features(id)? else { return Ok(None) };
-                let (x, samples) = (Arc::new(x), Arc::new(s.samples(id)?));
+                let x = Arc::new(x);
                 *lock(&cache) = Some(FeatureCache {
                     study: id,
                     features: x.clone(),
-                    samples: samples.clone(),
                 });
-                (x, samples)
+                x
             }
         };
         if row as usize >= x.nrows() {
