@@ -128,13 +128,43 @@ async fn coloured_pixels(c: &fantoccini::Client) -> Result<usize, fantoccini::er
     Ok(n)
 }
 
+/// Finds `css` (waiting up to 30 s) and applies `f` to it, from a fresh find again while the
+/// element goes stale (the app re-rendered it between the find and the use).
+async fn with_element<T, Fut>(
+    c: &fantoccini::Client,
+    css: &str,
+    mut f: impl FnMut(fantoccini::elements::Element) -> Fut,
+) -> Result<T, fantoccini::error::CmdError>
+where
+    Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+{
+    let mut stale = 0;
+    loop {
+        let el = c
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(css))
+            .await?;
+        match f(el).await {
+            Err(e) if e.is_stale_element_reference() && stale < 20 => {
+                stale += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 async fn text(c: &fantoccini::Client, css: &str) -> Result<String, fantoccini::error::CmdError> {
-    c.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(css))
-        .await?
-        .text()
-        .await
+    with_element(c, css, |e| async move { e.text().await }).await
+}
+
+async fn click(c: &fantoccini::Client, css: &str) -> Result<(), fantoccini::error::CmdError> {
+    with_element(c, css, |e| async move { e.click().await }).await
+}
+
+async fn type_into(c: &fantoccini::Client, css: &str, keys: &str) -> Result<(), fantoccini::error::CmdError> {
+    with_element(c, css, |e| async move { e.send_keys(keys).await }).await
 }
 
 async fn shot(c: &fantoccini::Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
@@ -487,44 +517,34 @@ async fn a_shared_server_signs_a_colleague_in_and_opens_the_share_link_they_were
     let client = session(port, &dir.path().join("chrome-profile")).await;
     let c = client.clone();
     let outcome = tokio::spawn(async move {
-        // Not signed in: the link shows the sign-in form, not the study.
+        // Not signed in: the link shows the sign-in form, not the study. (Every element is found
+        // afresh for each use: the form and the header re-render as the app learns who is in.)
         c.goto(&format!("http://{addr}/s/{link}")).await?;
-        let field = c
-            .wait()
+        c.wait()
             .at_most(Duration::from_secs(20))
             .for_element(Locator::Css("input#token"))
             .await?;
         let page = c.source().await?;
         assert!(!page.contains("derm-demo"), "nothing of the study before signing in");
         // A wrong token is refused on the form.
-        field.send_keys("fst_0123").await?;
-        c.find(Locator::Css("button#signin")).await?.click().await?;
-        let error = c
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css("#signin-error"))
-            .await?;
-        assert!(error.text().await?.contains("not valid"));
+        type_into(&c, "input#token", "fst_0123").await?;
+        click(&c, "button#signin").await?;
+        assert!(text(&c, "#signin-error").await?.contains("not valid"));
         // The right one opens the shared view: the study's benchmark, signed in as bob.
-        c.find(Locator::Css("input#token")).await?.send_keys(&token).await?;
-        c.find(Locator::Css("button#signin")).await?.click().await?;
-        let who = c
-            .wait()
-            .at_most(Duration::from_secs(30))
-            .for_element(Locator::Css("#signed-in-as"))
-            .await?;
-        assert_eq!(who.text().await?, "bob · viewer");
+        type_into(&c, "input#token", &token).await?;
+        click(&c, "button#signin").await?;
+        assert_eq!(text(&c, "#signed-in-as").await?, "bob · viewer");
         c.wait()
             .at_most(Duration::from_secs(30))
             .for_element(Locator::Css("section.benchmark table"))
             .await?;
         let url = c.current_url().await?;
         assert!(url.as_str().contains("study=1"), "{url}");
-        let short = c.find(Locator::Css("#short-link")).await?;
-        assert!(!short.is_displayed().await?, "a viewer is not offered short links");
+        let shown = with_element(&c, "#short-link", |e| async move { e.is_displayed().await }).await?;
+        assert!(!shown, "a viewer is not offered short links");
         shot(&c, "signed-in-share-link.png").await?;
         // Signing out returns to the form; the study is out of reach again.
-        c.find(Locator::Css("#signout")).await?.click().await?;
+        click(&c, "#signout").await?;
         c.wait()
             .at_most(Duration::from_secs(20))
             .for_element(Locator::Css("input#token"))
