@@ -16,27 +16,9 @@ use std::time::Instant;
 use failscope::latent::{embed, EmbedParams};
 use ndarray::Array2;
 use npyz::WriterBuilder;
-use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Normal};
+use synthetic::{features, peak_rss_mib};
 
-/// ReLU features of a 12-cluster mixture on a 32-dimensional subspace (like a CNN's penultimate layer).
-fn features(n: usize, d: usize) -> Array2<f32> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let normal = Normal::new(0.0f32, 1.0).expect("valid");
-    let centres = Array2::from_shape_fn((12, 32), |_| normal.sample(&mut rng));
-    let w = Array2::from_shape_fn((32, d), |_| normal.sample(&mut rng) / 32f32.sqrt());
-    let low = Array2::from_shape_fn((n, 32), |_| 0.0f32);
-    let mut low = low;
-    for mut row in low.rows_mut() {
-        let c = rng.random_range(0..12);
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = centres[[c, j]] + 0.6 * normal.sample(&mut rng);
-        }
-    }
-    let mut x = low.dot(&w);
-    x.mapv_inplace(|v| (v + 0.3 * normal.sample(&mut rng)).max(0.0));
-    x
-}
+mod synthetic;
 
 fn write_npy(path: &Path, a: &Array2<f32>) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create .npy"));
@@ -50,13 +32,6 @@ fn write_npy(path: &Path, a: &Array2<f32>) {
     w.finish().expect("npy finish");
 }
 
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
 fn main() {
     let n: usize = std::env::var("FAILSCOPE_BENCH_N")
         .ok()
@@ -65,6 +40,10 @@ fn main() {
     let threads = rayon::current_num_threads();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let x = features(n, 512);
+    eprintln!(
+        "features generated; peak memory so far {:.0} MiB",
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
     let feat_path = dir.join("embed-bench-features.npy");
     write_npy(&feat_path, &x);
 
@@ -75,7 +54,7 @@ fn main() {
     };
     for d in dims {
         let (ours, emb_path) = ours(&x, d, dir);
-        compare(&feat_path, &emb_path, d, threads, ours);
+        compare(&feat_path, &emb_path, n, d, threads, ours);
     }
 }
 
@@ -94,6 +73,10 @@ fn ours(x: &Array2<f32>, dims: usize, dir: &Path) -> (f64, std::path::PathBuf) {
         let mut s = stages.lock().expect("stages lock");
         if s.last().is_none_or(|(last, _)| last != stage) {
             s.push((stage.to_string(), start.elapsed().as_secs_f64()));
+            eprintln!(
+                "  {stage} starts; peak memory so far {:.0} MiB",
+                peak_rss_mib().unwrap_or(f64::NAN)
+            );
         }
         std::ops::ControlFlow::Continue(())
     })
@@ -119,19 +102,28 @@ fn ours(x: &Array2<f32>, dims: usize, dir: &Path) -> (f64, std::path::PathBuf) {
     (ours, emb_path)
 }
 
+/// Points above which scikit-learn's t-SNE is left out of the comparison.
+const SKLEARN_MAX: usize = 50_000;
+
 /// Runs the Python side on the same features in `dims` dimensions and prints the ratios.
-fn compare(feat_path: &Path, emb_path: &Path, dims: usize, threads: usize, ours: f64) {
+fn compare(feat_path: &Path, emb_path: &Path, n: usize, dims: usize, threads: usize, ours: f64) {
     let Ok(python) = std::env::var("FAILSCOPE_BENCH_PYTHON") else {
         println!("(set FAILSCOPE_BENCH_PYTHON to a Python with scikit-learn and openTSNE for the comparison)");
         return;
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/tsne_reference.py");
-    let out = Command::new(python)
-        .arg(&script)
+    let mut cmd = Command::new(python);
+    cmd.arg(&script)
         .arg(feat_path)
         .arg(threads.to_string())
         .arg(emb_path)
-        .arg(format!("--dims={dims}"))
+        .arg(format!("--dims={dims}"));
+    if n > SKLEARN_MAX {
+        // scikit-learn's Barnes-Hut t-SNE would take the better part of an hour here.
+        println!("(scikit-learn skipped above {SKLEARN_MAX} points; openTSNE is the comparison)");
+        cmd.arg("--skip-sklearn");
+    }
+    let out = cmd
         .env("OMP_NUM_THREADS", threads.to_string())
         .output()
         .expect("run the Python reference");
@@ -144,8 +136,9 @@ fn compare(feat_path: &Path, emb_path: &Path, dims: usize, threads: usize, ours:
     for (name, key) in [("scikit-learn (SF-Visuals)", "sklearn"), ("openTSNE", "opentsne")] {
         if let Some(t) = v[format!("{key}_s")].as_f64() {
             println!(
-                "{name}: {t:.2} s, trustworthiness {:.4} → failscope is {:.1}× faster",
+                "{name}: {t:.2} s, trustworthiness {:.4}, peak memory {:.0} MiB → failscope is {:.1}× faster",
                 v[format!("{key}_trust")].as_f64().unwrap_or(f64::NAN),
+                v[format!("{key}_peak_mib")].as_f64().unwrap_or(f64::NAN),
                 t / ours
             );
         }

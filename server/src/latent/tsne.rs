@@ -164,8 +164,7 @@ pub fn fit<const D: usize>(
     let n = x.nrows();
     let k = ((3.0 * schedule.perplexity) as usize).clamp(1, n - 1);
     let nn = knn::knn_with_progress(x, k, &|f| progress(Phase::Neighbours, f))?;
-    let p = affinity::joint(&nn, schedule.perplexity);
-    drop(nn);
+    let p = affinity::joint(nn, schedule.perplexity);
 
     assert!(D == 2 || D == 3, "t-SNE here embeds in 2 or 3 dimensions");
     assert_eq!(init.dim(), (n, D), "one initial point of D coordinates per row");
