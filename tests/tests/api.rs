@@ -391,6 +391,29 @@ async fn samples_columns_images_failures_links_and_figures() {
     let rows: Vec<usize> = nb.iter().map(|r| r.row as usize).collect();
     assert_eq!(rows, by_distance[..5].iter().map(|p| p.0).collect::<Vec<_>>());
     assert_eq!(get(&state, "/api/studies/1/samples/3/neighbours?k=5").await.1, body);
+    let header = failscope::http::samples::SEARCH_HEADER;
+    assert_eq!(
+        get_response(&state, "/api/studies/1/samples/3/neighbours?k=5")
+            .await
+            .headers()[header],
+        "exact",
+        "a study below the threshold is searched exactly"
+    );
+    // From `approx_from` rows the answers come from an HNSW index built in the background (exact
+    // scans answer meanwhile), as the header says; here it finds the same rows and distances.
+    let approx = state.clone().with_approx_from(1);
+    let mut how = String::new();
+    for _ in 0..400 {
+        let resp = get_response(&approx, "/api/studies/1/samples/3/neighbours?k=5").await;
+        how = resp.headers()[header].to_str().unwrap().to_string();
+        let answer = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
+        assert_eq!(answer, body, "{how} search");
+        if how == "approximate" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(how, "approximate", "the index was never used");
     assert_eq!(
         get(&state, "/api/studies/1/samples/100000/neighbours").await.0,
         StatusCode::NOT_FOUND

@@ -315,7 +315,8 @@ fn demo(args: &[String]) -> Result<()> {
 /// Criterion benchmarks, then — in the same run, when `FAILSCOPE_BENCH_PYTHON` names a Python with
 /// numpy, scipy, scikit-learn and pyyaml — the FD-Shifts-style reference on the same workload, so the
 /// README's ratios compare numbers from one run on one machine. Then the embedding benchmark, which
-/// runs scikit-learn's and openTSNE's t-SNE itself when `FAILSCOPE_BENCH_PYTHON` is set.
+/// runs scikit-learn's and openTSNE's t-SNE itself when `FAILSCOPE_BENCH_PYTHON` is set, and the
+/// neighbour-search benchmark (exact against HNSW, recall).
 fn bench() -> Result<()> {
     data_dir()?;
     run(cargo().args(["bench", "-p", "failscope-shared", "--bench", "metrics"]))?;
@@ -328,6 +329,7 @@ fn bench() -> Result<()> {
         ),
     }
     run(cargo().args(["bench", "-p", "failscope-server", "--bench", "embed"]))?;
+    run(cargo().args(["bench", "-p", "failscope-server", "--bench", "neighbours"]))?;
     run(cargo().args(["bench", "-p", "failscope-server", "--bench", "infer"]))?;
     // The browser benchmark needs the release frontend and chromedriver.
     let dist = web(true)?;

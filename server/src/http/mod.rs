@@ -33,7 +33,7 @@ mod cache;
 mod figures;
 mod latent;
 mod reports;
-mod samples;
+pub mod samples;
 
 /// Shared state of all handlers.
 #[derive(Clone)]
@@ -54,6 +54,9 @@ pub struct AppState {
     pub(crate) responses: Arc<cache::ResponseCache>,
     /// Tokens on or off, and the rate limit.
     pub access: access::Access,
+    /// Rows from which "similar cases" come from an HNSW index once it is built
+    /// ([`samples::APPROX_FROM`] unless changed).
+    pub approx_from: usize,
 }
 
 impl AppState {
@@ -69,12 +72,23 @@ impl AppState {
             studies: Arc::default(),
             responses: Arc::default(),
             access: access::Access::default(),
+            approx_from: samples::APPROX_FROM,
         })
     }
 
     /// The same state admitting requests as `access` says.
     pub fn with_access(self, access: access::Access) -> Self {
         Self { access, ..self }
+    }
+
+    /// The same state answering "similar cases" from an HNSW index from `rows` rows (with a
+    /// feature cache of its own).
+    pub fn with_approx_from(self, rows: usize) -> Self {
+        Self {
+            approx_from: rows,
+            neighbours: Arc::default(),
+            ..self
+        }
     }
 }
 

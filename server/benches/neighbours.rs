@@ -1,0 +1,101 @@
+//! Neighbour-search benchmark (`cargo xtask bench`): exact against approximate (HNSW,
+//! `latent::ann`) k-NN on `FAILSCOPE_BENCH_N` (default 100,000) synthetic points × 512 features,
+//! in the t-SNE's space (PCA 50, k = 90 for perplexity 30, and k = 10) and in the inspector's
+//! (the raw 512 features, k = 10 for one clicked sample). Prints times, their ratios and
+//! recall@k against exact search, all measured here in this run.
+//!
+//! Not criterion: the builds take seconds, and the figures of interest are recall and the ratio
+//! of two timings of one run.
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use failscope::latent::{ann, knn, pca};
+use synthetic::{features, peak_rss_mib};
+
+mod synthetic;
+
+fn go(_: f64) -> ControlFlow<()> {
+    ControlFlow::Continue(())
+}
+
+fn main() {
+    let n: usize = std::env::var("FAILSCOPE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let threads = rayon::current_num_threads();
+    let raw = features(n, 512);
+    let z = pca(raw.view(), 50).expect("PCA");
+    println!("neighbours: {n} points, PCA 50 of 512 features, {threads} threads");
+
+    let t = Instant::now();
+    let exact90 = knn::knn(z.view(), 90);
+    let exact_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let index = ann::Index::build(z.view(), &go).expect("not stopped");
+    let build_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let approx90 = index.knn(z.view(), 90, &go).expect("not stopped");
+    let search_s = t.elapsed().as_secs_f64();
+    println!(
+        "  k = 90 (t-SNE): exact {exact_s:.2} s; HNSW {:.2} s (build {build_s:.2} s, search {search_s:.2} s) = {:.1}× faster; recall@90 {:.4}",
+        build_s + search_s,
+        exact_s / (build_s + search_s),
+        ann::recall(&exact90, &approx90)
+    );
+    // Recall@10 of a 10-neighbour search (the acceptance figure), on the same index.
+    let exact10 = knn::Knn {
+        k: 10,
+        indices: exact90.indices.chunks(90).flat_map(|r| r[..10].to_vec()).collect(),
+        dist2: exact90.dist2.chunks(90).flat_map(|r| r[..10].to_vec()).collect(),
+    };
+    let t = Instant::now();
+    let approx10 = index.knn(z.view(), 10, &go).expect("not stopped");
+    println!(
+        "  k = 10: HNSW search {:.2} s, recall@10 {:.4}",
+        t.elapsed().as_secs_f64(),
+        ann::recall(&exact10, &approx10)
+    );
+    drop((index, exact90, approx90, approx10));
+
+    // The inspector's "similar cases": one clicked sample, k = 10, in the raw features.
+    let queries: Vec<usize> = (0..200).map(|i| i * n / 200).collect();
+    let t = Instant::now();
+    let exact: Vec<Vec<usize>> = queries
+        .iter()
+        .map(|&i| knn::neighbours_of(raw.view(), i, 10).into_iter().map(|p| p.0).collect())
+        .collect();
+    let exact_q = t.elapsed().as_secs_f64() / queries.len() as f64;
+    let t = Instant::now();
+    let index = ann::Index::build(raw.view(), &go).expect("not stopped");
+    let build_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let found: Vec<Vec<usize>> = queries
+        .iter()
+        .map(|&i| {
+            let q = raw.row(i).to_vec();
+            index
+                .search(&q, 11, ann::ef_for(11))
+                .into_iter()
+                .map(|p| p.0)
+                .filter(|j| *j != i)
+                .take(10)
+                .collect()
+        })
+        .collect();
+    let approx_q = t.elapsed().as_secs_f64() / queries.len() as f64;
+    let hits: usize = exact
+        .iter()
+        .zip(&found)
+        .map(|(e, a)| e.iter().filter(|j| a.contains(j)).count())
+        .sum();
+    println!(
+        "  one query, k = 10, 512 features: exact scan {:.1} ms; HNSW {:.2} ms ({:.0}× faster, after a {build_s:.1} s build); recall@10 {:.4}",
+        exact_q * 1e3,
+        approx_q * 1e3,
+        exact_q / approx_q,
+        hits as f64 / (10 * queries.len()) as f64
+    );
+    println!("  peak memory {:.0} MiB", peak_rss_mib().unwrap_or(f64::NAN));
+}
