@@ -16,7 +16,7 @@ use std::time::Instant;
 use failscope::latent::{embed, EmbedParams};
 use ndarray::Array2;
 use npyz::WriterBuilder;
-use synthetic::{features, peak_rss_mib};
+use synthetic::{features, peak_rss_mib, points};
 
 mod synthetic;
 
@@ -33,10 +33,7 @@ fn write_npy(path: &Path, a: &Array2<f32>) {
 }
 
 fn main() {
-    let n: usize = std::env::var("FAILSCOPE_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let n = points(20_000);
     let threads = rayon::current_num_threads();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let x = features(n, 512);

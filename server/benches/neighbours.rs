@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use failscope::latent::{ann, knn, pca};
-use synthetic::{features, peak_rss_mib};
+use synthetic::{features, peak_rss_mib, points};
 
 mod synthetic;
 
@@ -20,10 +20,7 @@ fn go(_: f64) -> ControlFlow<()> {
 }
 
 fn main() {
-    let n: usize = std::env::var("FAILSCOPE_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n = points(100_000);
     let threads = rayon::current_num_threads();
     let raw = features(n, 512);
     let z = pca(raw.view(), 50).expect("PCA");

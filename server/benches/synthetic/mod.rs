@@ -31,3 +31,11 @@ pub fn peak_rss_mib() -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
+
+/// Points to benchmark: `FAILSCOPE_BENCH_N`, or `default`.
+pub fn points(default: usize) -> usize {
+    std::env::var("FAILSCOPE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
