@@ -243,8 +243,8 @@ pub async fn image(
 }
 
 /// Rows from which "similar cases" are answered from an HNSW index ([`ann`]) once it is built:
-/// an exact scan of 512 features costs ~85 ms per click at 50,000 rows and grows linearly
-/// (`benches/neighbours.rs`: 171 ms at 100k; HNSW 1.8 ms there, recall@10 0.98).
+/// an exact scan costs time linear in the rows (`benches/neighbours.rs`, 512 features: 171 ms
+/// per click at 100k on one thread; HNSW 1.8 ms there, recall@10 0.98).
 pub const APPROX_FROM: usize = 50_000;
 
 /// A study's feature matrix, kept for neighbour queries (its records are in `cache::StudyCache`),

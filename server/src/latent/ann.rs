@@ -2,11 +2,13 @@
 //! (HNSW, Malkov & Yashunin 2018) from the `hnsw_rs` crate, chosen over `instant-distance`
 //! (single-threaded build), `usearch` and `faiss` bindings (C++ builds), and `arroy` (an LMDB
 //! index on disk): it is pure Rust, maintained, builds and searches on all cores through rayon,
-//! and takes any distance. Past [`super::knn::APPROX_FROM`] rows the t-SNE affinities use it;
-//! its recall against exact search is measured by `cargo xtask bench` (`benches/neighbours.rs`).
+//! and takes any distance. The server answers "similar cases" of large studies from it (on the
+//! raw features, recall@10 0.98 at 100k); the t-SNE keeps exact neighbours, which were faster
+//! and exact where HNSW reached recall@10 0.74 (PCA 50 of synthetic clusters of intrinsic
+//! dimension 32). Both measured by `cargo xtask bench` (`benches/neighbours.rs`).
 //!
-//! Parallel insertion makes the graph depend on thread timing, so approximate neighbours (and
-//! the layouts built on them) can differ slightly between runs; exact search is deterministic.
+//! Parallel insertion makes the graph depend on thread timing, so approximate neighbours can
+//! differ slightly between runs; exact search is deterministic.
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -48,6 +50,12 @@ impl Distance<f32> for SquaredL2 {
         });
         acc.reduce_add() + tail
     }
+}
+
+/// Candidates kept when searching for `k` neighbours: with [`LINKS`] and [`EF_BUILD`], recall@10
+/// 0.98 on 100k rows of 512 synthetic features (`benches/neighbours.rs`).
+pub fn ef_for(k: usize) -> usize {
+    (2 * k).max(64)
 }
 
 /// An HNSW index over the rows of a matrix (row numbers are the ids).
@@ -97,15 +105,7 @@ impl Index {
             .map(|nb| (nb.d_id, nb.distance))
             .collect()
     }
-}
 
-/// Candidates kept when searching for `k` neighbours: recall@10 ≥ 0.95 at 100k rows of 50
-/// dimensions with [`LINKS`] and [`EF_BUILD`] (measured by `benches/neighbours.rs`).
-pub fn ef_for(k: usize) -> usize {
-    (2 * k).max(64)
-}
-
-impl Index {
     /// The `k` rows nearest to row `i` of `x` (the matrix this index was built on; `i` itself
     /// excluded), nearest first, with squared distances recomputed in f64 (as
     /// [`super::knn::knn`] does). A graph search can come back short (rarely, on tiny or
