@@ -1,7 +1,8 @@
 //! Embedding benchmark (`cargo xtask bench`): the joint 2-D and 3-D embeddings (PCA 50 → t-SNE)
-//! of `FAILSCOPE_BENCH_N` (default 20,000) points × 512 features (`FAILSCOPE_BENCH_DIMS=2` or `3`
-//! for one of them), timed here and — in the same run, on the same features and threads — by
-//! scikit-learn (the SF-Visuals pipeline, 2-D and 3-D) and openTSNE (2-D) when
+//! and the 2-D UMAP of `FAILSCOPE_BENCH_N` (default 20,000) points × 512 features
+//! (`FAILSCOPE_BENCH_DIMS=2` or `3` for one t-SNE, `FAILSCOPE_BENCH_LAYOUT=tsne` or `umap` for one
+//! method), timed here and — in the same run, on the same features and threads — by scikit-learn
+//! (the SF-Visuals pipeline, 2-D and 3-D), openTSNE (2-D) and umap-learn (its warm second fit) when
 //! `FAILSCOPE_BENCH_PYTHON` names a Python with them (`benches/tsne_reference.py`). Prints the
 //! ratios, each embedding's trustworthiness (k = 10, computed by scikit-learn on one subsample)
 //! and this process's peak memory.
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use failscope::latent::{embed, EmbedParams};
+use failscope::latent::{embed, EmbedParams, Layout};
 use ndarray::Array2;
 use npyz::WriterBuilder;
 use synthetic::{features, peak_rss_mib, points};
@@ -49,24 +50,30 @@ fn main() {
         Some("3") => vec![3],
         _ => vec![2, 3],
     };
-    for d in dims {
-        let (ours, emb_path) = ours(&x, d, dir);
-        compare(&feat_path, &emb_path, n, d, threads, ours);
+    let layout = std::env::var("FAILSCOPE_BENCH_LAYOUT").ok();
+    if layout.as_deref() != Some("umap") {
+        for d in dims {
+            let params = EmbedParams::default().dims(d);
+            let (ours, emb_path) = ours(&x, &params, dir);
+            compare(&feat_path, &emb_path, n, &params, threads, ours);
+        }
+    }
+    if layout.as_deref() != Some("tsne") {
+        let params = EmbedParams::default().layout(Layout::Umap);
+        let (ours, emb_path) = ours(&x, &params, dir);
+        compare(&feat_path, &emb_path, n, &params, threads, ours);
     }
 }
 
-/// Embeds `x` in `dims` dimensions; prints the time, the stages and the peak memory so far, and
-/// answers the seconds and where the embedding was written.
-fn ours(x: &Array2<f32>, dims: usize, dir: &Path) -> (f64, std::path::PathBuf) {
+/// Embeds `x` with `params`; prints the time, the stages and the peak memory so far, and answers
+/// the seconds and where the embedding was written.
+fn ours(x: &Array2<f32>, params: &EmbedParams, dir: &Path) -> (f64, std::path::PathBuf) {
     let (n, threads) = (x.nrows(), rayon::current_num_threads());
     let start = Instant::now();
     // Time of each stage's first report, for the breakdown.
     let stages = std::sync::Mutex::new(Vec::<(String, f64)>::new());
-    let params = EmbedParams {
-        dims,
-        ..EmbedParams::default()
-    };
-    let y = embed(x.view(), &params, &|stage, _| {
+    let (dims, method) = (params.dims, params.layout.name());
+    let y = embed(x.view(), params, &|stage, _| {
         let mut s = stages.lock().expect("stages lock");
         if s.last().is_none_or(|(last, _)| last != stage) {
             s.push((stage.to_string(), start.elapsed().as_secs_f64()));
@@ -88,10 +95,10 @@ fn ours(x: &Array2<f32>, dims: usize, dir: &Path) -> (f64, std::path::PathBuf) {
             format!("{name} {:.2} s", t1 - t0)
         })
         .collect();
-    let emb_path = dir.join(format!("embed-bench-failscope-{dims}d.npy"));
+    let emb_path = dir.join(format!("embed-bench-failscope-{method}-{dims}d.npy"));
     write_npy(&emb_path, &y);
     println!(
-        "failscope: {n} points × {} features → {dims}-D in {ours:.2} s on {threads} threads; peak memory so far {:.0} MiB",
+        "failscope {method}: {n} points × {} features → {dims}-D in {ours:.2} s on {threads} threads; peak memory so far {:.0} MiB",
         x.ncols(),
         peak_rss_mib().unwrap_or(f64::NAN)
     );
@@ -102,10 +109,14 @@ fn ours(x: &Array2<f32>, dims: usize, dir: &Path) -> (f64, std::path::PathBuf) {
 /// Points above which scikit-learn's t-SNE is left out of the comparison.
 const SKLEARN_MAX: usize = 50_000;
 
-/// Runs the Python side on the same features in `dims` dimensions and prints the ratios.
-fn compare(feat_path: &Path, emb_path: &Path, n: usize, dims: usize, threads: usize, ours: f64) {
+/// Runs the Python side on the same features with the same method and dimensions and prints the
+/// ratios.
+fn compare(feat_path: &Path, emb_path: &Path, n: usize, params: &EmbedParams, threads: usize, ours: f64) {
+    let dims = params.dims;
     let Ok(python) = std::env::var("FAILSCOPE_BENCH_PYTHON") else {
-        println!("(set FAILSCOPE_BENCH_PYTHON to a Python with scikit-learn and openTSNE for the comparison)");
+        println!(
+            "(set FAILSCOPE_BENCH_PYTHON to a Python with scikit-learn, openTSNE and umap-learn for the comparison)"
+        );
         return;
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/tsne_reference.py");
@@ -115,7 +126,9 @@ fn compare(feat_path: &Path, emb_path: &Path, n: usize, dims: usize, threads: us
         .arg(threads.to_string())
         .arg(emb_path)
         .arg(format!("--dims={dims}"));
-    if n > SKLEARN_MAX {
+    if params.layout == Layout::Umap {
+        cmd.arg("--umap");
+    } else if n > SKLEARN_MAX {
         // scikit-learn's Barnes-Hut t-SNE would take the better part of an hour here.
         println!("(scikit-learn skipped above {SKLEARN_MAX} points; openTSNE is the comparison)");
         cmd.arg("--skip-sklearn");
@@ -127,10 +140,15 @@ fn compare(feat_path: &Path, emb_path: &Path, n: usize, dims: usize, threads: us
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     println!(
-        "{dims}-D trustworthiness (k = 10, same subsample): failscope {:.4}",
+        "{dims}-D {} trustworthiness (k = 10, same subsample): failscope {:.4}",
+        params.layout.name(),
         v["failscope_trust"].as_f64().unwrap_or(f64::NAN)
     );
-    for (name, key) in [("scikit-learn (SF-Visuals)", "sklearn"), ("openTSNE", "opentsne")] {
+    for (name, key) in [
+        ("scikit-learn (SF-Visuals)", "sklearn"),
+        ("openTSNE", "opentsne"),
+        ("umap-learn (warm second fit)", "umap"),
+    ] {
         if let Some(t) = v[format!("{key}_s")].as_f64() {
             println!(
                 "{name}: {t:.2} s, trustworthiness {:.4}, peak memory {:.0} MiB → failscope is {:.1}× faster",

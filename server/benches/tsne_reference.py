@@ -4,12 +4,15 @@ Reads an (n, d) float32 .npy of features and times, on the same machine and thre
   * the SF-Visuals pipeline: scikit-learn PCA(50) then scikit-learn TSNE (Barnes-Hut), in 2-D or
     3-D (SF-Visuals' own view);
   * openTSNE (FFT-interpolated gradients) after the same PCA(50), in 2-D (its FFT method has no
-    3-D).
+    3-D);
+  * with --umap instead: umap-learn after the same PCA(50) (n_neighbors 15, min_dist 0.1, its
+    default spectral start, all threads), fitted twice in one process: the first fit compiles
+    numba's kernels, the second (warm) is the time reported.
 Each method runs in a process of its own, so that its peak resident memory (`ru_maxrss`, loaded
 features included, as failscope's figure includes them) is its own.
 Prints one JSON object: seconds, peak MiB and the trustworthiness (k=10) of each embedding on a
 fixed subsample — also of failscope's embedding when given. Usage:
-  python tsne_reference.py FEATURES.npy THREADS [FAILSCOPE_EMBEDDING.npy] [--dims=2|3] [--skip-sklearn]
+  python tsne_reference.py FEATURES.npy THREADS [FAILSCOPE_EMBEDDING.npy] [--dims=2|3] [--skip-sklearn] [--umap]
 """
 import json
 import resource
@@ -26,7 +29,17 @@ def run_one(x, method, dims, threads):
     """Embeds `x` with one method in this process; answers (embedding, seconds)."""
     t0 = time.perf_counter()
     z = PCA(n_components=50, random_state=0).fit_transform(x)
-    if method == "sklearn":
+    if method == "umap":
+        import umap
+
+        def fit():
+            return umap.UMAP(n_components=dims, n_neighbors=15, min_dist=0.1, n_jobs=threads).fit_transform(z)
+
+        fit()  # numba compiles on the first fit
+        t0 = time.perf_counter()
+        z = PCA(n_components=50, random_state=0).fit_transform(x)
+        emb = fit()
+    elif method == "sklearn":
         emb = TSNE(n_components=dims, perplexity=30.0, init="pca", random_state=0, n_jobs=threads).fit_transform(z)
     else:
         from openTSNE import TSNE as OpenTSNE
@@ -58,14 +71,17 @@ def main():
     extra = [a for a in sys.argv[3:] if not a.startswith("--")]
     if extra:
         out["failscope_trust"] = trust(np.load(extra[0]))
-    methods = [] if "--skip-sklearn" in sys.argv else ["sklearn"]
-    try:
-        import openTSNE  # noqa: F401
+    if "--umap" in sys.argv:
+        methods = ["umap"]
+    else:
+        methods = [] if "--skip-sklearn" in sys.argv else ["sklearn"]
+        try:
+            import openTSNE  # noqa: F401
 
-        if dims == 2:
-            methods.append("opentsne")
-    except ImportError:
-        pass
+            if dims == 2:
+                methods.append("opentsne")
+        except ImportError:
+            pass
     for method in methods:
         emb_path = f"{path}.{method}-{dims}d.npy"
         child = subprocess.run(

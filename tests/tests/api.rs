@@ -210,6 +210,36 @@ async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
     let first = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     assert!(first.is_finite());
 
+    // UMAP: the same job API, its own stage name (cancelled there), n × 2 coordinates.
+    let long = r#"{"layout": "umap", "neighbours": 10, "epochs": 100000}"#;
+    let job = job_of(&post(&state, "/api/studies/1/embeddings", long).await.1);
+    let mut stages = Vec::new();
+    for _ in 0..500 {
+        let (_, body) = get(&state, &format!("/api/jobs/{job}")).await;
+        let s: failscope_shared::api::JobStatus = serde_json::from_slice(&body).unwrap();
+        if stages.last() != Some(&s.stage) {
+            stages.push(s.stage.clone());
+        }
+        if s.stage == "UMAP" || s.finished {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(stages.last().map(String::as_str), Some("UMAP"), "{stages:?}");
+    assert_eq!(delete(&state, &format!("/api/jobs/{job}")).await.0, StatusCode::OK);
+    assert_eq!(wait(&state, job).await["stage"], "cancelled");
+    let (status, body) = post(
+        &state,
+        "/api/studies/1/embeddings",
+        r#"{"layout": "umap", "neighbours": 10}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+    let job = job_of(&body);
+    assert_eq!(wait(&state, job).await["stage"], "done");
+    let resp = get_response(&state, format!("/api/jobs/{job}/result")).await;
+    assert_eq!(resp.headers()["x-failscope-shape"], format!("{n},2").as_str());
+
     // Clustering: JSON with every sample assigned.
     let params =
         r#"{"method": {"method": "k-means", "k": 3, "per_class": false}, "space": {"space": "pca", "dims": 5}}"#;
@@ -251,6 +281,14 @@ async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
         ("embeddings", too_many.as_str(), "perplexity:"),
         ("embeddings", r#"{"iterations": 0}"#, "iterations:"),
         ("embeddings", r#"{"perplexty": 5}"#, "perplexty"),
+        ("embeddings", r#"{"layout": "pca"}"#, "layout"),
+        (
+            "embeddings",
+            r#"{"layout": "umap", "neighbours": 100000}"#,
+            "neighbours:",
+        ),
+        ("embeddings", r#"{"layout": "umap", "min_dist": 1}"#, "min_dist:"),
+        ("embeddings", r#"{"layout": "umap", "epochs": 0}"#, "epochs:"),
         ("clusterings", r#"{"method": {"method": "gmm", "k": 0}}"#, "method.k:"),
         (
             "clusterings",

@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use failscope::latent::{embed, quality, EmbedParams};
+use failscope::latent::{embed, quality, EmbedParams, Layout};
 use failscope_e2e::{failscope, fixture, inferred_study, Run};
 use ndarray::Array2;
 
@@ -56,6 +56,18 @@ fn trustworthiness_matches_scikit_learn_and_beats_a_random_projection() {
         (t3 - sk3).abs() <= 0.01 || t3 > sk3,
         "3-D: ours {t3:.4} vs scikit-learn {sk3:.4}"
     );
+    // UMAP in 2-D and 3-D: within 0.01 of umap-learn's on the same PCA scores, or better.
+    for (dims, key) in [(2, "umap_learn_trustworthiness"), (3, "umap_learn3_trustworthiness")] {
+        let reference = expected[key].as_f64().unwrap();
+        let params = EmbedParams::default().layout(Layout::Umap).dims(dims);
+        let y = embed(x.view(), &params, &|_, _| std::ops::ControlFlow::Continue(())).unwrap();
+        assert_eq!(y.dim(), (x.nrows(), dims));
+        let t = quality::trustworthiness(x.view(), y.view(), 10);
+        assert!(
+            t >= reference - 0.01,
+            "UMAP {dims}-D: ours {t:.4} vs umap-learn {reference:.4}"
+        );
+    }
     // It reports its iterations and stops at the first step whose callback says so.
     let steps = std::sync::atomic::AtomicUsize::new(0);
     let stopped = embed(x.view(), &params3, &|stage, _| {
@@ -108,6 +120,26 @@ fn embed_and_cluster_a_study_with_caching() {
     // A changed parameter recomputes.
     let changed = cli(&db, &["embed", "1", "--perplexity", "12"]);
     assert!(changed.stdout.contains("computed in"), "{}", changed.stdout);
+    // UMAP, written with its parameters; cached under its own key.
+    let umap = cli(
+        &db,
+        &[
+            "embed",
+            "1",
+            "--layout",
+            "umap",
+            "--neighbours",
+            "10",
+            "--min-dist",
+            "0.3",
+        ],
+    );
+    assert_eq!(umap.code, 0, "{}", umap.stderr);
+    assert!(
+        umap.stdout.contains("UMAP (10 neighbours, min_dist 0.3, PCA 50)") && umap.stdout.contains("computed in"),
+        "{}",
+        umap.stdout
+    );
     // 3-D (Barnes-Hut).
     let three = cli(
         &db,
@@ -179,6 +211,23 @@ fn bad_latent_input_is_named() {
         "{}",
         r.stderr
     );
+    let r = cli(&db, &["embed", "1", "--layout", "umap", "--neighbours", "100000"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--neighbours") && r.stderr.contains("100000 neighbours"),
+        "{}",
+        r.stderr
+    );
+    let r = cli(&db, &["embed", "1", "--layout", "umap", "--min-dist", "1.5"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--min-dist") && r.stderr.contains("[0, 1)"),
+        "{}",
+        r.stderr
+    );
+    let r = cli(&db, &["embed", "1", "--layout", "pca"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--layout"), "{}", r.stderr);
     let r = cli(&db, &["embed", "7"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no study with id 7"), "{}", r.stderr);

@@ -13,7 +13,7 @@ use super::{bar, check_study, io, open_store, report_to, CliError, DbArg};
 use crate::error::InputError;
 use crate::latent::cluster::Method;
 use crate::latent::jobs::{self, ClusterParams, Space};
-use crate::latent::{quality, EmbedParams};
+use crate::latent::{quality, EmbedParams, Layout};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct EmbedArgs {
@@ -33,7 +33,10 @@ pub(super) struct EmbedArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 struct EmbedFlags {
-    /// Output dimensions: 2 (FFT-accelerated t-SNE) or 3 (parallel Barnes-Hut).
+    /// Layout algorithm.
+    #[arg(long, value_enum, default_value = "tsne")]
+    layout: LayoutArg,
+    /// Output dimensions: 2 (t-SNE: FFT-accelerated) or 3 (t-SNE: parallel Barnes-Hut).
     #[arg(long, default_value_t = 2)]
     dims: usize,
     /// t-SNE perplexity.
@@ -42,12 +45,29 @@ struct EmbedFlags {
     /// t-SNE iterations in total (the first 250 with early exaggeration).
     #[arg(long, default_value_t = 750)]
     iterations: usize,
-    /// PCA dimensions before t-SNE.
+    /// PCA dimensions before the layout.
     #[arg(long, default_value_t = 50)]
     pca: usize,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// UMAP: neighbours per point, itself included (umap-learn's n_neighbors).
+    #[arg(long, default_value_t = failscope_shared::api::jobs::DEFAULT_NEIGHBOURS)]
+    neighbours: usize,
+    /// UMAP: minimum distance between embedded points, in [0, 1).
+    #[arg(long, default_value_t = failscope_shared::api::jobs::DEFAULT_MIN_DIST)]
+    min_dist: f64,
+    /// UMAP: SGD epochs (default: 500 up to 10,000 points, else 200, as umap-learn).
+    #[arg(long)]
+    epochs: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LayoutArg {
+    /// t-SNE (openTSNE's schedule).
+    Tsne,
+    /// UMAP (umap-learn's algorithm on exact neighbours).
+    Umap,
 }
 
 impl EmbedFlags {
@@ -58,6 +78,13 @@ impl EmbedFlags {
             .iterations(self.iterations)
             .pca(self.pca)
             .seed(self.seed)
+            .layout(match self.layout {
+                LayoutArg::Tsne => Layout::Tsne,
+                LayoutArg::Umap => Layout::Umap,
+            })
+            .neighbours(self.neighbours)
+            .min_dist(self.min_dist)
+            .epochs(self.epochs)
     }
 }
 
@@ -72,7 +99,7 @@ enum MethodArg {
 enum SpaceArg {
     /// The features after PCA (`--pca` dimensions).
     Pca,
-    /// The t-SNE embedding (`--dims`, `--perplexity`, … as for `embed`).
+    /// The embedding (`--layout`, `--dims`, `--perplexity`, … as for `embed`).
     Embedding,
 }
 
@@ -123,13 +150,11 @@ pub(super) fn embed(args: &EmbedArgs, out: &mut dyn Write) -> Result<(), CliErro
     progress.finish_and_clear();
     writeln!(
         out,
-        "study {}: {} points in {}-D (perplexity {}, {} iterations, PCA {}) — {}",
+        "study {}: {} points in {}-D by {} — {}",
         args.study,
         y.nrows(),
         params.dims,
-        params.perplexity,
-        params.iterations,
-        params.pca,
+        params.describe(),
         if cached {
             "from the cache".to_string()
         } else {

@@ -1,12 +1,13 @@
 //! t-SNE's input affinities: per-point Gaussian bandwidths calibrated to a perplexity over the
 //! point's nearest neighbours (scikit-learn's `_binary_search_perplexity`), then symmetrised and
-//! normalised, `P = (P + Pᵀ) / Σ`, as a sparse matrix.
+//! normalised, `P = (P + Pᵀ) / Σ`, as a sparse matrix. [`symmetrise`] also builds UMAP's fuzzy
+//! union `A + Aᵀ − A∘Aᵀ`.
 
 use rayon::prelude::*;
 
 use super::knn::Knn;
 
-/// A symmetric sparse matrix in CSR form; rows sum to the row's total affinity, all entries to 1.
+/// A symmetric sparse matrix in CSR form (t-SNE's joint probabilities sum to 1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Csr {
     /// Row `i` is `indices[indptr[i]..indptr[i + 1]]`.
@@ -71,15 +72,27 @@ fn calibrate(dist2: &mut [f64], k: usize, perplexity: f64) {
 /// The joint probabilities `P = (P_cond + P_condᵀ) / Σ`.
 ///
 /// Takes the neighbours (their distances become the conditional probabilities in place) and
-/// builds the result in place in the CSR arrays, sized by counting (row i holds its `k` neighbours and each
-/// row that has i as a neighbour; the pairs present both ways are merged, then the rows are
-/// moved together). A vector per row, as before, took 288 MB of row buffers beside the result at
-/// 100k points; this takes the result's arrays at their largest (12 bytes per entry).
+/// symmetrises them in place ([`symmetrise`]).
 pub fn joint(knn: Knn, perplexity: f64) -> Csr {
     let k = knn.k.max(1);
-    let n = knn.indices.len() / k;
     let (neighbours, mut cond) = (knn.indices, knn.dist2);
     calibrate(&mut cond, k, perplexity);
+    let mut p = symmetrise(neighbours, cond, k, |a, b| a + b);
+    let total: f64 = p.values.iter().sum::<f64>().max(f64::EPSILON);
+    p.values.par_iter_mut().for_each(|v| *v /= total);
+    p
+}
+
+/// The symmetric matrix of directed weights `w` (row `i` holds `weights[i·k..(i+1)·k]` towards
+/// `neighbours[i·k..(i+1)·k]`): entry `(i, j)` is `union(wᵢⱼ, wⱼᵢ)` where both exist, the one
+/// weight where only one does.
+///
+/// Built in place in the CSR arrays, sized by counting (row i holds its `k` neighbours and each
+/// row that has i as a neighbour; the pairs present both ways are merged, then the rows are moved
+/// together). A vector per row, as before, took 288 MB of row buffers beside the result at 100k
+/// points; this takes the result's arrays at their largest (12 bytes per entry).
+pub fn symmetrise(neighbours: Vec<u32>, weights: Vec<f64>, k: usize, union: fn(f64, f64) -> f64) -> Csr {
+    let n = neighbours.len() / k.max(1);
     let mut indptr = vec![k; n + 1];
     indptr[0] = 0;
     for &j in &neighbours {
@@ -90,14 +103,14 @@ pub fn joint(knn: Knn, perplexity: f64) -> Csr {
     }
     let (mut indices, mut values) = (vec![0u32; indptr[n]], vec![0.0f64; indptr[n]]);
     let mut fill: Vec<usize> = indptr[..n].to_vec();
-    for (s, (&j, &p)) in neighbours.iter().zip(&cond).enumerate() {
+    for (s, (&j, &p)) in neighbours.iter().zip(&weights).enumerate() {
         for (row, col) in [(s / k, j), (j as usize, (s / k) as u32)] {
             indices[fill[row]] = col;
             values[fill[row]] = p;
             fill[row] += 1;
         }
     }
-    drop((neighbours, cond, fill));
+    drop((neighbours, weights, fill));
     // Sort each row by column and merge duplicates (a pair appears at most twice); each row
     // keeps `kept[i]` entries at its start.
     let kept: Vec<usize> = split_rows(&mut indices, &indptr)
@@ -110,7 +123,7 @@ pub fn joint(knn: Knn, perplexity: f64) -> Csr {
             let mut w = 0;
             for &(c, v) in pairs.iter() {
                 if w > 0 && cols[w - 1] == c {
-                    vals[w - 1] += v;
+                    vals[w - 1] = union(vals[w - 1], v);
                 } else {
                     cols[w] = c;
                     vals[w] = v;
@@ -120,7 +133,7 @@ pub fn joint(knn: Knn, perplexity: f64) -> Csr {
             w
         })
         .collect();
-    // Move the kept entries together (each row moves left or stays), then normalise.
+    // Move the kept entries together (each row moves left or stays).
     let mut to = 0;
     for i in 0..n {
         let from = indptr[i];
@@ -134,8 +147,6 @@ pub fn joint(knn: Knn, perplexity: f64) -> Csr {
     values.truncate(to);
     indices.shrink_to_fit();
     values.shrink_to_fit();
-    let total: f64 = values.iter().sum::<f64>().max(f64::EPSILON);
-    values.par_iter_mut().for_each(|v| *v /= total);
     Csr {
         indptr,
         indices,

@@ -1,5 +1,6 @@
 //! The latent space of a study: PCA (linfa-reduction) → t-SNE over the union of all test sets
-//! ([`tsne`]), in 2-D (FFT-accelerated, [`fft`]) or 3-D (parallel Barnes-Hut, [`octree`]);
+//! ([`tsne`]), in 2-D (FFT-accelerated, [`fft`]) or 3-D (parallel Barnes-Hut, [`octree`]), or
+//! UMAP ([`umap`]);
 //! clustering ([`cluster`]);
 //! nearest neighbours ([`knn`]); embedding quality ([`quality`]).
 //!
@@ -15,6 +16,7 @@ pub mod knn;
 pub mod octree;
 pub mod quality;
 pub mod tsne;
+pub mod umap;
 
 use failscope_shared::api::ParamError;
 use linfa::traits::Fit;
@@ -23,7 +25,7 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 
 use crate::error::InputError;
 
-pub use failscope_shared::api::EmbedParams;
+pub use failscope_shared::api::{EmbedParams, Layout};
 
 pub use std::ops::ControlFlow;
 
@@ -141,6 +143,15 @@ pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_
     step(progress, "pca", 0.0)?;
     let z = pca(x, params.pca.max(params.dims))?;
     step(progress, "pca", 1.0)?;
+    let fitted = match params.layout {
+        Layout::Tsne => tsne_of(z.view(), params, progress),
+        Layout::Umap => umap_of(z.view(), params, progress),
+    };
+    fitted.ok_or(EmbedError::Cancelled)
+}
+
+/// The t-SNE of the PCA scores `z`, started from their leading components; `None` when stopped.
+fn tsne_of(z: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>) -> Option<Array2<f32>> {
     let early = params
         .iterations
         .min(250)
@@ -162,10 +173,30 @@ pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_
     let std = init.column(0).std(0.0).max(f64::MIN_POSITIVE);
     let init = init / std * 1e-4;
     let fitted = match params.dims {
-        2 => tsne::fit::<2>(z.view(), init, &schedule, &report),
-        _ => tsne::fit::<3>(z.view(), init, &schedule, &report),
+        2 => tsne::fit::<2>(z, init, &schedule, &report),
+        _ => tsne::fit::<3>(z, init, &schedule, &report),
     };
-    Ok(fitted.ok_or(EmbedError::Cancelled)?.embedding)
+    Some(fitted?.embedding)
+}
+
+/// The UMAP of the PCA scores `z`, started from their leading components; `None` when stopped.
+fn umap_of(z: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>) -> Option<Array2<f32>> {
+    let report = |phase: tsne::Phase, f: f64| match phase {
+        tsne::Phase::Neighbours => progress("neighbours", f),
+        tsne::Phase::Optimise => progress("UMAP", f),
+    };
+    let graph = umap::graph(z, params.neighbours, &report)?;
+    let settings = umap::Settings {
+        neighbours: params.neighbours,
+        min_dist: params.min_dist,
+        epochs: params.epochs_for(z.nrows()),
+        seed: params.seed,
+    };
+    let init = z.slice(s![.., ..params.dims]).mapv(f64::from);
+    match params.dims {
+        2 => umap::layout::<2>(&graph, init.view(), &settings, &report),
+        _ => umap::layout::<3>(&graph, init.view(), &settings, &report),
+    }
 }
 
 #[cfg(test)]

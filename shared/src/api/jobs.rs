@@ -45,7 +45,56 @@ impl ParamError {
     }
 }
 
+/// The layout algorithm of an embedding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// t-SNE (openTSNE's schedule; FFT in 2-D, Barnes-Hut in 3-D).
+    #[default]
+    Tsne,
+    /// UMAP (umap-learn's fuzzy simplicial set and SGD with negative sampling).
+    Umap,
+}
+
+impl Layout {
+    /// Its name in the API, the CLI and the URL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Tsne => "tsne",
+            Layout::Umap => "umap",
+        }
+    }
+
+    /// The layout named `name` (`tsne`, `umap`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Layout::Tsne, Layout::Umap].into_iter().find(|l| l.name() == name)
+    }
+
+    fn is_tsne(&self) -> bool {
+        *self == Layout::Tsne
+    }
+}
+
+/// UMAP's default neighbour count (umap-learn's `n_neighbors`, the point itself included).
+pub const DEFAULT_NEIGHBOURS: usize = 15;
+/// UMAP's default minimum distance (umap-learn's `min_dist`).
+pub const DEFAULT_MIN_DIST: f64 = 0.1;
+/// Most UMAP neighbours a request may ask for.
+pub const MAX_NEIGHBOURS: usize = 200;
+
+fn is_default_neighbours(k: &usize) -> bool {
+    *k == DEFAULT_NEIGHBOURS
+}
+
+fn is_default_min_dist(d: &f64) -> bool {
+    *d == DEFAULT_MIN_DIST
+}
+
 /// Parameters of an embedding, linfa-style (builder methods). Missing fields take their defaults.
+///
+/// The UMAP fields (and `layout` when it is t-SNE) are left out of the JSON at their defaults, so
+/// a t-SNE's cache key is what it was before UMAP existed. (`layout`, not `method`: a clustering's
+/// `method` is its algorithm, and the CLI's `cluster` takes both.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbedParams {
@@ -53,13 +102,25 @@ pub struct EmbedParams {
     pub dims: usize,
     /// t-SNE perplexity.
     pub perplexity: f64,
-    /// Total iterations (the first 250 — or a third if fewer — with early exaggeration).
+    /// t-SNE's total iterations (the first 250 — or a third if fewer — with early exaggeration).
     pub iterations: usize,
-    /// PCA dimensions before t-SNE (SF-Visuals: 50).
+    /// PCA dimensions before the layout (SF-Visuals: 50).
     pub pca: usize,
     /// Seed, part of the cache key; t-SNE starts from the PCA, so 2-D and 3-D are deterministic
-    /// whatever it is.
+    /// whatever it is; UMAP's negative samples are drawn from it.
     pub seed: u64,
+    /// The layout algorithm.
+    #[serde(skip_serializing_if = "Layout::is_tsne")]
+    pub layout: Layout,
+    /// UMAP: neighbours per point, itself included (umap-learn's `n_neighbors`).
+    #[serde(skip_serializing_if = "is_default_neighbours")]
+    pub neighbours: usize,
+    /// UMAP: how tightly points may pack, 0 ≤ `min_dist` < 1 (`spread` is 1).
+    #[serde(skip_serializing_if = "is_default_min_dist")]
+    pub min_dist: f64,
+    /// UMAP: SGD epochs; umap-learn's rule when absent (500 up to 10,000 points, else 200).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
 }
 
 impl Default for EmbedParams {
@@ -70,6 +131,10 @@ impl Default for EmbedParams {
             iterations: 750,
             pca: 50,
             seed: 0,
+            layout: Layout::Tsne,
+            neighbours: DEFAULT_NEIGHBOURS,
+            min_dist: DEFAULT_MIN_DIST,
+            epochs: None,
         }
     }
 }
@@ -100,6 +165,49 @@ impl EmbedParams {
         self.seed = seed;
         self
     }
+    /// Layout algorithm.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+    /// UMAP neighbours.
+    pub fn neighbours(mut self, k: usize) -> Self {
+        self.neighbours = k;
+        self
+    }
+    /// UMAP minimum distance.
+    pub fn min_dist(mut self, d: f64) -> Self {
+        self.min_dist = d;
+        self
+    }
+    /// UMAP epochs (`None`: umap-learn's rule).
+    pub fn epochs(mut self, epochs: Option<usize>) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// The method and its parameters for a person: `t-SNE (perplexity 30, 750 iterations, PCA 50)`
+    /// or `UMAP (15 neighbours, min_dist 0.1, PCA 50)`.
+    pub fn describe(&self) -> String {
+        match self.layout {
+            Layout::Tsne => format!(
+                "t-SNE (perplexity {}, {} iterations, PCA {})",
+                self.perplexity, self.iterations, self.pca
+            ),
+            Layout::Umap => format!(
+                "UMAP ({} neighbours, min_dist {}{}, PCA {})",
+                self.neighbours,
+                self.min_dist,
+                self.epochs.map(|e| format!(", {e} epochs")).unwrap_or_default(),
+                self.pca
+            ),
+        }
+    }
+
+    /// UMAP's epochs for `n` points: as asked, else umap-learn's rule.
+    pub fn epochs_for(&self, n: usize) -> usize {
+        self.epochs.unwrap_or(if n <= 10_000 { 500 } else { 200 })
+    }
 
     /// The cache key: the parameters as canonical JSON.
     pub fn key(&self) -> String {
@@ -107,7 +215,8 @@ impl EmbedParams {
     }
 
     /// Checks what needs no study: 2 or 3 dimensions, a positive finite perplexity, 1 to
-    /// [`MAX_ITERATIONS`] iterations, 1 to [`MAX_PCA`] PCA dimensions.
+    /// [`MAX_ITERATIONS`] iterations, 1 to [`MAX_PCA`] PCA dimensions; UMAP's 2 to
+    /// [`MAX_NEIGHBOURS`] neighbours, `0 ≤ min_dist < 1` and 1 to [`MAX_ITERATIONS`] epochs.
     pub fn check(&self) -> Result<(), ParamError> {
         if !matches!(self.dims, 2 | 3) {
             return Err(ParamError::new(
@@ -133,23 +242,58 @@ impl EmbedParams {
                 format!("{} PCA dimensions: choose 1 to {MAX_PCA}", self.pca),
             ));
         }
+        if !(2..=MAX_NEIGHBOURS).contains(&self.neighbours) {
+            return Err(ParamError::new(
+                "neighbours",
+                format!("{} neighbours: choose 2 to {MAX_NEIGHBOURS}", self.neighbours),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.min_dist) {
+            return Err(ParamError::new(
+                "min_dist",
+                format!("{} is not a distance in [0, 1) (UMAP's spread is 1)", self.min_dist),
+            ));
+        }
+        if let Some(e) = self.epochs.filter(|e| !(1..=MAX_ITERATIONS).contains(e)) {
+            return Err(ParamError::new(
+                "epochs",
+                format!("{e} epochs: choose 1 to {MAX_ITERATIONS}"),
+            ));
+        }
         Ok(())
     }
 
     /// [`check`](Self::check), then whether `n` points are enough: t-SNE uses 3 × perplexity
-    /// neighbours per point (scikit-learn, openTSNE, failscope), so it needs more points than that.
+    /// neighbours per point (scikit-learn, openTSNE, failscope), UMAP `neighbours` (itself
+    /// included), so each needs more points than that.
     pub fn check_for(&self, n: usize) -> Result<(), ParamError> {
         self.check()?;
-        // A float-to-integer cast saturates, so a huge perplexity asks for every point there is.
-        let needed = ((3.0 * self.perplexity).ceil() as usize).saturating_add(1);
-        if n < needed {
-            return Err(ParamError::new(
-                "perplexity",
-                format!(
-                    "{n} points are too few for perplexity {}: t-SNE needs at least {needed} (3 × perplexity + 1); lower the perplexity",
-                    self.perplexity
-                ),
-            ));
+        match self.layout {
+            Layout::Tsne => {
+                // A float-to-integer cast saturates, so a huge perplexity asks for every point there is.
+                let needed = ((3.0 * self.perplexity).ceil() as usize).saturating_add(1);
+                if n < needed {
+                    return Err(ParamError::new(
+                        "perplexity",
+                        format!(
+                            "{n} points are too few for perplexity {}: t-SNE needs at least {needed} (3 × perplexity + 1); lower the perplexity",
+                            self.perplexity
+                        ),
+                    ));
+                }
+            }
+            Layout::Umap => {
+                if n <= self.neighbours {
+                    return Err(ParamError::new(
+                        "neighbours",
+                        format!(
+                            "{n} points are too few for {} neighbours: UMAP needs more points than neighbours; choose 2 to {}",
+                            self.neighbours,
+                            n.saturating_sub(1).max(2)
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -396,6 +540,20 @@ mod tests {
             serde_json::from_str::<Started>(r#"{"job":3}"#).unwrap(),
             Started { job: 3 }
         );
+        // UMAP's fields appear in its key only away from their defaults.
+        let umap = EmbedParams::default().layout(Layout::Umap);
+        assert_eq!(
+            umap.key(),
+            r#"{"dims":2,"perplexity":30.0,"iterations":750,"pca":50,"seed":0,"layout":"umap"}"#
+        );
+        let tuned = umap.clone().neighbours(30).min_dist(0.5).epochs(Some(300));
+        assert!(tuned
+            .key()
+            .ends_with(r#""layout":"umap","neighbours":30,"min_dist":0.5,"epochs":300}"#));
+        assert_eq!(serde_json::from_str::<EmbedParams>(&tuned.key()).unwrap(), tuned);
+        assert_eq!(umap.epochs_for(10_000), 500);
+        assert_eq!(umap.epochs_for(10_001), 200);
+        assert!(serde_json::from_str::<EmbedParams>(r#"{"layout":"pca"}"#).is_err());
         // A misspelt field is an error, not a silent default.
         assert!(serde_json::from_str::<EmbedParams>(r#"{"perplexty":5}"#).is_err());
     }
@@ -408,6 +566,14 @@ mod tests {
         assert_eq!(field(EmbedParams::default().iterations(0).check()), "iterations");
         assert_eq!(field(EmbedParams::default().pca(0).check()), "pca");
         assert_eq!(field(EmbedParams::default().check_for(50)), "perplexity");
+        let umap = EmbedParams::default().layout(Layout::Umap);
+        assert_eq!(field(umap.clone().neighbours(1).check()), "neighbours");
+        assert_eq!(field(umap.clone().min_dist(1.0).check()), "min_dist");
+        assert_eq!(field(umap.clone().min_dist(-0.1).check()), "min_dist");
+        assert_eq!(field(umap.clone().epochs(Some(0)).check()), "epochs");
+        assert_eq!(field(umap.clone().check_for(15)), "neighbours");
+        // UMAP needs no perplexity's worth of points: 16 are enough for 15 neighbours.
+        assert!(umap.check_for(16).is_ok());
         assert!(EmbedParams::default().check_for(91).is_ok());
         let csfs = vec!["det_mcp".to_string()];
         let with = |f: &dyn Fn(&mut ClusterParams)| {

@@ -7,7 +7,9 @@ pub mod access;
 pub mod jobs;
 
 pub use access::{Identity, Role};
-pub use jobs::{ClusterParams, EmbedParams, FailureKind, JobFailure, JobStatus, Method, ParamError, Space, Started};
+pub use jobs::{
+    ClusterParams, EmbedParams, FailureKind, JobFailure, JobStatus, Layout, Method, ParamError, Space, Started,
+};
 
 use crate::analysis::experiment::Report;
 
