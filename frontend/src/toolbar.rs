@@ -1,6 +1,8 @@
-//! The latent view's toolbar: everything that changes the view state (colour, CSF, filters,
-//! marker style), the drag tool, and the share buttons (copied link, short link).
+//! The latent view's toolbar: everything that changes the view state (layout, colour, CSF,
+//! filters, marker style), the drag tool, and the share buttons (copied link, short link).
 
+use failscope_shared::api::jobs::MAX_NEIGHBOURS;
+use failscope_shared::api::Layout;
 use failscope_shared::view::ColorMode;
 use leptos::prelude::*;
 
@@ -35,6 +37,17 @@ pub fn Toolbar() -> impl IntoView {
         let origin = window().location().origin().unwrap_or_default();
         format!("{origin}/?{}", state.get().to_query())
     };
+    // Out-of-range numbers are clamped to what UMAP takes (the API would refuse them).
+    let set_neighbours = move |ev: leptos::ev::Event| {
+        if let Ok(v) = event_target_value(&ev).parse::<usize>() {
+            state.update(|s| s.neighbours = v.clamp(2, MAX_NEIGHBOURS));
+        }
+    };
+    let set_min_dist = move |ev: leptos::ev::Event| {
+        if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+            state.update(|s| s.min_dist = v.clamp(0.0, 0.99));
+        }
+    };
     view! {
         <div class="toolbar">
             <label>"Colour "
@@ -55,6 +68,25 @@ pub fn Toolbar() -> impl IntoView {
                     {csfs.iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
                 </select>
             </label>
+            <label>" layout "
+                <select id="layout" prop:value=move || state.get().layout.name() on:change=move |ev| {
+                    if let Some(l) = Layout::from_name(&event_target_value(&ev)) {
+                        state.update(|s| { s.layout = l; s.cam = Default::default(); });
+                    }
+                }>
+                    <option value="tsne">"t-SNE"</option>
+                    <option value="umap">"UMAP"</option>
+                </select>
+            </label>
+            <span class="umap-params" class:hidden=move || state.get().layout != Layout::Umap
+                title="UMAP: neighbours per point (itself included) and the minimum distance between points">
+                <label>" neighbours "<input id="umap-nn" type="number" min="2" max="200" step="1"
+                    prop:value=move || state.get().neighbours.to_string()
+                    on:change=set_neighbours/></label>
+                <label>" min dist "<input id="umap-mindist" type="number" min="0" max="0.99" step="0.05"
+                    prop:value=move || state.get().min_dist.to_string()
+                    on:change=set_min_dist/></label>
+            </span>
             <label><input type="checkbox" id="three-d" prop:checked=move || state.get().dims == 3
                 on:change=move |_| state.update(|s| { s.dims = if s.dims == 3 { 2 } else { 3 }; s.cam = Default::default(); })/>" 3-D (drag to orbit)"</label>
             <label><input type="checkbox" id="failures-only" prop:checked=move || state.get().failures_only

@@ -424,6 +424,35 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         assert!(coloured_pixels(&c).await? > 300);
         shot(&c, "scatter-3d.png").await?;
 
+        // UMAP from the toolbar: the view state records it and its parameters, and the link
+        // reopens it with the controls set.
+        c.goto(&format!("{base}/?study=1")).await?;
+        drawn(&c).await?;
+        let change = |id: &str, value: &str| {
+            format!(
+                "const e=document.getElementById('{id}'); e.value='{value}'; e.dispatchEvent(new Event('change',{{bubbles:true}}));"
+            )
+        };
+        c.execute(&change("layout", "umap"), vec![]).await?;
+        c.execute(&change("umap-nn", "10"), vec![]).await?;
+        let mut umap_state = String::new();
+        for _ in 0..50 {
+            let v = c.execute("return document.getElementById('view-state').textContent", vec![]).await?;
+            umap_state = v.as_str().unwrap_or_default().to_string();
+            if umap_state.contains("nn=10") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let v = failscope_shared::view::ViewState::from_query(&umap_state).unwrap();
+        assert!(v.layout == failscope_shared::api::Layout::Umap && v.neighbours == 10, "{umap_state}");
+        c.goto(&format!("{base}/?{umap_state}")).await?;
+        assert_eq!(drawn(&c).await?, n);
+        assert_eq!(c.find(Locator::Css("#layout")).await?.prop("value").await?.as_deref(), Some("umap"));
+        assert_eq!(c.find(Locator::Css("#umap-nn")).await?.prop("value").await?.as_deref(), Some("10"));
+        assert!(coloured_pixels(&c).await? > 300);
+        shot(&c, "scatter-umap.png").await?;
+
         // Bad requests: a malformed link, an unknown study, a path-traversal image request.
         c.goto(&format!("{base}/?study=abc")).await?;
         assert!(text(&c, "#page-error").await?.contains("study=abc"));

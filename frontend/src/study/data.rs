@@ -3,7 +3,7 @@
 //! metadata column a colouring needs, and the paint (colours, shapes, legend).
 
 use failscope_shared::analysis::rc::coverage_threshold;
-use failscope_shared::api::{ClusterParams, EmbedParams, StudyLayout};
+use failscope_shared::api::{ClusterParams, StudyLayout};
 use failscope_shared::view::{camera, ColorMode, Panel, ViewState};
 use failscope_shared::wire::SILENT_FAILURE_COVERAGE;
 use leptos::prelude::*;
@@ -38,7 +38,8 @@ pub fn use_columns(
     });
 }
 
-/// Computes (or reads back) the joint embedding, 2-D or 3-D, into `xy`, with a live progress bar.
+/// Computes (or reads back) the joint embedding the view asks for (t-SNE or UMAP, 2-D or 3-D) into
+/// `xy`, with a live progress bar.
 pub fn use_embedding(
     id: i64,
     layout: &StudyLayout,
@@ -47,10 +48,10 @@ pub fn use_embedding(
     progress: RwSignal<Option<(String, f64)>>,
     error: RwSignal<Option<String>>,
 ) {
-    let dims = Memo::new(move |_| state.get().dims);
+    let params = Memo::new(move |_| state.get().embed_params());
     let has_features = layout.has_features;
     Effect::new(move |_| {
-        let dims = dims.get();
+        let params = params.get();
         if !has_features {
             progress.set(None);
             error.set(Some(
@@ -60,12 +61,12 @@ pub fn use_embedding(
         }
         xy.set(None);
         progress.set(Some(("starting".into(), 0.0)));
-        // When the view stops needing this embedding (2-D ↔ 3-D, another study), its job stops.
+        // When the view stops needing this embedding (2-D ↔ 3-D, another layout or study), its
+        // job stops.
         let handle = api::JobHandle::default();
         let stop = handle.clone();
         on_cleanup(move || stop.cancel());
         leptos::task::spawn_local(async move {
-            let params = EmbedParams::default().dims(usize::from(dims));
             let r = api::embedding(id, &params, |s, f| progress.set(Some((s, f))), &handle).await;
             if handle.cancelled() {
                 return;

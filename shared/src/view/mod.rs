@@ -1,12 +1,16 @@
 //! The web app's view state, kept in the URL's query string so a link opens exactly the same view:
-//! study, colour mode, CSF, filters, camera, marker style, selected sample and open panel.
-//! `?study=1&color=confusion&csf=det_mcp&hide=2,3&fail=1&shape=class&sel=12&panel=failures&cam=0.1,-0.2,1.5`.
+//! study, layout (t-SNE or UMAP and its parameters), colour mode, CSF, filters, camera, marker
+//! style, selected sample and open panel.
+//! `?study=1&layout=umap&nn=30&color=confusion&csf=det_mcp&hide=2,3&fail=1&shape=class&sel=12&panel=failures&cam=0.1,-0.2,1.5`.
 
 pub mod camera;
 
 pub use camera::Camera;
 
 use std::fmt::Write as _;
+
+use crate::api::jobs::{DEFAULT_MIN_DIST, DEFAULT_NEIGHBOURS};
+use crate::api::{EmbedParams, Layout};
 
 /// What the points are coloured by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +96,12 @@ pub struct ViewState {
     pub study: Option<i64>,
     /// 2-D or 3-D embedding.
     pub dims: u8,
+    /// t-SNE or UMAP.
+    pub layout: Layout,
+    /// UMAP's neighbours (`nn`).
+    pub neighbours: usize,
+    /// UMAP's minimum distance (`mindist`).
+    pub min_dist: f64,
     /// Colouring.
     pub color: ColorMode,
     /// CSF for confidence colouring, failures and silent failures.
@@ -123,6 +133,9 @@ impl Default for ViewState {
         Self {
             study: None,
             dims: 2,
+            layout: Layout::Tsne,
+            neighbours: DEFAULT_NEIGHBOURS,
+            min_dist: DEFAULT_MIN_DIST,
             color: ColorMode::TestSet,
             csf: crate::wire::DEFAULT_CSF.into(),
             hide_sets: Vec::new(),
@@ -167,6 +180,15 @@ fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
 }
 
 impl ViewState {
+    /// The embedding this view draws.
+    pub fn embed_params(&self) -> EmbedParams {
+        EmbedParams::default()
+            .dims(usize::from(self.dims))
+            .layout(self.layout)
+            .neighbours(self.neighbours)
+            .min_dist(self.min_dist)
+    }
+
     /// The query string (without `?`); defaults are left out, so links stay short.
     pub fn to_query(&self) -> String {
         let d = ViewState::default();
@@ -183,6 +205,15 @@ impl ViewState {
         }
         if self.dims != d.dims {
             put("dims", self.dims.to_string());
+        }
+        if self.layout != d.layout {
+            put("layout", self.layout.name().into());
+        }
+        if self.neighbours != d.neighbours {
+            put("nn", self.neighbours.to_string());
+        }
+        if self.min_dist != d.min_dist {
+            put("mindist", self.min_dist.to_string());
         }
         if self.color != d.color {
             put("color", self.color.name());
@@ -248,6 +279,23 @@ impl ViewState {
                         return Err(format!("dims={v}: expected 2 or 3"));
                     }
                 }
+                "layout" => {
+                    s.layout = Layout::from_name(&v).ok_or_else(|| format!("layout={v}: expected tsne or umap"))?
+                }
+                "nn" => {
+                    s.neighbours = number(k, &v)?;
+                    EmbedParams::default()
+                        .neighbours(s.neighbours)
+                        .check()
+                        .map_err(|e| format!("nn={v}: {}", e.problem))?;
+                }
+                "mindist" => {
+                    s.min_dist = number(k, &v)?;
+                    EmbedParams::default()
+                        .min_dist(s.min_dist)
+                        .check()
+                        .map_err(|e| format!("mindist={v}: {}", e.problem))?;
+                }
                 "color" => s.color = ColorMode::parse(&v).ok_or_else(|| format!("color={v}: unknown colour mode"))?,
                 "csf" if !v.is_empty() => s.csf = v,
                 "hide" => s.hide_sets = list(k, &v)?,
@@ -294,6 +342,9 @@ mod tests {
         let s = ViewState {
             study: Some(3),
             dims: 3,
+            layout: Layout::Umap,
+            neighbours: 30,
+            min_dist: 0.25,
             color: ColorMode::Meta("site name".into()),
             csf: "mcd_mi".into(),
             hide_sets: vec![0, 4],
@@ -316,6 +367,12 @@ mod tests {
         let q = s.to_query();
         assert_eq!(ViewState::from_query(&q).unwrap(), s);
         assert!(q.contains("color=meta:site%20name"), "{q}");
+        assert!(q.contains("layout=umap&nn=30&mindist=0.25"), "{q}");
+        let p = s.embed_params();
+        assert_eq!(
+            (p.dims, p.layout, p.neighbours, p.min_dist),
+            (3, Layout::Umap, 30, 0.25)
+        );
         assert_eq!(ViewState::default().to_query(), "");
         assert_eq!(ViewState::from_query("?").unwrap(), ViewState::default());
         // 2-D links without orbit angles stay three numbers.
@@ -332,6 +389,10 @@ mod tests {
             ("cam=1,2", "cam=1,2"),
             ("cam=0,0,-1", "cam=0,0,-1"),
             ("dims=4", "dims=4"),
+            ("layout=pca", "layout=pca"),
+            ("nn=1", "nn=1"),
+            ("nn=x", "nn=x"),
+            ("mindist=2", "mindist=2"),
             ("hide=1,x", "hide=1,x"),
             ("panel=nope", "panel=nope"),
             ("shape=star", "shape=star"),
