@@ -4,7 +4,7 @@
 
 use failscope_shared::api::{
     ApiError, ClusterParams, Clustering, EmbedParams, FailuresQuery, FigureQuery, Identity, JobStatus, Link,
-    NeighboursQuery, NewLink, RankedSample, ReportSummary, SampleDetail, Started, StudyDetail, StudyLayout,
+    LiveLayout, NeighboursQuery, NewLink, RankedSample, ReportSummary, SampleDetail, Started, StudyDetail, StudyLayout,
     StudySummary,
 };
 use failscope_shared::wire;
@@ -190,21 +190,29 @@ impl JobHandle {
         }
     }
 
+    /// The running job's id; `None` before it started and after it ended.
+    pub fn id(&self) -> Option<u64> {
+        Some(self.0.job.load(Ordering::Relaxed)).filter(|j| *j != 0)
+    }
+
     /// Whether [`cancel`](Self::cancel) was called.
     pub fn cancelled(&self) -> bool {
         self.0.cancelled.load(Ordering::Relaxed)
     }
 }
 
-/// Computes (or reads from the cache) the study's embedding, reporting progress; answers the
-/// row-major coordinates and their dimensions. `handle` can cancel it.
+/// Computes (or reads from the cache) the study's embedding, reporting progress and handing each
+/// intermediate layout (row-major coordinates, dimensions) to `layouts`; answers the final
+/// coordinates and their dimensions. `handle` can cancel it.
 pub async fn embedding(
     study: i64,
     params: &EmbedParams,
     progress: impl Fn(String, f64),
+    layouts: impl Fn(Vec<f32>, usize),
     handle: &JobHandle,
 ) -> Result<(Vec<f32>, usize), String> {
-    let job = run_job(&format!("/api/studies/{study}/embeddings"), params, progress, handle).await?;
+    let url = format!("/api/studies/{study}/embeddings");
+    let job = run_job(&url, params, progress, layouts, handle).await?;
     let (bytes, shape) = get_bytes(&format!("/api/jobs/{job}/result"), wire::SHAPE_HEADER).await?;
     let (_, dims) = shape
         .as_deref()
@@ -224,6 +232,7 @@ pub async fn clustering(
         &format!("/api/studies/{study}/clusterings"),
         params,
         progress,
+        |_, _| {},
         &JobHandle::default(),
     )
     .await?;
@@ -232,11 +241,13 @@ pub async fn clustering(
 
 /// Starts a latent job at `url` and follows its progress to the end: over Server-Sent Events
 /// (`/api/jobs/{id}/events`), or by polling `/api/jobs/{id}` when the browser cannot keep the event
-/// stream open. Answers the job id. The job is `handle`'s until it ends.
+/// stream open. Intermediate layouts (`layout` events) go to `layouts`. Answers the job id. The
+/// job is `handle`'s until it ends.
 async fn run_job<P: serde::Serialize>(
     url: &str,
     params: &P,
     progress: impl Fn(String, f64),
+    layouts: impl Fn(Vec<f32>, usize),
     handle: &JobHandle,
 ) -> Result<u64, String> {
     let Started { job } = post_json(url, params).await?;
@@ -244,7 +255,7 @@ async fn run_job<P: serde::Serialize>(
     if handle.cancelled() {
         handle.cancel();
     }
-    let outcome = match follow_events(job, &progress).await {
+    let outcome = match follow_events(job, &progress, &layouts).await {
         Some(outcome) => outcome,
         None => poll(job, &progress).await,
     };
@@ -262,18 +273,30 @@ fn report(s: &JobStatus, progress: &impl Fn(String, f64)) -> Option<Result<(), S
 }
 
 /// Follows job `id` over its event stream; `None` when the stream broke before the end.
-async fn follow_events(id: u64, progress: &impl Fn(String, f64)) -> Option<Result<(), String>> {
+async fn follow_events(
+    id: u64,
+    progress: &impl Fn(String, f64),
+    layouts: &impl Fn(Vec<f32>, usize),
+) -> Option<Result<(), String>> {
     use futures::StreamExt;
     let mut source = gloo_net::eventsource::futures::EventSource::new(&format!("/api/jobs/{id}/events")).ok()?;
-    let streams: Vec<_> = ["progress", "done", "failed"]
+    let streams: Vec<_> = ["progress", "done", "failed", "layout"]
         .into_iter()
         .filter_map(|name| source.subscribe(name).ok())
         .collect();
     let mut events = futures::stream::select_all(streams);
     let outcome = loop {
         match events.next().await {
-            Some(Ok((_, message))) => {
+            Some(Ok((name, message))) => {
                 let data = message.data().as_string().unwrap_or_default();
+                if name == "layout" {
+                    // A layout that does not decode is skipped: the next one replaces it anyway.
+                    let live = serde_json::from_str::<LiveLayout>(&data).ok();
+                    if let Some((coords, live)) = live.and_then(|l| Some((l.decode()?, l))) {
+                        layouts(coords, live.dims);
+                    }
+                    continue;
+                }
                 // An event that does not parse is skipped; the next one (or polling) brings the state.
                 let Ok(status) = serde_json::from_str::<JobStatus>(&data) else {
                     continue;

@@ -43,6 +43,10 @@ pub struct StudyCtx {
     pub cols: RwSignal<Option<Columns>>,
     /// The embedding, normalised, as `(x, y, z)` triples.
     pub xy: RwSignal<Option<Vec<f32>>>,
+    /// Whether `xy` is an intermediate layout of a running job (the points still move).
+    pub live: RwSignal<bool>,
+    /// The embedding job running for this view, which the progress bar can stop.
+    pub embedding_job: RwSignal<Option<crate::api::JobHandle>>,
     /// A running job's stage and fraction.
     pub progress: RwSignal<Option<(String, f64)>>,
     /// What failed, for the user.

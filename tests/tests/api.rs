@@ -179,6 +179,43 @@ async fn a_cancelled_job_stops_at_its_next_step_and_the_same_request_starts_afre
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_running_embedding_streams_intermediate_layouts_that_move() {
+    let d = tempfile::tempdir().unwrap();
+    let (db, _) = failscope_e2e::inferred_study(d.path());
+    let n = Store::open(&db).unwrap().samples(1).unwrap().len();
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf()).unwrap();
+    for params in [
+        r#"{"perplexity": 5, "iterations": 8000}"#,
+        r#"{"layout": "umap", "neighbours": 10, "epochs": 8000}"#,
+    ] {
+        let job = job_of(&post(&state, "/api/studies/1/embeddings", params).await.1);
+        // The whole stream, to the job's end.
+        let (status, events) = get(&state, &format!("/api/jobs/{job}/events")).await;
+        assert_eq!(status, StatusCode::OK);
+        let events = String::from_utf8(events).unwrap();
+        let layouts: Vec<failscope_shared::api::LiveLayout> = events
+            .split("\n\n")
+            .filter(|e| e.starts_with("event: layout"))
+            .map(|e| serde_json::from_str(e.split_once("data: ").unwrap().1).unwrap())
+            .collect();
+        assert!(
+            layouts.len() >= 2,
+            "{params}: {} layouts in {events:.400}",
+            layouts.len()
+        );
+        let coords: Vec<Vec<f32>> = layouts.iter().map(|l| l.decode().unwrap()).collect();
+        for (l, c) in layouts.iter().zip(&coords) {
+            assert_eq!((l.rows, l.dims, c.len()), (n, 2, 2 * n), "{params}");
+        }
+        assert!(layouts.windows(2).all(|w| w[0].version < w[1].version), "{params}");
+        assert_ne!(coords[0], coords[coords.len() - 1], "{params}: the points moved");
+        // Layouts come before the end, and the stream ends with `done`.
+        let last = events.trim_end().rsplit("\n\n").next().unwrap();
+        assert!(last.starts_with("event: done"), "{params}: {last}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
     let d = tempfile::tempdir().unwrap();
     let (db, _) = failscope_e2e::inferred_study(d.path());

@@ -97,12 +97,13 @@ async fn drawn(c: &fantoccini::Client) -> Result<usize, fantoccini::error::CmdEr
             .await?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        if n > 0 {
+        // An intermediate layout of a running job is not the view yet.
+        if n > 0 && canvas.attr("data-live").await?.as_deref() != Some("true") {
             return Ok(n);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the scatter drew nothing in 60 s");
+    panic!("the scatter drew nothing settled in 60 s");
 }
 
 /// Coloured (non-white, non-grey-border) pixels inside the canvas in a real screenshot.
@@ -492,6 +493,88 @@ const PAN_CHECK: &str = "const done = arguments[arguments.length - 1];
    }
    done([same, inked]);
  })();";
+
+/// A hash of the scatter's pixels and whether it shows an intermediate layout (`[0, null]` before
+/// the scatter exists).
+const CANVAS_HASH: &str = "const c = document.getElementById('scatter'); if (!c || !c.width) return [0, null];
+ const k = document.createElement('canvas'); k.width = c.width; k.height = c.height;
+ const g = k.getContext('2d'); g.drawImage(c, 0, 0); const d = g.getImageData(0, 0, c.width, c.height).data;
+ let h = 0; for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) | 0;
+ return [h, c.getAttribute('data-live')];";
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
+async fn a_layout_grows_live_settles_and_stops_when_asked() {
+    // 20,000 points with no cached UMAP: seconds of epochs, a layout every 250 ms.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    failscope_e2e::synthetic::synthetic_study(&db, 20_000);
+    let addr = serve(db).await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = session(port, &dir.path().join("profile")).await;
+    let c = client.clone();
+    let outcome = tokio::spawn(async move {
+        let frame = |c: fantoccini::Client| async move {
+            let v = c.execute(CANVAS_HASH, vec![]).await?;
+            Ok::<_, fantoccini::error::CmdError>((v[0].as_i64().unwrap_or(0), v[1].as_str() == Some("true")))
+        };
+        c.goto(&format!("http://{addr}/?study=1&layout=umap&size=2")).await?;
+        // Two frames while the job runs differ: the points move.
+        let mut live = None;
+        for _ in 0..600 {
+            let (h, is_live) = frame(c.clone()).await?;
+            if is_live {
+                live = Some(h);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let first = live.expect("an intermediate layout within 30 s");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let (second, still_live) = frame(c.clone()).await?;
+        assert!(still_live, "the job was over before a second frame");
+        assert_ne!(first, second, "the points moved between two frames while the job ran");
+        // Then the final layout: no longer live, and still.
+        assert_eq!(drawn(&c).await?, 20_000);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (settled, is_live) = frame(c.clone()).await?;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!((settled, is_live), frame(c.clone()).await?, "the final layout stays put");
+        assert!(c.find(Locator::Css("#job-progress")).await.is_err(), "no progress bar once done");
+
+        // Another layout, stopped from the progress bar: the job ends as cancelled at its next step.
+        c.goto(&format!("http://{addr}/?study=1&layout=umap&nn=30&size=2")).await?;
+        for _ in 0..600 {
+            if frame(c.clone()).await?.1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let cancel = c.find(Locator::Css("#job-cancel")).await?;
+        let job = cancel.attr("data-job").await?.expect("the running job's id on its stop button");
+        cancel.click().await?;
+        let mut stage = String::new();
+        for _ in 0..30 {
+            let s = c
+                .execute_async(
+                    &format!("const done = arguments[0]; fetch('/api/jobs/{job}').then(r => r.json()).then(s => done(s.stage));"),
+                    vec![],
+                )
+                .await?;
+            stage = s.as_str().unwrap_or_default().to_string();
+            if stage == "cancelled" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(stage, "cancelled", "job {job}");
+        assert!(text(&c, "#view-error").await?.contains("embedding stopped"));
+        Ok::<_, fantoccini::error::CmdError>(())
+    })
+    .await;
+    client.close().await.expect("close the browser session");
+    outcome.expect("browser task panicked").expect("browser command failed");
+}
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]

@@ -38,18 +38,32 @@ pub fn use_columns(
     });
 }
 
+/// What [`use_embedding`] writes.
+pub struct EmbeddingSignals {
+    /// The normalised coordinates shown.
+    pub xy: RwSignal<Option<Vec<f32>>>,
+    /// Whether they are an intermediate layout.
+    pub live: RwSignal<bool>,
+    /// The job computing them.
+    pub job: RwSignal<Option<api::JobHandle>>,
+}
+
 /// Computes (or reads back) the joint embedding the view asks for (t-SNE or UMAP, 2-D or 3-D) into
-/// `xy`, with a live progress bar.
+/// `xy`, with a live progress bar; while the job optimises, its intermediate layouts animate the
+/// points into place (`live` is true until the final layout replaces them). The running job is in
+/// `job`, for the progress bar's stop button.
 pub fn use_embedding(
     id: i64,
     layout: &StudyLayout,
     state: RwSignal<ViewState>,
-    xy: RwSignal<Option<Vec<f32>>>,
+    EmbeddingSignals { xy, live, job }: EmbeddingSignals,
     progress: RwSignal<Option<(String, f64)>>,
     error: RwSignal<Option<String>>,
 ) {
     let params = Memo::new(move |_| state.get().embed_params());
     let has_features = layout.has_features;
+    // Bumped by every layout shown, so that a tween still running gives way to the newer one.
+    let tweens = StoredValue::new(0u64);
     Effect::new(move |_| {
         let params = params.get();
         if !has_features {
@@ -60,23 +74,62 @@ pub fn use_embedding(
             return;
         }
         xy.set(None);
+        live.set(false);
         progress.set(Some(("starting".into(), 0.0)));
         // When the view stops needing this embedding (2-D ↔ 3-D, another layout or study), its
         // job stops.
         let handle = api::JobHandle::default();
         let stop = handle.clone();
         on_cleanup(move || stop.cancel());
+        job.set(Some(handle.clone()));
         leptos::task::spawn_local(async move {
-            let r = api::embedding(id, &params, |s, f| progress.set(Some((s, f))), &handle).await;
+            let shown = handle.clone();
+            let on_layout = move |coords: Vec<f32>, dims: usize| {
+                if !shown.cancelled() {
+                    live.set(true);
+                    tween(xy, camera::normalise(&coords, dims), tweens);
+                }
+            };
+            let r = api::embedding(id, &params, |s, f| progress.set(Some((s, f))), on_layout, &handle).await;
             if handle.cancelled() {
                 return;
             }
+            job.set(None);
             progress.set(None);
+            tweens.update_value(|g| *g += 1);
+            live.set(false);
             match r {
                 Ok((coords, dims)) => xy.set(Some(camera::normalise(&coords, dims))),
                 Err(e) => error.set(Some(format!("embedding failed: {e}"))),
             }
         });
+    });
+}
+
+/// Frames of a tween and the time between them: the points reach each intermediate layout within
+/// ~150 ms, before the next one comes (250 ms apart).
+const TWEEN_STEPS: u32 = 5;
+const TWEEN_FRAME_MS: u32 = 30;
+
+/// Moves the points from where they are to `target` over a few frames (smoothstep easing); at once
+/// when nothing of the same size is shown yet.
+fn tween(xy: RwSignal<Option<Vec<f32>>>, target: Vec<f32>, tweens: StoredValue<u64>) {
+    tweens.update_value(|g| *g += 1);
+    let mine = tweens.get_value();
+    let Some(from) = xy.get_untracked().filter(|f| f.len() == target.len()) else {
+        xy.set(Some(target));
+        return;
+    };
+    leptos::task::spawn_local(async move {
+        for step in 1..=TWEEN_STEPS {
+            gloo_timers::future::TimeoutFuture::new(TWEEN_FRAME_MS).await;
+            if tweens.get_value() != mine {
+                return;
+            }
+            let t = step as f32 / TWEEN_STEPS as f32;
+            let t = t * t * (3.0 - 2.0 * t);
+            xy.set(Some(from.iter().zip(&target).map(|(a, b)| a + (b - a) * t).collect()));
+        }
     });
 }
 

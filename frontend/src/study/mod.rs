@@ -21,10 +21,17 @@ pub fn StudyView(layout: StudyLayout) -> impl IntoView {
     let id = state.get_untracked().study.unwrap_or(0);
     let cols = RwSignal::new(None);
     let xy = RwSignal::new(None);
+    let live = RwSignal::new(false);
+    let embedding_job = RwSignal::new(None);
     let progress = RwSignal::new(Some(("starting".to_string(), 0.0)));
     let error = RwSignal::new(None);
     data::use_columns(id, state, cols, error);
-    data::use_embedding(id, &layout, state, xy, progress, error);
+    let signals = data::EmbeddingSignals {
+        xy,
+        live,
+        job: embedding_job,
+    };
+    data::use_embedding(id, &layout, state, signals, progress, error);
     data::use_colouring_columns(id, state, cols, progress, error);
     let painted = data::use_paint(&layout, state, cols);
     provide_context(StudyCtx {
@@ -33,6 +40,8 @@ pub fn StudyView(layout: StudyLayout) -> impl IntoView {
         layout: StoredValue::new(layout),
         cols,
         xy,
+        live,
+        embedding_job,
         progress,
         error,
         selection: RwSignal::new(Selection::default()),
@@ -56,15 +65,37 @@ pub fn StudyView(layout: StudyLayout) -> impl IntoView {
     }
 }
 
-/// A running job's stage and progress bar.
+/// A running job's stage and progress bar; an embedding's has a button that stops it (the points
+/// stay where its last intermediate layout put them).
 #[component]
 fn JobProgress() -> impl IntoView {
-    let progress = context::study().progress;
+    let StudyCtx {
+        progress,
+        embedding_job,
+        live,
+        error,
+        ..
+    } = context::study();
+    let stop = move |_| {
+        if let Some(job) = embedding_job.get_untracked() {
+            job.cancel();
+            embedding_job.set(None);
+            let stage = progress.get_untracked().map(|(s, _)| s).unwrap_or_default();
+            progress.set(None);
+            live.set(false);
+            error.set(Some(format!(
+                "embedding stopped during {stage}: the points are where it left them; change a setting or reload to start again"
+            )));
+        }
+    };
     move || {
         progress.get().map(|(stage, f)| {
             view! {
                 <div id="job-progress"><span>{format!("{stage} {:.0} %", f * 100.0)}</span>
-                <progress max="1" value=f></progress></div>
+                <progress max="1" value=f></progress>
+                <button id="job-cancel" class:hidden=move || embedding_job.with(Option::is_none)
+                    data-job=move || embedding_job.with(|j| j.as_ref().and_then(|j| j.id()).map(|id| id.to_string()))
+                    on:click=stop>"stop"</button></div>
             }
         })
     }

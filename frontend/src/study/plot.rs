@@ -137,6 +137,7 @@ pub fn Plot() -> impl IntoView {
         id,
         state,
         xy,
+        live,
         painted,
         selection,
         tool,
@@ -335,6 +336,7 @@ pub fn Plot() -> impl IntoView {
     let has_images = layout.with_value(|l| l.has_images);
     view! {
         <canvas id="scatter" node_ref=canvas_ref data-drawn=move || stats.drawn.get().to_string()
+            data-live=move || live.get().to_string()
             data-frame-ms=move || format!("{:.2}", stats.frame_ms.get())
             data-first-draw-ms=move || format!("{:.1}", stats.first_draw_ms.get())
             on:mousedown=on_down on:mousemove=on_move on:mouseup=on_up on:wheel=on_wheel on:mouseleave=on_leave></canvas>

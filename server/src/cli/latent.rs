@@ -146,7 +146,7 @@ pub(super) fn embed(args: &EmbedArgs, out: &mut dyn Write) -> Result<(), CliErro
     let params = args.embed.params();
     let start = std::time::Instant::now();
     let progress = bar();
-    let (y, cached) = jobs::embedding(&store, args.study, &params, &report_to(&progress)).map_err(job_error)?;
+    let (y, cached) = jobs::embedding(&store, args.study, &params, &report_to(&progress), &()).map_err(job_error)?;
     progress.finish_and_clear();
     writeln!(
         out,

@@ -121,40 +121,62 @@ pub async fn cancel_job(
 }
 
 /// `GET /api/jobs/{id}/events`: the status as Server-Sent Events (`progress`, then one `done` or
-/// `failed`), polled every 200 ms.
+/// `failed`), polled every 200 ms; while an embedding optimises, a `layout` event
+/// ([`LiveLayout`](failscope_shared::api::LiveLayout)) whenever a newer intermediate layout is
+/// there (one per 250 ms at most), before the status it came with.
 pub async fn job_events(
     State(state): State<AppState>,
     Extension(me): Extension<Identity>,
     Path(job): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let (id, found) = find(&state, &me, &job).await?;
-    let first = found.status;
-    let events = stream::unfold((Some(first), false), move |(next, over)| {
+    /// What the stream still has to send: events queued, the last layout version sent, and
+    /// whether the job's end was queued.
+    struct Follow {
+        queued: std::collections::VecDeque<Event>,
+        sent: u64,
+        over: bool,
+    }
+    let first = Follow {
+        queued: [status_event(&found.status)].into(),
+        sent: 0,
+        over: found.status.finished,
+    };
+    let events = stream::unfold(first, move |mut f| {
         let state = state.clone();
         async move {
-            if over {
-                return None;
-            }
-            let s = match next {
-                Some(s) => s,
-                None => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    state.jobs.status(id)?
+            if f.queued.is_empty() {
+                if f.over {
+                    return None;
                 }
-            };
-            let name = match (s.finished, s.error.is_some()) {
-                (false, _) => "progress",
-                (true, false) => "done",
-                (true, true) => "failed",
-            };
-            let event = Event::default()
-                .event(name)
-                .json_data(&s)
-                .unwrap_or_else(|_| Event::default().event(name));
-            Some((Ok(event), (None, s.finished)))
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let s = state.jobs.status(id)?;
+                if let Some(live) = state.jobs.live(id).filter(|l| l.version > f.sent && !s.finished) {
+                    f.sent = live.version;
+                    let event = Event::default().event("layout").json_data(&*live);
+                    f.queued.extend(event.ok());
+                }
+                f.queued.push_back(status_event(&s));
+                f.over = s.finished;
+            }
+            let event = f.queued.pop_front()?;
+            Some((Ok(event), f))
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// A job status as an event named `progress`, `done` or `failed`.
+fn status_event(s: &JobStatus) -> Event {
+    let name = match (s.finished, s.error.is_some()) {
+        (false, _) => "progress",
+        (true, false) => "done",
+        (true, true) => "failed",
+    };
+    Event::default()
+        .event(name)
+        .json_data(s)
+        .unwrap_or_else(|_| Event::default().event(name))
 }
 
 /// `GET /api/jobs/{id}/result`: 409 while running; a failed job's error as 422 (bad data or
@@ -187,7 +209,11 @@ pub async fn job_result(
     let read = async move {
         match work {
             Work::Embed(p) => {
-                let y = on_store(&state, move |store| Ok(jobs::embedding(store, study, &p, &none)?.0)).await?;
+                let y = on_store(
+                    &state,
+                    move |store| Ok(jobs::embedding(store, study, &p, &none, &())?.0),
+                )
+                .await?;
                 Ok::<_, AppError>(
                     (
                         [

@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub use failscope_shared::api::{ClusterParams, JobStatus, Space};
+pub use failscope_shared::api::{ClusterParams, JobStatus, LiveLayout, Space};
 use failscope_shared::api::{Clustering, FailureKind, JobFailure, ParamError};
 use failscope_shared::wire;
 use ndarray::Array2;
 
 use super::cluster::{self, Samples};
-use super::{EmbedError, EmbedParams};
+use super::{EmbedError, EmbedParams, Live};
 use crate::error::{lock, InputError};
 use crate::store::{Store, StoreError};
 
@@ -78,13 +78,19 @@ fn features(store: &Store, id: i64) -> Result<Array2<f32>, JobError> {
     })
 }
 
-/// The study's embedding for `params`, from the cache or computed (and cached). The flag says
-/// whether it came from the cache.
+/// Points above which an embedding shows no intermediate layouts: at a million points one is 5 MB
+/// of event text every quarter second, more than a browser usefully redraws.
+pub const LIVE_MAX_ROWS: usize = 200_000;
+
+/// The study's embedding for `params`, from the cache or computed (and cached), offering `live`
+/// its intermediate layouts (up to [`LIVE_MAX_ROWS`] points). The flag says whether it came from
+/// the cache.
 pub fn embedding(
     store: &Store,
     id: i64,
     params: &EmbedParams,
     progress: super::Progress<'_>,
+    live: &dyn Live,
 ) -> Result<(Array2<f32>, bool), JobError> {
     let key = params.key();
     // The study's size only (one row), not its 100,000 sample records.
@@ -97,7 +103,8 @@ pub fn embedding(
         }
     }
     let x = features(store, id)?;
-    let y = super::embed(x.view(), params, progress)?;
+    let live = if n <= LIVE_MAX_ROWS { live } else { &() };
+    let y = super::embed_live(x.view(), params, progress, live)?;
     store.cache(id, "embedding", &key, &wire::f32_bytes(y.iter().copied()))?;
     Ok((y, false))
 }
@@ -126,7 +133,7 @@ pub fn clustering(
             super::step(progress, "pca", 0.0)?;
             super::pca(x.view(), *dims)?
         }
-        Space::Embedding(p) => embedding(store, id, p, progress)?.0,
+        Space::Embedding(p) => embedding(store, id, p, progress, &())?.0,
     };
     let labels: Vec<i64> = samples.iter().map(|s| s.label).collect();
     let predicted: Vec<i64> = samples.iter().map(|s| s.predicted).collect();
@@ -159,6 +166,27 @@ struct Job {
     cancel: AtomicBool,
     /// The outcome and when it came.
     outcome: Mutex<Option<(Result<(), JobFailure>, Instant)>>,
+    /// The latest intermediate layout and when it came.
+    live: Mutex<Option<(Arc<LiveLayout>, Instant)>>,
+}
+
+/// Time between two intermediate layouts of a job.
+const LIVE_EVERY: Duration = Duration::from_millis(250);
+
+/// A job's intermediate layouts: the latest is kept, one per [`LIVE_EVERY`].
+impl Live for Job {
+    fn due(&self) -> bool {
+        lock(&self.live)
+            .as_ref()
+            .is_none_or(|(_, at)| at.elapsed() >= LIVE_EVERY)
+    }
+
+    fn show(&self, coords: Vec<f32>, dims: usize) {
+        // Only the optimising thread writes, so the version read here is the latest.
+        let version = lock(&self.live).as_ref().map_or(1, |(l, _)| l.version + 1);
+        let layout = Arc::new(LiveLayout::encode(version, &coords, dims));
+        *lock(&self.live) = Some((layout, Instant::now()));
+    }
 }
 
 /// How long a finished job's status stays available.
@@ -335,6 +363,7 @@ impl Jobs {
             fraction: AtomicU64::new(0f64.to_bits()),
             cancel: AtomicBool::new(false),
             outcome: Mutex::new(None),
+            live: Mutex::new(None),
         });
         jobs.insert(job_id, job.clone());
         drop(jobs);
@@ -362,7 +391,7 @@ impl Jobs {
                 Store::open(&db)
                     .map_err(JobError::from)
                     .and_then(|store| match &job.work {
-                        Work::Embed(p) => embedding(&store, id, p, &report).map(|_| ()),
+                        Work::Embed(p) => embedding(&store, id, p, &report, job.as_ref()).map(|_| ()),
                         Work::Cluster(p) => clustering(&store, id, p, &report).map(|_| ()),
                     })
                     .map_err(|e| e.failure())
@@ -419,6 +448,14 @@ impl Jobs {
         let job = lock(&self.jobs).get(&job_id)?.clone();
         job.cancel.store(true, Ordering::Relaxed);
         self.status(job_id)
+    }
+
+    /// A running or finished job's latest intermediate layout; `None` for an unknown id or before
+    /// the first.
+    pub fn live(&self, job_id: u64) -> Option<Arc<LiveLayout>> {
+        let job = lock(&self.jobs).get(&job_id)?.clone();
+        let live = lock(&job.live);
+        live.as_ref().map(|(l, _)| l.clone())
     }
 
     /// A job's study and work, or `None` for an unknown id.

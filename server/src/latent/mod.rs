@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod fft;
 pub mod jobs;
 pub mod knn;
+pub mod live;
 pub mod octree;
 pub mod quality;
 pub mod tsne;
@@ -26,6 +27,7 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 use crate::error::InputError;
 
 pub use failscope_shared::api::{EmbedParams, Layout};
+pub use live::Live;
 
 pub use std::ops::ControlFlow;
 
@@ -127,6 +129,16 @@ fn project(x: ArrayView2<'_, f32>, mean: &ndarray::Array1<f64>, components: &Arr
 /// The joint embedding of all rows of `x` (`n × d` features, all test sets together). Stops with
 /// [`EmbedError::Cancelled`] at the first progress step whose callback answers `Break`.
 pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>) -> Result<Array2<f32>, EmbedError> {
+    embed_live(x, params, progress, &())
+}
+
+/// [`embed`], offering `live` the layout after every iteration (t-SNE) or epoch (UMAP).
+pub fn embed_live(
+    x: ArrayView2<'_, f32>,
+    params: &EmbedParams,
+    progress: Progress<'_>,
+    live: &dyn Live,
+) -> Result<Array2<f32>, EmbedError> {
     let n = x.nrows();
     params.check_for(n).map_err(param)?;
     check_finite(x)?;
@@ -144,14 +156,19 @@ pub fn embed(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_
     let z = pca(x, params.pca.max(params.dims))?;
     step(progress, "pca", 1.0)?;
     let fitted = match params.layout {
-        Layout::Tsne => tsne_of(z.view(), params, progress),
-        Layout::Umap => umap_of(z.view(), params, progress),
+        Layout::Tsne => tsne_of(z.view(), params, progress, live),
+        Layout::Umap => umap_of(z.view(), params, progress, live),
     };
     fitted.ok_or(EmbedError::Cancelled)
 }
 
 /// The t-SNE of the PCA scores `z`, started from their leading components; `None` when stopped.
-fn tsne_of(z: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>) -> Option<Array2<f32>> {
+fn tsne_of(
+    z: ArrayView2<'_, f32>,
+    params: &EmbedParams,
+    progress: Progress<'_>,
+    live: &dyn Live,
+) -> Option<Array2<f32>> {
     let early = params
         .iterations
         .min(250)
@@ -173,14 +190,19 @@ fn tsne_of(z: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>)
     let std = init.column(0).std(0.0).max(f64::MIN_POSITIVE);
     let init = init / std * 1e-4;
     let fitted = match params.dims {
-        2 => tsne::fit::<2>(z, init, &schedule, &report),
-        _ => tsne::fit::<3>(z, init, &schedule, &report),
+        2 => tsne::fit::<2>(z, init, &schedule, &report, live),
+        _ => tsne::fit::<3>(z, init, &schedule, &report, live),
     };
     Some(fitted?.embedding)
 }
 
 /// The UMAP of the PCA scores `z`, started from their leading components; `None` when stopped.
-fn umap_of(z: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>) -> Option<Array2<f32>> {
+fn umap_of(
+    z: ArrayView2<'_, f32>,
+    params: &EmbedParams,
+    progress: Progress<'_>,
+    live: &dyn Live,
+) -> Option<Array2<f32>> {
     let report = |phase: tsne::Phase, f: f64| match phase {
         tsne::Phase::Neighbours => progress("neighbours", f),
         tsne::Phase::Optimise => progress("UMAP", f),
@@ -194,8 +216,8 @@ fn umap_of(z: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>)
     };
     let init = z.slice(s![.., ..params.dims]).mapv(f64::from);
     match params.dims {
-        2 => umap::layout::<2>(&graph, init.view(), &settings, &report),
-        _ => umap::layout::<3>(&graph, init.view(), &settings, &report),
+        2 => umap::layout::<2>(&graph, init.view(), &settings, &report, live),
+        _ => umap::layout::<3>(&graph, init.view(), &settings, &report, live),
     }
 }
 

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::affinity::{self, Csr};
 use super::fft::Repulsion2d;
 use super::knn;
+use super::live::Live;
 use super::octree;
 
 /// Settings of one run (built from [`super::EmbedParams`]).
@@ -154,12 +155,14 @@ fn repulsion<const D: usize>(fft: &mut Repulsion2d, y: &[f64], grad: &mut [f64])
 /// Embeds the rows of `x` (already PCA-reduced) in `D` = 2 or 3 dimensions, starting from `init`
 /// (`n × D`, e.g. the first principal components scaled to standard deviation 1e-4).
 /// `progress(phase, fraction)` is called after each block of neighbours and every ten iterations;
-/// `None` once it answers `Break` (a cancelled job stops there).
+/// `None` once it answers `Break` (a cancelled job stops there). `live` is offered the layout after
+/// every iteration.
 pub fn fit<const D: usize>(
     x: ArrayView2<'_, f32>,
     init: Array2<f64>,
     schedule: &Schedule,
     progress: &(dyn Fn(Phase, f64) -> ControlFlow<()> + Sync),
+    live: &dyn Live,
 ) -> Option<Fitted> {
     let n = x.nrows();
     let k = ((3.0 * schedule.perplexity) as usize).clamp(1, n - 1);
@@ -220,6 +223,9 @@ pub fn fit<const D: usize>(
                 v[a] -= mean[a];
             }
         });
+        if live.due() {
+            live.show(y.iter().map(|v| *v as f32).collect(), D);
+        }
         if (iter % 10 == 9 || iter + 1 == total)
             && progress(Phase::Optimise, (iter + 1) as f64 / total as f64).is_break()
         {

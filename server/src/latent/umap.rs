@@ -27,6 +27,7 @@ use rayon::prelude::*;
 
 use super::affinity::{self, Csr};
 use super::knn::{self, Knn};
+use super::live::Live;
 use super::tsne::Phase;
 
 /// Negative samples per positive one (umap-learn's `negative_sample_rate`).
@@ -171,12 +172,14 @@ pub fn graph(
 
 /// The layout of `graph` in `D` dimensions from `init` (`n × D`, e.g. the leading principal
 /// components): rescaled as umap-learn rescales a start, then `settings.epochs` epochs of SGD.
-/// Reports each epoch to `progress`; `None` once it answers `Break`.
+/// Reports each epoch to `progress`; `None` once it answers `Break`. `live` is offered the layout
+/// after every epoch.
 pub fn layout<const D: usize>(
     graph: &Csr,
     init: ArrayView2<'_, f64>,
     settings: &Settings,
     progress: &(dyn Fn(Phase, f64) -> std::ops::ControlFlow<()> + Sync),
+    live: &dyn Live,
 ) -> Option<Array2<f32>> {
     let n = graph.indptr.len() - 1;
     let epochs = settings.epochs.max(1);
@@ -276,6 +279,9 @@ pub fn layout<const D: usize>(
                 }
             }
         });
+        if live.due() {
+            live.show(y.iter().map(|v| f32::from_bits(v.load(Ordering::Relaxed))).collect(), D);
+        }
         if progress(Phase::Optimise, (epoch + 1) as f64 / epochs as f64).is_break() {
             return None;
         }
@@ -364,15 +370,34 @@ mod tests {
             epochs: 200,
             seed: 0,
         };
-        let y = layout::<2>(&graph, init.view(), &settings, &|_, _| {
-            std::ops::ControlFlow::Continue(())
-        })
-        .unwrap();
+        // Intermediate layouts are offered every epoch, as many as asked for.
+        struct Every(std::sync::Mutex<Vec<Vec<f32>>>);
+        impl Live for Every {
+            fn due(&self) -> bool {
+                self.0.lock().unwrap().len() < 3
+            }
+            fn show(&self, coords: Vec<f32>, dims: usize) {
+                assert_eq!((coords.len(), dims), (600, 2));
+                self.0.lock().unwrap().push(coords);
+            }
+        }
+        let shown = Every(Default::default());
+        let go = |_: Phase, _: f64| std::ops::ControlFlow::Continue(());
+        let y = layout::<2>(&graph, init.view(), &settings, &go, &shown).unwrap();
+        let shown = shown.0.into_inner().unwrap();
+        assert_eq!(shown.len(), 3);
+        assert_ne!(shown[0], shown[2], "the points move from epoch to epoch");
         let nn = knn::knn(y.view(), 1);
         let same = (0..300).filter(|&i| nn.indices[i] as usize / 100 == i / 100).count();
         assert_eq!(same, 300);
         // Stopping at the first epoch answers nothing.
-        let stopped = layout::<2>(&graph, init.view(), &settings, &|_, _| std::ops::ControlFlow::Break(()));
+        let stopped = layout::<2>(
+            &graph,
+            init.view(),
+            &settings,
+            &|_, _| std::ops::ControlFlow::Break(()),
+            &(),
+        );
         assert!(stopped.is_none());
     }
 }

@@ -8,7 +8,8 @@ pub mod jobs;
 
 pub use access::{Identity, Role};
 pub use jobs::{
-    ClusterParams, EmbedParams, FailureKind, JobFailure, JobStatus, Layout, Method, ParamError, Space, Started,
+    ClusterParams, EmbedParams, FailureKind, JobFailure, JobStatus, Layout, LiveLayout, Method, ParamError, Space,
+    Started,
 };
 
 use crate::analysis::experiment::Report;
