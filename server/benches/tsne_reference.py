@@ -8,14 +8,13 @@ Reads an (n, d) float32 .npy of features and times, on the same machine and thre
   * with --umap instead: umap-learn after the same PCA(50) (n_neighbors 15, min_dist 0.1, its
     default spectral start, all threads), fitted twice in one process: the first fit compiles
     numba's kernels, the second (warm) is the time reported.
-Each method runs in a process of its own, so that its peak resident memory (`ru_maxrss`, loaded
+Each method runs in a process of its own, so that its peak resident memory (`VmHWM`, loaded
 features included, as failscope's figure includes them) is its own.
 Prints one JSON object: seconds, peak MiB and the trustworthiness (k=10) of each embedding on a
 fixed subsample — also of failscope's embedding when given. Usage:
   python tsne_reference.py FEATURES.npy THREADS [FAILSCOPE_EMBEDDING.npy] [--dims=2|3] [--skip-sklearn] [--umap]
 """
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -58,7 +57,10 @@ def main():
         out_path = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--out="))
         emb, seconds = run_one(x, only, dims, threads)
         np.save(out_path, emb)
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over an exec, so a child's figure would be
+        # at least its parent's resident size at the fork.
+        with open("/proc/self/status") as f:
+            peak_mib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024.0
         print(json.dumps({"s": seconds, "peak_mib": peak_mib}))
         return
     rng = np.random.default_rng(0)
