@@ -75,6 +75,10 @@ pub fn use_embedding(
         }
         xy.set(None);
         live.set(false);
+        // A new embedding replaces what the last one said (stopped, failed); other errors stay.
+        if error.with_untracked(|e| e.as_deref().is_some_and(|e| e.starts_with("embedding "))) {
+            error.set(None);
+        }
         progress.set(Some(("starting".into(), 0.0)));
         // When the view stops needing this embedding (2-D ↔ 3-D, another layout or study), its
         // job stops.
