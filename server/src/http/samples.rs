@@ -274,7 +274,14 @@ impl FeatureCache {
                     true => std::ops::ControlFlow::Break(()),
                     false => std::ops::ControlFlow::Continue(()),
                 };
-                if let Some(built) = ann::Index::build(x.view(), &stop) {
+                // On the jobs' low-priority threads: the exact scans answering meanwhile, on the
+                // request side, keep the CPU they need.
+                let build = || ann::Index::build(x.view(), &stop);
+                let built = match crate::latent::jobs::background_pool() {
+                    Some(pool) => pool.install(build),
+                    None => build(),
+                };
+                if let Some(built) = built {
                     let _ = index.set(built);
                 }
             });

@@ -11,12 +11,10 @@
 //! differ slightly between runs; exact search is deterministic.
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnsw::Hnsw;
 use ndarray::ArrayView2;
-use rayon::prelude::*;
 use wide::f32x8;
 
 use super::knn::Knn;
@@ -86,16 +84,6 @@ impl Index {
         Some(Index { hnsw, rows: n })
     }
 
-    /// Rows indexed.
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    /// Whether no row is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
     /// The (about) `k` nearest indexed rows of `q`, nearest first: row and squared distance.
     /// `ef` candidates are kept in the search (at least `k`; more is slower and more exact).
     pub fn search(&self, q: &[f32], k: usize, ef: usize) -> Vec<(usize, f32)> {
@@ -148,38 +136,21 @@ impl Index {
         let n = x.nrows();
         assert_eq!(n, self.rows, "the matrix the index was built on");
         assert!(k < n, "k-NN needs k < n (checked by the caller)");
-        let (done, stopped) = (AtomicUsize::new(0), AtomicBool::new(false));
-        let chunks: Option<Vec<(Vec<u32>, Vec<f64>)>> = (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
-                if stopped.load(Ordering::Relaxed) {
-                    return None;
-                }
-                let rows = c * CHUNK..((c + 1) * CHUNK).min(n);
-                let (mut idx, mut d2) = (Vec::with_capacity(rows.len() * k), Vec::with_capacity(rows.len() * k));
-                for i in rows.clone() {
-                    let near = self.near(x, i, k);
-                    idx.extend(near.iter().map(|p| p.0 as u32));
-                    d2.extend(near.iter().map(|p| p.1));
-                }
-                let so_far = done.fetch_add(rows.len(), Ordering::Relaxed) + rows.len();
-                if progress(so_far as f64 / n as f64).is_break() {
-                    stopped.store(true, Ordering::Relaxed);
-                    return None;
-                }
-                Some((idx, d2))
-            })
-            .collect();
-        let mut out = Knn {
+        super::knn::fill_rows(
+            n,
             k,
-            indices: Vec::with_capacity(n * k),
-            dist2: Vec::with_capacity(n * k),
-        };
-        for (i, d) in chunks? {
-            out.indices.extend(i);
-            out.dist2.extend(d);
-        }
-        Some(out)
+            CHUNK,
+            progress,
+            || (),
+            |_, rows, idx, d2| {
+                for (r, i) in rows.enumerate() {
+                    for (t, (j, d)) in self.near(x, i, k).into_iter().enumerate() {
+                        idx[r * k + t] = j as u32;
+                        d2[r * k + t] = d;
+                    }
+                }
+            },
+        )
     }
 }
 
@@ -201,6 +172,7 @@ pub fn recall(exact: &Knn, approx: &Knn) -> f64 {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn squared_l2_by_hand_with_a_tail_past_the_lanes() {

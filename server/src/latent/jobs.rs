@@ -230,9 +230,9 @@ impl Slots {
 const JOB_NICE_STEPS: i32 = 10;
 
 /// The threads jobs compute on (their rayon pool, one thread per core), [`JOB_NICE_STEPS`] below the
-/// server's priority; `None`
-/// when no thread could be started (the job then runs on the global pool).
-fn background_pool() -> Option<&'static rayon::ThreadPool> {
+/// server's priority — also the background HNSW builds of `http::samples`; `None` when no thread
+/// could be started (the work then runs on the global pool).
+pub fn background_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()

@@ -107,74 +107,94 @@ pub fn knn_with_progress(
     let n = x.nrows();
     assert!(k < n, "k-NN needs k < n (checked by the caller)");
     let norms: Vec<f32> = x.axis_iter(Axis(0)).map(|r| r.dot(&r)).collect();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let stopped = std::sync::atomic::AtomicBool::new(false);
-    // Written in place, block by block; each thread keeps one distance block for all its blocks.
+    // Each thread keeps one distance tile and one heap per row of its block for all its blocks.
+    fill_rows(
+        n,
+        k,
+        BLOCK,
+        progress,
+        || (Array2::<f32>::zeros((BLOCK, TILE.min(n))), Vec::new()),
+        |(g, heaps): &mut (Array2<f32>, Vec<BinaryHeap<Cand>>), rows, idx, d2| {
+            let (lo, hi) = (rows.start, rows.end);
+            heaps.clear();
+            heaps.resize_with(hi - lo, || BinaryHeap::with_capacity(k + 1));
+            let block = x.slice(s![lo..hi, ..]);
+            for c0 in (0..n).step_by(TILE) {
+                let c1 = (c0 + TILE).min(n);
+                let mut g = g.slice_mut(s![..hi - lo, ..c1 - c0]);
+                general_mat_mul(1.0, &block, &x.slice(s![c0..c1, ..]).t(), 0.0, &mut g);
+                for (r, (grow, heap)) in g.axis_iter(Axis(0)).zip(heaps.iter_mut()).enumerate() {
+                    let grow = grow.as_slice().expect("a contiguous tile row");
+                    scan(heap, grow, &norms[c0..c1], c0, (lo + r, norms[lo + r]), k);
+                }
+            }
+            for (r, heap) in heaps.drain(..).enumerate() {
+                let i = lo + r;
+                // Exact distances of the chosen neighbours in f64 (the f32 expansion above loses
+                // precision for near points, which the perplexity calibration is sensitive to).
+                let mut found: Vec<(f64, u32)> = heap
+                    .into_iter()
+                    .map(|Cand(_, j)| {
+                        let d = x
+                            .row(i)
+                            .iter()
+                            .zip(x.row(j as usize))
+                            .map(|(a, b)| f64::from(a - b).powi(2))
+                            .sum::<f64>();
+                        (d, j)
+                    })
+                    .collect();
+                found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                for (t, f) in found.iter().enumerate() {
+                    idx[r * k + t] = f.1;
+                    d2[r * k + t] = f.0;
+                }
+            }
+        },
+    )
+}
+
+/// A [`Knn`] of `n` rows filled in place, `chunk` rows at a time on all cores: `fill(state, rows,
+/// indices, dist2)` writes the rows' `k` neighbours into their slices, with a `state` made by
+/// `init` once per thread. Reports the fraction of rows done to `progress` after each chunk;
+/// `None` once it answers `Break` (the chunks not yet started are skipped).
+pub fn fill_rows<S>(
+    n: usize,
+    k: usize,
+    chunk: usize,
+    progress: &(dyn Fn(f64) -> ControlFlow<()> + Sync),
+    init: impl Fn() -> S + Sync + Send,
+    fill: impl Fn(&mut S, std::ops::Range<usize>, &mut [u32], &mut [f64]) + Sync + Send,
+) -> Option<Knn> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (done, stopped) = (AtomicUsize::new(0), AtomicBool::new(false));
     let mut out = Knn {
         k,
         indices: vec![0; n * k],
         dist2: vec![0.0; n * k],
     };
+    let chunk = chunk.max(1);
     let finished = out
         .indices
-        .par_chunks_mut(BLOCK * k)
-        .zip(out.dist2.par_chunks_mut(BLOCK * k))
+        .par_chunks_mut(chunk * k.max(1))
+        .zip(out.dist2.par_chunks_mut(chunk * k.max(1)))
         .enumerate()
-        .map_init(
-            || (Array2::<f32>::zeros((BLOCK, TILE.min(n))), Vec::new()),
-            |(g, heaps): &mut (Array2<f32>, Vec<BinaryHeap<Cand>>), (b, (idx, d2))| {
-                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                    return false;
-                }
-                let (lo, hi) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
-                heaps.clear();
-                heaps.resize_with(hi - lo, || BinaryHeap::with_capacity(k + 1));
-                let rows = x.slice(s![lo..hi, ..]);
-                for c0 in (0..n).step_by(TILE) {
-                    let c1 = (c0 + TILE).min(n);
-                    let mut g = g.slice_mut(s![..hi - lo, ..c1 - c0]);
-                    general_mat_mul(1.0, &rows, &x.slice(s![c0..c1, ..]).t(), 0.0, &mut g);
-                    for (r, (grow, heap)) in g.axis_iter(Axis(0)).zip(heaps.iter_mut()).enumerate() {
-                        let grow = grow.as_slice().expect("a contiguous tile row");
-                        scan(heap, grow, &norms[c0..c1], c0, (lo + r, norms[lo + r]), k);
-                    }
-                }
-                for (r, heap) in heaps.drain(..).enumerate() {
-                    let i = lo + r;
-                    // Exact distances of the chosen neighbours in f64 (the f32 expansion above
-                    // loses precision for near points, which the perplexity calibration is
-                    // sensitive to).
-                    let mut found: Vec<(f64, u32)> = heap
-                        .into_iter()
-                        .map(|Cand(_, j)| {
-                            let d = x
-                                .row(i)
-                                .iter()
-                                .zip(x.row(j as usize))
-                                .map(|(a, b)| f64::from(a - b).powi(2))
-                                .sum::<f64>();
-                            (d, j)
-                        })
-                        .collect();
-                    found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                    for (t, f) in found.iter().enumerate() {
-                        idx[r * k + t] = f.1;
-                        d2[r * k + t] = f.0;
-                    }
-                }
-                let so_far = done.fetch_add(hi - lo, std::sync::atomic::Ordering::Relaxed) + hi - lo;
-                if progress(so_far as f64 / n as f64).is_break() {
-                    stopped.store(true, std::sync::atomic::Ordering::Relaxed);
-                    return false;
-                }
-                true
-            },
-        )
+        .map_init(init, |state, (c, (idx, d2))| {
+            if stopped.load(Ordering::Relaxed) {
+                return false;
+            }
+            let rows = c * chunk..((c + 1) * chunk).min(n);
+            let len = rows.len();
+            fill(state, rows, idx, d2);
+            let so_far = done.fetch_add(len, Ordering::Relaxed) + len;
+            if progress(so_far as f64 / n as f64).is_break() {
+                stopped.store(true, Ordering::Relaxed);
+                return false;
+            }
+            true
+        })
         .all(|ok| ok);
-    if !finished {
-        return None;
-    }
-    Some(out)
+    finished.then_some(out)
 }
 
 /// The `k` rows nearest to row `i` of `x` (itself excluded), nearest first, with Euclidean distances.
