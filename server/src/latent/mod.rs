@@ -162,6 +162,17 @@ pub fn embed_live(
     fitted.ok_or(EmbedError::Cancelled)
 }
 
+/// A layout's phases as progress stages: `neighbours`, then `optimise` (the method's name).
+fn phases<'a>(
+    progress: Progress<'a>,
+    optimise: &'static str,
+) -> impl Fn(tsne::Phase, f64) -> ControlFlow<()> + Sync + 'a {
+    move |phase, f| match phase {
+        tsne::Phase::Neighbours => progress("neighbours", f),
+        tsne::Phase::Optimise => progress(optimise, f),
+    }
+}
+
 /// The t-SNE of the PCA scores `z`, started from their leading components; `None` when stopped.
 fn tsne_of(
     z: ArrayView2<'_, f32>,
@@ -181,10 +192,7 @@ fn tsne_of(
         late: params.iterations - early,
         ..tsne::Schedule::default()
     };
-    let report = |phase: tsne::Phase, f: f64| match phase {
-        tsne::Phase::Neighbours => progress("neighbours", f),
-        tsne::Phase::Optimise => progress("t-SNE", f),
-    };
+    let report = phases(progress, "t-SNE");
     // Start from the first principal components scaled to std 1e-4 (openTSNE, scikit-learn).
     let init = z.slice(s![.., ..params.dims]).mapv(f64::from);
     let std = init.column(0).std(0.0).max(f64::MIN_POSITIVE);
@@ -203,10 +211,7 @@ fn umap_of(
     progress: Progress<'_>,
     live: &dyn Live,
 ) -> Option<Array2<f32>> {
-    let report = |phase: tsne::Phase, f: f64| match phase {
-        tsne::Phase::Neighbours => progress("neighbours", f),
-        tsne::Phase::Optimise => progress("UMAP", f),
-    };
+    let report = phases(progress, "UMAP");
     let graph = umap::graph(z, params.neighbours, &report)?;
     let settings = umap::Settings {
         neighbours: params.neighbours,

@@ -179,6 +179,19 @@ fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
     v.parse().map_err(|_| format!("{key}={v}: expected a number"))
 }
 
+/// A number for an embedding parameter, checked as the API checks it (`set` puts it in place).
+fn embed_number<T: std::str::FromStr + Copy>(
+    key: &str,
+    v: &str,
+    set: fn(EmbedParams, T) -> EmbedParams,
+) -> Result<T, String> {
+    let x = number(key, v)?;
+    set(EmbedParams::default(), x)
+        .check()
+        .map_err(|e| format!("{key}={v}: {}", e.problem))?;
+    Ok(x)
+}
+
 impl ViewState {
     /// The embedding this view draws.
     pub fn embed_params(&self) -> EmbedParams {
@@ -282,20 +295,8 @@ impl ViewState {
                 "layout" => {
                     s.layout = Layout::from_name(&v).ok_or_else(|| format!("layout={v}: expected tsne or umap"))?
                 }
-                "nn" => {
-                    s.neighbours = number(k, &v)?;
-                    EmbedParams::default()
-                        .neighbours(s.neighbours)
-                        .check()
-                        .map_err(|e| format!("nn={v}: {}", e.problem))?;
-                }
-                "mindist" => {
-                    s.min_dist = number(k, &v)?;
-                    EmbedParams::default()
-                        .min_dist(s.min_dist)
-                        .check()
-                        .map_err(|e| format!("mindist={v}: {}", e.problem))?;
-                }
+                "nn" => s.neighbours = embed_number(k, &v, EmbedParams::neighbours)?,
+                "mindist" => s.min_dist = embed_number(k, &v, EmbedParams::min_dist)?,
                 "color" => s.color = ColorMode::parse(&v).ok_or_else(|| format!("color={v}: unknown colour mode"))?,
                 "csf" if !v.is_empty() => s.csf = v,
                 "hide" => s.hide_sets = list(k, &v)?,
