@@ -211,20 +211,16 @@ fn bad_latent_input_is_named() {
         "{}",
         r.stderr
     );
-    let r = cli(&db, &["embed", "1", "--layout", "umap", "--neighbours", "100000"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("--neighbours") && r.stderr.contains("100000 neighbours"),
-        "{}",
-        r.stderr
-    );
-    let r = cli(&db, &["embed", "1", "--layout", "umap", "--min-dist", "1.5"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("--min-dist") && r.stderr.contains("[0, 1)"),
-        "{}",
-        r.stderr
-    );
+    // UMAP's parameters: exit 2, naming the flag and what is wrong.
+    for (args, says) in [
+        (&["--neighbours", "100000"][..], &["--neighbours", "100000 neighbours"][..]),
+        (&["--min-dist", "1.5"], &["--min-dist", "[0, 1)"]),
+        (&["--epochs", "0"], &["--epochs", "0 epochs"]),
+    ] {
+        let r = cli(&db, &[&["embed", "1", "--layout", "umap"][..], args].concat());
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(says.iter().all(|s| r.stderr.contains(s)), "{args:?}: {}", r.stderr);
+    }
     let r = cli(&db, &["embed", "1", "--layout", "pca"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--layout"), "{}", r.stderr);
