@@ -213,7 +213,10 @@ fn bad_latent_input_is_named() {
     );
     // UMAP's parameters: exit 2, naming the flag and what is wrong.
     for (args, says) in [
-        (&["--neighbours", "100000"][..], &["--neighbours", "100000 neighbours"][..]),
+        (
+            &["--neighbours", "100000"][..],
+            &["--neighbours", "100000 neighbours"][..],
+        ),
         (&["--min-dist", "1.5"], &["--min-dist", "[0, 1)"]),
         (&["--epochs", "0"], &["--epochs", "0 epochs"]),
     ] {
