@@ -9,13 +9,14 @@ use std::path::Path;
 
 use failscope_shared::analysis::experiment;
 use failscope_shared::analysis::experiment::Report;
-use failscope_shared::analysis::EvalConfig;
+use failscope_shared::analysis::scoring::Version;
+use failscope_shared::analysis::{csf, EvalConfig};
 use indexmap::IndexMap;
 use ndarray::{Array2, Array3};
 
 use crate::error::InputError;
 use crate::sources::SampleSources;
-use crate::{csv_input, fdshifts};
+use crate::{csv_input, fdshifts, torch};
 
 /// One sample of a study: its row in the source, test set (FD-Shifts dataset_idx), label and
 /// prediction.
@@ -59,6 +60,18 @@ pub struct Evaluated {
     pub sources: Option<SampleSources>,
 }
 
+/// HEAD's `maha` and `vim` as FD-Shifts computes them, in libtorch's float32 (see
+/// [`torch::features`]). Where they cannot be computed, the shared float64 code meets the same
+/// problem and says why in the evaluation's warnings.
+pub fn attach_torch_features(e: &mut experiment::Experiment) {
+    let (Some(set), Some(logits)) = (e.features.as_mut(), e.logits.as_ref()) else {
+        return;
+    };
+    let c = e.num_classes;
+    let predicted: Vec<usize> = e.softmax.chunks(c).map(csf::argmax).collect();
+    set.torch = torch::features::head_scores(set, logits, c, &predicted).ok();
+}
+
 /// Evaluates an FD-Shifts folder or a CSV file.
 pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputError> {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
@@ -88,7 +101,10 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
             sources: None,
         });
     }
-    let loaded = fdshifts::load(path)?;
+    let mut loaded = fdshifts::load(path)?;
+    if Version::of(cfg.compat) == Version::Head {
+        attach_torch_features(&mut loaded.experiment);
+    }
     let experiment::Evaluation {
         report,
         scores,
@@ -108,7 +124,7 @@ pub fn evaluate_path(path: &Path, cfg: &EvalConfig) -> Result<Evaluated, InputEr
             row: i as i64,
             dataset_idx: e.dataset_idx[i],
             label: e.labels[i],
-            predicted: failscope_shared::analysis::csf::argmax(p) as i64,
+            predicted: csf::argmax(p) as i64,
         })
         .collect();
     let sets = e.dataset_idx.iter().max().map_or(0, |m| (*m + 1).max(0) as usize);

@@ -63,14 +63,36 @@ fn check(at: &str, e: &Value, v: Option<&Value>, tol: f64) -> Option<String> {
     }
 }
 
-/// Every metric of `got` against a reference; MC-dropout CSFs are left out where `skip_mc` says so.
+/// How close a metric of a feature-based CSF must be when failscope computes the scores itself.
+/// FD-Shifts computes maha and ViM from a float32 eigendecomposition (`torch.linalg.eig`) and
+/// pseudo-inverse of the training covariance; failscope runs the same libtorch calls, which give
+/// FD-Shifts' scores bit for bit on the machine FD-Shifts ran on. On another CPU the float32
+/// linear algebra rounds differently: FD-Shifts' own `_vim`, same torch 2.13.0, run on two machines
+/// gave ViM scores 68.7 float32 units apart, which moves the value-based metrics (ECE, MCE,
+/// `val_theta`) by up to 7e-6. Rank-based ones stay within 1e-6.
+fn own_scores(value_metric: bool) -> f64 {
+    if value_metric {
+        5e-5
+    } else {
+        1e-6
+    }
+}
+
+/// Every metric of `eval --compat compat` against a reference; MC-dropout CSFs are left out where
+/// `skip_mc` says so.
 fn compare(case: &str, version: &str, compat: &str, skip_mc: bool) -> usize {
+    let got = eval_json(&fixture(&format!("fdshifts/{case}")), &["--compat", compat]);
+    compare_with(case, version, &got, skip_mc, own_scores)
+}
+
+/// Every metric of `got` against a reference; `feature_tol(value_metric)` is the tolerance for the
+/// metrics of feature-based CSFs.
+fn compare_with(case: &str, version: &str, got: &Value, skip_mc: bool, feature_tol: fn(bool) -> f64) -> usize {
     let r = reference(case, version);
     let Some(metrics) = r.get("metrics").and_then(Value::as_object) else {
         return 0;
     };
     let converged = &r["converged_platt"]["metrics"];
-    let got = eval_json(&fixture(&format!("fdshifts/{case}")), &["--compat", compat]);
     let got = got.as_object().unwrap();
     assert_eq!(
         metrics.keys().collect::<Vec<_>>(),
@@ -91,11 +113,10 @@ fn compare(case: &str, version: &str, compat: &str, skip_mc: bool) -> usize {
             for (metric, e) in m.as_object().unwrap() {
                 let at = format!("{case}/{version}/{study}/{csf}/{metric}");
                 let value_metric = VALUE_METRICS.contains(&metric.as_str());
-                let tol = match (feature_based(csf), value_metric) {
-                    (false, _) => 1e-9,
-                    (true, false) => 1e-6,
-                    // FD-Shifts' own float32 eigendecomposition and pseudo-inverse (ViM, maha).
-                    (true, true) => 5e-5,
+                let tol = if feature_based(csf) {
+                    feature_tol(value_metric)
+                } else {
+                    1e-9
                 };
                 let problem = match platt_run {
                     // Equal to the converged-Platt run, or (value-dependent metrics) within 1e-5
@@ -171,6 +192,35 @@ fn compat_0_1_1_equals_fd_shifts_v0_1_1() {
     assert!(total > 25_000, "compared {total} values");
 }
 
+#[test]
+fn from_fd_shifts_own_feature_scores_every_metric_is_fd_shifts_to_1e_6() {
+    // The float32 linear algebra aside (above), the rest of the pipeline is exact: given
+    // FD-Shifts' own maha and ViM of every row, every metric of every feature-based CSF (and of
+    // their combinations) equals FD-Shifts' to 1e-6, value-based ones included.
+    let floats = |v: &Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let mut total = 0;
+    for case in ["features", "features_maha_ext"] {
+        let r = reference(case, "head");
+        let mut loaded = failscope::fdshifts::load(&fixture(&format!("fdshifts/{case}"))).unwrap();
+        let set = loaded.experiment.features.as_mut().unwrap();
+        set.torch = Some(failscope_shared::analysis::features::TorchScores {
+            maha: floats(&r["feature_scores"]["maha"]),
+            vim: floats(&r["feature_scores"]["vim"]),
+        });
+        let cfg = failscope_shared::analysis::EvalConfig::default();
+        let ev = failscope_shared::analysis::experiment::evaluate(&loaded.experiment, &loaded.plan, &cfg).unwrap();
+        let got: Value = serde_json::from_str(&failscope::report::to_json(&ev.report)).unwrap();
+        total += compare_with(case, "head", &got, false, |_| 1e-6);
+    }
+    assert!(total > 2_000, "compared {total} values");
+}
+
 /// How far two float32 results may lie apart: `ulps` units in the last place of float32 at the
 /// scale of the array's values (torch sums in float32, so its rounding errors grow with the scale
 /// of the terms, not of each result).
@@ -198,8 +248,13 @@ fn feature_scores_lie_within_float32_rounding_of_fd_shifts() {
         let r = reference(case, "head");
         let fs = &r["feature_scores"];
         let floats = |v: &Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
-        let loaded = failscope::fdshifts::load(&fixture(&format!("fdshifts/{case}"))).unwrap();
+        let mut loaded = failscope::fdshifts::load(&fixture(&format!("fdshifts/{case}"))).unwrap();
+        failscope::ingest::attach_torch_features(&mut loaded.experiment);
         let e = &loaded.experiment;
+        assert!(
+            e.features.as_ref().is_some_and(|f| f.torch.is_some()),
+            "{case}: libtorch scored maha and vim"
+        );
         let predicted: Vec<usize> = e
             .softmax
             .chunks(e.num_classes)
@@ -220,8 +275,9 @@ fn feature_scores_lie_within_float32_rounding_of_fd_shifts() {
             ("react_logits", react, ours.react_logits.clone()),
         ] {
             // ViM projects on the complement of the top eigenvectors of a float32 covariance whose
-            // eigenvalues cluster: FD-Shifts' own rounding there reaches tens of units.
-            let ulps = if name == "vim" { 64.0 } else { 32.0 };
+            // eigenvalues cluster: FD-Shifts' own code, run on two machines, gave ViM scores 68.7
+            // units apart (see `own_scores`).
+            let ulps = if name == "vim" { 128.0 } else { 32.0 };
             within_f32(&expected, &got, ulps).unwrap_or_else(|m| panic!("{case}/{name}: {m}"));
         }
     }

@@ -80,5 +80,6 @@ pub fn read(test_dir: &Path, features: &Array2<f32>) -> Result<Option<FeatureSet
         train_labels: labels,
         weight: w.data.clone(),
         bias: b.data.clone(),
+        torch: None,
     }))
 }

@@ -14,6 +14,8 @@ use std::sync::Mutex;
 use tch::Tensor;
 use torch_sys::C_tensor;
 
+pub mod features;
+
 use crate::error::InputError;
 
 extern "C" {

@@ -2,7 +2,10 @@
 //! `_react`), computed from the penultimate features of every row, the training set's features and
 //! the last layer. FD-Shifts computes them in float32 with torch (and faiss for DkNN); here the sums
 //! run in float64 over the same float32 inputs and each result is rounded to float32 where FD-Shifts'
-//! array is float32, so every score lies within float32 rounding of FD-Shifts' own.
+//! array is float32, so every score lies within float32 rounding of FD-Shifts' own — but for `maha`
+//! and `vim`, whose float32 eigendecomposition and pseudo-inverse can move FD-Shifts' scores by more
+//! where eigenvalues lie close together. A caller with libtorch (the server) runs those two as
+//! FD-Shifts does and hands them in as [`TorchScores`]; this crate takes them as given.
 //!
 //! - `maha`: −(x − μ_ŷ)ᵀ Σ⁺ (x − μ_ŷ), class means μ and covariance Σ of the training features
 //!   (`np.unique` label order), ŷ the predicted class.
@@ -37,6 +40,18 @@ pub struct FeatureSet {
     pub weight: Vec<f64>,
     /// `(k,)` bias (the second array).
     pub bias: Vec<f64>,
+    /// `maha` and `vim` as FD-Shifts' own float32 torch code computes them, when the caller ran it;
+    /// [`FeatureSet::scores`] then uses these instead of its float64 ones.
+    pub torch: Option<TorchScores>,
+}
+
+/// `maha` and `vim` of every row, computed by FD-Shifts' float32 torch operations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TorchScores {
+    /// `_maha_dist`.
+    pub maha: Vec<f32>,
+    /// `_vim`.
+    pub vim: Vec<f32>,
 }
 
 /// Why the feature CSFs cannot be computed.
@@ -101,11 +116,21 @@ impl FeatureSet {
     }
 
     /// Every feature score. `logits` `(n, c)` are the experiment's logits (ViM's energy term);
-    /// `predicted` each row's arg-max class (maha's class mean).
+    /// `predicted` each row's arg-max class (maha's class mean). `maha` and `vim` are the
+    /// [`TorchScores`] handed in, when there are.
     pub fn scores(&self, logits: &[f64], classes: usize, predicted: &[usize]) -> Result<FeatureScores, FeatureError> {
         let t = self.train_rows();
         if t < 2 {
             return Err(FeatureError::TooFewTrainRows(t));
+        }
+        if let Some(torch) = &self.torch {
+            return Ok(FeatureScores {
+                maha: torch.maha.clone(),
+                vim: torch.vim.clone(),
+                dknn: self.dknn(),
+                classes: self.bias.len(),
+                react_logits: self.react(),
+            });
         }
         // One eigendecomposition of the training covariance serves both maha (its pseudo-inverse)
         // and ViM (its principal subspace; FD-Shifts centres on u first, which leaves it unchanged).
@@ -313,6 +338,7 @@ mod tests {
             train_labels: labels,
             weight: vec![1.0, 0.0, 0.5, 0.0, -1.0, 0.5, 0.0, 0.2],
             bias: vec![0.1, -0.2],
+            torch: None,
         }
     }
 
