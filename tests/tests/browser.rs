@@ -617,10 +617,14 @@ async fn panning_a_large_study_keeps_every_point_on_screen() {
 async fn a_shared_server_signs_a_colleague_in_and_opens_the_share_link_they_were_sent() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
-    import_demo_study(&db, "derm-demo");
+    // Study 1 has features, so the jobs a viewer may not start are refused for the role alone.
+    let run = failscope_e2e::import(&db, &failscope_e2e::fixture("fdshifts/features"), Some("derm-demo"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    import_demo_study(&db, "secret-b");
     let store = Store::open(&db).unwrap();
+    // A viewer of study 1 only.
     let token = store
-        .create_token("bob", failscope_shared::api::Role::Viewer, None)
+        .create_token("bob", failscope_shared::api::Role::Viewer, Some(&[1]))
         .unwrap();
     let link = store.create_link("study=1&panel=benchmark").unwrap();
     drop(store);
@@ -655,6 +659,37 @@ async fn a_shared_server_signs_a_colleague_in_and_opens_the_share_link_they_were
         let shown = with_element(&c, "#short-link", |e| async move { e.is_displayed().await }).await?;
         assert!(!shown, "a viewer is not offered short links");
         shot(&c, "signed-in-share-link.png").await?;
+        assert!(!c.source().await?.contains("secret-b"), "study 2 is not listed");
+        // What the page itself may do with bob's cookie: read study 1; study 2 is "not found" as
+        // an unknown study is; starting work and making links are refused.
+        let answers = c
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                (async () => {
+                    const calls = [["GET", "/api/studies", null], ["GET", "/api/studies/1", null],
+                        ["GET", "/api/studies/2", null], ["GET", "/api/studies/99", null],
+                        ["GET", "/api/studies/2/layout", null],
+                        ["POST", "/api/studies/1/embeddings", '{"perplexity": 5}'],
+                        ["POST", "/api/studies/1/clusterings", '{}'],
+                        ["POST", "/api/links", '{"state": "study=1"}']];
+                    const out = [];
+                    for (const [method, url, body] of calls) {
+                        const r = await fetch(url, {method, body,
+                            headers: body ? {"content-type": "application/json"} : {}});
+                        out.push([r.status, await r.text()]);
+                    }
+                    done(out);
+                })();"#,
+                vec![],
+            )
+            .await?;
+        let answers: Vec<(u16, String)> = serde_json::from_value(answers).unwrap();
+        let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+        let short: Vec<String> = answers.iter().map(|a| a.1.chars().take(160).collect()).collect();
+        assert_eq!(statuses, [200, 200, 404, 404, 404, 403, 403, 403], "{short:?}");
+        assert!(answers[0].1.contains("derm-demo") && !answers[0].1.contains("secret-b"));
+        assert_eq!(answers[2].1.replace("id 2", "id 99"), answers[3].1);
+        assert!(answers.iter().all(|a| !a.1.contains("secret-b")));
         // Signing out returns to the form; the study is out of reach again.
         click(&c, "#signout").await?;
         c.wait()
