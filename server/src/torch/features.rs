@@ -8,7 +8,7 @@
 //!
 //! `ingest` attaches the result to the experiment's [`FeatureSet`] before it is scored.
 
-use failscope_shared::analysis::features::{FeatureError, FeatureSet, TorchScores};
+use failscope_shared::analysis::features::{self, FeatureError, FeatureSet, TorchScores};
 use tch::{Kind, Tensor};
 
 /// Rows per product. FD-Shifts multiplies all rows at once; blocks this large change no result on
@@ -38,7 +38,7 @@ pub fn head_scores(
 }
 
 /// The experiment's features `(rows, d)` of rows `start..end`, float64 as FD-Shifts loads them.
-fn features(set: &FeatureSet, start: usize, end: usize) -> Tensor {
+fn rows_f64(set: &FeatureSet, start: usize, end: usize) -> Tensor {
     let d = set.dim;
     let rows: Vec<f64> = set.features[start * d..end * d].iter().map(|v| f64::from(*v)).collect();
     Tensor::from_slice(&rows).view([(end - start) as i64, d as i64])
@@ -79,7 +79,7 @@ fn maha(set: &FeatureSet, train: &Tensor, predicted: &[usize]) -> Result<Vec<f32
     let mut out = Vec::with_capacity(predicted.len());
     for (start, end) in blocks(predicted.len()) {
         let idx: Vec<i64> = predicted[start..end].iter().map(|&p| p as i64).collect();
-        let zm = (features(set, start, end) - means.index_select(0, &Tensor::from_slice(&idx))).to_kind(Kind::Float);
+        let zm = (rows_f64(set, start, end) - means.index_select(0, &Tensor::from_slice(&idx))).to_kind(Kind::Float);
         let m = -Tensor::einsum("ij,jk,ik->i", &[&zm, &icov, &zm], None::<&[i64]>);
         out.extend(to_f32(&m));
     }
@@ -89,13 +89,7 @@ fn maha(set: &FeatureSet, train: &Tensor, predicted: &[usize]) -> Result<Vec<f32
 /// `_vim` (not a DeepGamblers model: every output of the last layer is a class logit).
 fn vim(set: &FeatureSet, train: &Tensor, logits: &[f64], classes: usize) -> Vec<f32> {
     let d = set.dim as i64;
-    let principal = if d >= 2048 {
-        1000
-    } else if d >= 768 {
-        512
-    } else {
-        d / 2
-    };
+    let principal = features::vim_principal(set.dim) as i64;
     let k = set.bias.len() as i64;
     let w = Tensor::from_slice(&set.weight).view([k, d]).to_kind(Kind::Float);
     let b = Tensor::from_slice(&set.bias).to_kind(Kind::Float);

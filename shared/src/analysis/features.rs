@@ -193,13 +193,7 @@ impl FeatureSet {
         vectors: &Array2<f64>,
     ) -> Result<Vec<f32>, FeatureError> {
         let d = self.dim;
-        let principal = if d >= 2048 {
-            1000
-        } else if d >= 768 {
-            512
-        } else {
-            d / 2
-        };
+        let principal = vim_principal(d);
         let w = self.weight_f32();
         let b: Array1<f64> = self.bias.iter().map(|v| f64::from(*v as f32)).collect();
         // u = −W⁺b with W⁺ = Wᵀ (W Wᵀ)⁺.
@@ -286,6 +280,18 @@ impl FeatureSet {
             }
         }
         out
+    }
+}
+
+/// ViM's `D`, the principal dimensions left out of the residual: 1000 for 2048+ features, 512 for
+/// 768+, else half.
+pub fn vim_principal(dim: usize) -> usize {
+    if dim >= 2048 {
+        1000
+    } else if dim >= 768 {
+        512
+    } else {
+        dim / 2
     }
 }
 
