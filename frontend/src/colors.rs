@@ -1,6 +1,6 @@
 //! Point colours for each colour mode, with the legend; filters hide points (alpha 0).
 
-use failscope_shared::view::{ColorMode, ViewState};
+use failscope_shared::view::{shifts, ColorMode, ViewState};
 
 use crate::columns::Columns;
 use crate::scatter::SHAPES;
@@ -50,10 +50,11 @@ fn mix(a: [u8; 3], b: [u8; 3], t: f32) -> [u8; 3] {
     [m(a[0], b[0]), m(a[1], b[1]), m(a[2], b[2])]
 }
 
-/// Whether point `i` passes the view's filters.
-pub fn visible(c: &Columns, s: &ViewState, threshold: f64, i: usize) -> bool {
+/// Whether point `i` passes the view's filters; `sets[k]`: whether test set `k` is shown
+/// ([`failscope_shared::view::shifts::shown`]).
+pub fn visible(c: &Columns, s: &ViewState, sets: &[bool], threshold: f64, i: usize) -> bool {
     let wrong = c.label[i] != c.predicted[i];
-    !s.hide_sets.contains(&i64::from(c.dataset_idx[i]))
+    sets.get(usize::from(c.dataset_idx[i])).copied().unwrap_or(true)
         && !s.hide_classes.contains(&i64::from(c.label[i]))
         && (!s.failures_only || wrong)
         && (!s.silent_only || (wrong && f64::from(c.score[i]) >= threshold))
@@ -72,6 +73,7 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
     const GREY: [u8; 3] = [170, 170, 170];
     const SUCCESS: ([u8; 3], [u8; 3]) = ([198, 219, 239], [8, 69, 148]);
     const FAILURE: ([u8; 3], [u8; 3]) = ([252, 187, 161], [165, 15, 21]);
+    let sets = shifts::shown(test_sets, &s.hide_sets, &s.severity);
     let mut rgba = Vec::with_capacity(4 * n);
     for i in 0..n {
         let rgb = match &s.color {
@@ -103,7 +105,7 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
                 _ => GREY,
             },
         };
-        let a = if visible(c, s, threshold, i) { alpha } else { 0 };
+        let a = if visible(c, s, &sets, threshold, i) { alpha } else { 0 };
         rgba.extend_from_slice(&[rgb[0], rgb[1], rgb[2], a]);
     }
     let mut legend: Vec<Legend> = match &s.color {

@@ -9,6 +9,7 @@ mod colors;
 mod columns;
 mod context;
 mod curves;
+mod filters;
 mod panels;
 mod scatter;
 mod study;

@@ -1,5 +1,6 @@
 //! The latent view's toolbar: everything that changes the view state (layout, colour, CSF,
-//! filters, marker style), the drag tool, and the share buttons (copied link, short link).
+//! filters — the test sets' in [`crate::filters`] — and marker style), the drag tool, and the share
+//! buttons (copied link, short link).
 
 use failscope_shared::api::jobs::MAX_NEIGHBOURS;
 use failscope_shared::api::Layout;
@@ -29,7 +30,6 @@ pub fn Toolbar() -> impl IntoView {
     let layout = layout.get_value();
     let meta = layout.meta.clone();
     let csfs = layout.csfs.clone();
-    let sets = layout.test_sets.clone();
     let classes = layout.classes.clone();
     let share = RwSignal::new(String::new());
     let short = RwSignal::new(String::new());
@@ -104,20 +104,7 @@ pub fn Toolbar() -> impl IntoView {
                 on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { state.update(|s| s.size = v) }/></label>
             <label>" opacity "<input type="range" min="0.1" max="1" step="0.05" prop:value=move || state.get().opacity.to_string()
                 on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { state.update(|s| s.opacity = v) }/></label>
-            <span class="sets">
-                {sets.iter().enumerate().map(|(k, name)| {
-                    let k = k as i64;
-                    view! {
-                        <label class="set" title=name.clone()>
-                            <input type="checkbox" prop:checked=move || !state.get().hide_sets.contains(&k)
-                                on:change=move |_| state.update(|s| {
-                                    if let Some(p) = s.hide_sets.iter().position(|x| *x == k) { s.hide_sets.remove(p); } else { s.hide_sets.push(k); s.hide_sets.sort(); }
-                                })/>
-                            {name.trim_start_matches("in_class_study_").to_string()}
-                        </label>
-                    }
-                }).collect_view()}
-            </span>
+            <crate::filters::ShiftFilters/>
             <span class="sets classes">
                 {classes.iter().enumerate().map(|(k, name)| {
                     let k = k as i64;

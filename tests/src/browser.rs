@@ -1,9 +1,10 @@
 //! Headless Chromium for the browser tests and benchmarks: chromedriver and sessions.
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::ClientBuilder;
+use fantoccini::{ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
 /// A running chromedriver, killed on drop.
@@ -85,4 +86,81 @@ pub async fn serve_with(db: std::path::PathBuf, access: failscope::http::access:
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, failscope::http::app(state)).await.unwrap() });
     addr
+}
+
+/// Where the browser tests' screenshots go (`artifacts/screenshots/`).
+pub fn screenshots() -> PathBuf {
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../artifacts/screenshots");
+    std::fs::create_dir_all(&out).unwrap();
+    out
+}
+
+/// Waits until the scatter has drawn its points; returns how many.
+pub async fn drawn(c: &fantoccini::Client) -> Result<usize, fantoccini::error::CmdError> {
+    let canvas = c
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css("#scatter"))
+        .await?;
+    for _ in 0..600 {
+        let n: usize = canvas
+            .attr("data-drawn")
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        // An intermediate layout of a running job is not the view yet.
+        if n > 0 && canvas.attr("data-live").await?.as_deref() != Some("true") {
+            return Ok(n);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the scatter drew nothing settled in 60 s");
+}
+
+/// Runs `f` on the element `css` (waiting up to 30 s for it), again when the page re-rendered it.
+pub async fn with_element<T, Fut>(
+    c: &fantoccini::Client,
+    css: &str,
+    mut f: impl FnMut(fantoccini::elements::Element) -> Fut,
+) -> Result<T, fantoccini::error::CmdError>
+where
+    Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+{
+    let mut stale = 0;
+    loop {
+        let el = c
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(css))
+            .await?;
+        match f(el).await {
+            Err(e) if e.is_stale_element_reference() && stale < 20 => {
+                stale += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// The text of the element `css`.
+pub async fn text(c: &fantoccini::Client, css: &str) -> Result<String, fantoccini::error::CmdError> {
+    with_element(c, css, |e| async move { e.text().await }).await
+}
+
+/// Clicks the element `css`.
+pub async fn click(c: &fantoccini::Client, css: &str) -> Result<(), fantoccini::error::CmdError> {
+    with_element(c, css, |e| async move { e.click().await }).await
+}
+
+/// Types `keys` into the element `css`.
+pub async fn type_into(c: &fantoccini::Client, css: &str, keys: &str) -> Result<(), fantoccini::error::CmdError> {
+    with_element(c, css, |e| async move { e.send_keys(keys).await }).await
+}
+
+/// Saves a screenshot as `artifacts/screenshots/<name>`.
+pub async fn shot(c: &fantoccini::Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
+    let png = c.screenshot().await?;
+    std::fs::write(screenshots().join(name), &png).unwrap();
+    Ok(())
 }

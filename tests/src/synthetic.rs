@@ -1,6 +1,6 @@
 //! Synthetic studies for the browser benchmark and tests: random labels, predictions, scores and
-//! coordinates (4 classes in 4 blobs, 6 test sets), with the 2-D and 3-D embeddings already cached
-//! so no t-SNE runs.
+//! coordinates (4 classes in 4 blobs, 6 test sets: [`TEST_SETS`]), with the 2-D and 3-D embeddings
+//! already cached so no t-SNE runs.
 
 use failscope::ingest::{Evaluated, SampleRecord};
 use failscope::latent::EmbedParams;
@@ -8,6 +8,17 @@ use failscope::store::{NewStudy, Store};
 use failscope_shared::analysis::experiment::Report;
 use indexmap::IndexMap;
 use ndarray::Array2;
+
+/// The synthetic studies' test sets, by dataset index: i.i.d., one acquisition shift and one
+/// corruption at three severities, as a recipe names them.
+pub const TEST_SETS: [&str; 6] = [
+    "val_tuning",
+    "iid_study",
+    "in_class_study_acquisition_site2",
+    "in_class_study_corruption_blur_1",
+    "in_class_study_corruption_blur_3",
+    "in_class_study_corruption_blur_5",
+];
 
 /// A study of `n` points with 4 classes, 6 test sets, scores, 2-D features and a cached embedding.
 pub fn synthetic_study(db: &std::path::Path, n: usize) {
@@ -63,7 +74,7 @@ pub fn synthetic_study_with_images(db: &std::path::Path, n: usize, images: Optio
                 scores,
                 probs: None,
                 sources: images.map(|dir| sources(dir, n)),
-                test_sets: Vec::new(),
+                test_sets: TEST_SETS.iter().map(|s| s.to_string()).collect(),
             },
         )
         .unwrap();

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use failscope::store::Store;
-use failscope_e2e::browser::{serve, serve_with, session, start_chromedriver};
+use failscope_e2e::browser::{
+    click, drawn, serve, serve_with, session, shot, start_chromedriver, text, type_into, with_element,
+};
 use failscope_e2e::import_demo_study;
 use fantoccini::Locator;
 
@@ -78,34 +80,6 @@ async fn page_lists_studies_and_shows_a_benchmark() {
     outcome.expect("browser task panicked").expect("browser command failed");
 }
 
-fn screenshots() -> PathBuf {
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../artifacts/screenshots");
-    std::fs::create_dir_all(&out).unwrap();
-    out
-}
-
-/// Waits until the scatter has drawn its points; returns how many.
-async fn drawn(c: &fantoccini::Client) -> Result<usize, fantoccini::error::CmdError> {
-    let canvas = c
-        .wait()
-        .at_most(Duration::from_secs(60))
-        .for_element(Locator::Css("#scatter"))
-        .await?;
-    for _ in 0..600 {
-        let n: usize = canvas
-            .attr("data-drawn")
-            .await?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        // An intermediate layout of a running job is not the view yet.
-        if n > 0 && canvas.attr("data-live").await?.as_deref() != Some("true") {
-            return Ok(n);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the scatter drew nothing settled in 60 s");
-}
-
 /// Coloured (non-white, non-grey-border) pixels inside the canvas in a real screenshot.
 async fn coloured_pixels(c: &fantoccini::Client) -> Result<usize, fantoccini::error::CmdError> {
     let png = c.screenshot().await?;
@@ -131,49 +105,6 @@ async fn coloured_pixels(c: &fantoccini::Client) -> Result<usize, fantoccini::er
 
 /// Finds `css` (waiting up to 30 s) and applies `f` to it, from a fresh find again while the
 /// element goes stale (the app re-rendered it between the find and the use).
-async fn with_element<T, Fut>(
-    c: &fantoccini::Client,
-    css: &str,
-    mut f: impl FnMut(fantoccini::elements::Element) -> Fut,
-) -> Result<T, fantoccini::error::CmdError>
-where
-    Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
-{
-    let mut stale = 0;
-    loop {
-        let el = c
-            .wait()
-            .at_most(Duration::from_secs(30))
-            .for_element(Locator::Css(css))
-            .await?;
-        match f(el).await {
-            Err(e) if e.is_stale_element_reference() && stale < 20 => {
-                stale += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            done => return done,
-        }
-    }
-}
-
-async fn text(c: &fantoccini::Client, css: &str) -> Result<String, fantoccini::error::CmdError> {
-    with_element(c, css, |e| async move { e.text().await }).await
-}
-
-async fn click(c: &fantoccini::Client, css: &str) -> Result<(), fantoccini::error::CmdError> {
-    with_element(c, css, |e| async move { e.click().await }).await
-}
-
-async fn type_into(c: &fantoccini::Client, css: &str, keys: &str) -> Result<(), fantoccini::error::CmdError> {
-    with_element(c, css, |e| async move { e.send_keys(keys).await }).await
-}
-
-async fn shot(c: &fantoccini::Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
-    let png = c.screenshot().await?;
-    std::fs::write(screenshots().join(name), &png).unwrap();
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
 async fn latent_view_inspect_recolour_share_and_refuse() {

@@ -106,7 +106,18 @@ fn JobProgress() -> impl IntoView {
 fn Legend() -> impl IntoView {
     let painted = context::study().painted;
     let entries = move || painted.with(|p| p.as_ref().map(|p| p.legend.clone()).unwrap_or_default());
+    // Points the filters leave (alpha > 0) of all points.
+    let counts = Memo::new(move |_| {
+        painted.with(|p| {
+            p.as_ref()
+                .map(|p| (p.rgba.chunks_exact(4).filter(|c| c[3] > 0).count(), p.rgba.len() / 4))
+        })
+    });
     view! {
+        <p class="shown" id="shown-count" data-shown=move || counts.get().map(|c| c.0.to_string())
+            class:hidden=move || counts.get().is_none()>
+            {move || counts.get().map(|(shown, all)| format!("{shown} of {all} points shown"))}
+        </p>
         <ul class="legend">{move || entries().into_iter().map(|LegendEntry { css, label, glyph }| view! {
             <li>{match glyph {
                 Some(g) => view! { <b class="glyph" style=format!("color:{css}")>{g}</b> }.into_any(),

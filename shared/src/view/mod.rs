@@ -1,11 +1,13 @@
 //! The web app's view state, kept in the URL's query string so a link opens exactly the same view:
 //! study, layout (t-SNE or UMAP and its parameters), colour mode, CSF, filters, camera, marker
 //! style, selected sample and open panel.
-//! `?study=1&layout=umap&nn=30&color=confusion&csf=det_mcp&hide=2,3&fail=1&shape=class&sel=12&panel=failures&cam=0.1,-0.2,1.5`.
+//! `?study=1&layout=umap&nn=30&color=confusion&csf=det_mcp&hide=2,3&sev=blur:3-5&fail=1&shape=class&sel=12&panel=failures&cam=0.1,-0.2,1.5`.
 
 pub mod camera;
+pub mod shifts;
 
 pub use camera::Camera;
+pub use shifts::SeverityRange;
 
 use std::fmt::Write as _;
 
@@ -110,6 +112,8 @@ pub struct ViewState {
     pub hide_sets: Vec<i64>,
     /// Hidden true classes.
     pub hide_classes: Vec<i64>,
+    /// Severities shown per corruption type (`sev=gaussian_noise:3-5`), sorted by type.
+    pub severity: Vec<SeverityRange>,
     /// Only failures.
     pub failures_only: bool,
     /// Only silent failures (wrong and confident at the 95 %-coverage threshold).
@@ -140,6 +144,7 @@ impl Default for ViewState {
             csf: crate::wire::DEFAULT_CSF.into(),
             hide_sets: Vec::new(),
             hide_classes: Vec::new(),
+            severity: Vec::new(),
             failures_only: false,
             silent_only: false,
             class_shapes: false,
@@ -240,6 +245,10 @@ impl ViewState {
         if !self.hide_classes.is_empty() {
             put("hideclass", join(&self.hide_classes));
         }
+        if !self.severity.is_empty() {
+            let ranges: Vec<String> = self.severity.iter().map(ToString::to_string).collect();
+            put("sev", ranges.join(","));
+        }
         if self.failures_only {
             put("fail", "1".into());
         }
@@ -301,6 +310,7 @@ impl ViewState {
                 "csf" if !v.is_empty() => s.csf = v,
                 "hide" => s.hide_sets = list(k, &v)?,
                 "hideclass" => s.hide_classes = list(k, &v)?,
+                "sev" => s.severity = shifts::parse_ranges(&v)?,
                 "fail" => s.failures_only = v == "1",
                 "silent" => s.silent_only = v == "1",
                 "shape" => {
@@ -350,6 +360,7 @@ mod tests {
             csf: "mcd_mi".into(),
             hide_sets: vec![0, 4],
             hide_classes: vec![1],
+            severity: shifts::parse_ranges("gaussian_noise:3-5,blur:1-2").unwrap(),
             failures_only: true,
             silent_only: true,
             class_shapes: true,
@@ -369,6 +380,7 @@ mod tests {
         assert_eq!(ViewState::from_query(&q).unwrap(), s);
         assert!(q.contains("color=meta:site%20name"), "{q}");
         assert!(q.contains("layout=umap&nn=30&mindist=0.25"), "{q}");
+        assert!(q.contains("sev=blur:1-2,gaussian_noise:3-5"), "{q}");
         let p = s.embed_params();
         assert_eq!(
             (p.dims, p.layout, p.neighbours, p.min_dist),
@@ -395,6 +407,7 @@ mod tests {
             ("nn=x", "nn=x"),
             ("mindist=2", "mindist=2"),
             ("hide=1,x", "hide=1,x"),
+            ("sev=blur:4-2", "sev=blur:4-2"),
             ("panel=nope", "panel=nope"),
             ("shape=star", "shape=star"),
             ("csf=%ZZ", "bad escape"),

@@ -1,0 +1,147 @@
+//! A real browser on the latent view's workspace: the test-set filters grouped by shift family,
+//! with a severity range per corruption type that lives in the URL. Headless Chromium through
+//! chromedriver against the real server and WASM frontend (`cargo xtask test` runs it with
+//! `--include-ignored`).
+
+use std::time::Duration;
+
+use failscope::store::Store;
+use failscope_e2e::browser::{click, drawn, serve, session, shot, start_chromedriver, text, with_element};
+use failscope_e2e::synthetic::{synthetic_study, TEST_SETS};
+use fantoccini::Locator;
+
+type Cmd<T> = Result<T, fantoccini::error::CmdError>;
+
+/// The page's view state (its query string).
+async fn view_state(c: &fantoccini::Client) -> Cmd<String> {
+    let v = c
+        .execute("return document.getElementById('view-state').textContent", vec![])
+        .await?;
+    Ok(v.as_str().unwrap_or_default().to_string())
+}
+
+/// Waits (up to 10 s) until the filters leave `expected` points shown.
+async fn shown(c: &fantoccini::Client, expected: usize) -> Cmd<()> {
+    let mut last = None;
+    for _ in 0..100 {
+        last = with_element(c, "#shown-count", |e| async move { e.attr("data-shown").await }).await?;
+        if last.as_deref() == Some(expected.to_string().as_str()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{last:?} points shown, expected {expected}");
+}
+
+async fn value(c: &fantoccini::Client, css: &str) -> Cmd<String> {
+    with_element(c, css, |e| async move { e.prop("value").await })
+        .await
+        .map(Option::unwrap_or_default)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
+async fn shift_families_group_the_filters_and_a_severity_range_reopens_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    synthetic_study(&db, 3_000);
+    // Rows per test set, to know what each filter leaves.
+    let sets: Vec<i64> = Store::open(&db)
+        .unwrap()
+        .samples(1)
+        .unwrap()
+        .iter()
+        .map(|s| s.dataset_idx)
+        .collect();
+    let count = |keep: &dyn Fn(i64) -> bool| sets.iter().filter(|k| keep(**k)).count();
+    let blur = |k: i64| TEST_SETS[k as usize].strip_prefix("in_class_study_corruption_blur_");
+    assert_eq!(blur(4), Some("3"), "dataset 4 is blur at severity 3");
+    let (n_blur, without_blur1, severity3, without_site2, all_but_site2) = (
+        count(&|k| k >= 3),
+        count(&|k| k != 3),
+        count(&|k| k != 3 && k != 5),
+        count(&|k| k != 2 && k != 3 && k != 5),
+        count(&|k| k != 2),
+    );
+    let addr = serve(db).await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = session(port, &dir.path().join("chrome-profile")).await;
+    let c = client.clone();
+    let link = format!("http://{addr}/?study=1&sev=blur:3-5");
+    let outcome = tokio::spawn(async move {
+        c.goto(&link).await?;
+        assert_eq!(drawn(&c).await?, 3_000);
+        // Three families: i.i.d. (validation, test), acquisition (site2), corruption (blur 1, 3, 5).
+        let families: Vec<String> = {
+            let mut ids = Vec::new();
+            for f in c.find_all(Locator::Css("#shift-filters fieldset.family")).await? {
+                ids.push(f.attr("id").await?.unwrap_or_default());
+            }
+            ids
+        };
+        assert_eq!(families, ["family-iid", "family-acquisition", "family-corruption"]);
+        let corruption = text(&c, "#family-corruption legend").await?;
+        assert!(corruption.starts_with("corruption"), "{corruption}");
+        assert!(
+            corruption.replace(",", "").contains(&format!("{n_blur} · ")),
+            "the family shows its rows and accuracy: {corruption}"
+        );
+        // The range from the link: severities 3–5 of blur, so blur 1 (dataset 3) is hidden.
+        assert_eq!(
+            (value(&c, "#sev-lo-blur").await?, value(&c, "#sev-hi-blur").await?),
+            ("3".into(), "5".into())
+        );
+        assert_eq!(text(&c, "#sev-blur").await?, "3–5");
+        shown(&c, without_blur1).await?;
+        assert_eq!(view_state(&c).await?, "study=1&sev=blur:3-5");
+        shot(&c, "shift-families.png").await?;
+        // Narrow it to severity 3 with the upper slider.
+        c.execute(
+            "const e = document.getElementById('sev-hi-blur'); e.value = '3'; \
+             e.dispatchEvent(new Event('input', {bubbles: true}));",
+            vec![],
+        )
+        .await?;
+        shown(&c, severity3).await?;
+        assert_eq!(view_state(&c).await?, "study=1&sev=blur:3-3");
+        // One click hides the whole acquisition family; the range stays.
+        click(&c, "#fam-acquisition").await?;
+        shown(&c, without_site2).await?;
+        assert_eq!(view_state(&c).await?, "study=1&hide=2&sev=blur:3-3");
+        // A range over every severity is no range: the link stays short.
+        c.execute(
+            "for (const [id, v] of [['sev-lo-blur', '1'], ['sev-hi-blur', '5']]) { \
+             const e = document.getElementById(id); e.value = v; \
+             e.dispatchEvent(new Event('input', {bubbles: true})); }",
+            vec![],
+        )
+        .await?;
+        shown(&c, all_but_site2).await?;
+        assert_eq!(view_state(&c).await?, "study=1&hide=2");
+        Cmd::Ok(())
+    })
+    .await;
+    client.close().await.expect("close the browser session");
+    outcome.expect("browser task panicked").expect("browser command failed");
+
+    // The link opened in a fresh browser profile reopens exactly: the same range, the same points.
+    let fresh = session(port, &dir.path().join("fresh-profile")).await;
+    let c = fresh.clone();
+    let link = format!("http://{addr}/?study=1&hide=2&sev=blur:3-3");
+    let outcome = tokio::spawn(async move {
+        c.goto(&link).await?;
+        drawn(&c).await?;
+        assert_eq!(
+            (value(&c, "#sev-lo-blur").await?, value(&c, "#sev-hi-blur").await?),
+            ("3".into(), "3".into())
+        );
+        let checked = with_element(&c, "#fam-acquisition", |e| async move { e.prop("checked").await }).await?;
+        assert_eq!(checked.as_deref(), Some("false"));
+        shown(&c, without_site2).await?;
+        assert_eq!(view_state(&c).await?, "study=1&hide=2&sev=blur:3-3");
+        Cmd::Ok(())
+    })
+    .await;
+    fresh.close().await.expect("close the browser session");
+    outcome.expect("browser task panicked").expect("browser command failed");
+}
