@@ -3,9 +3,9 @@
 //! URL is written outside this module.
 
 use failscope_shared::api::{
-    ApiError, ClusterParams, Clustering, EmbedParams, FailuresQuery, FigureQuery, Identity, JobStatus, Link,
-    LiveLayout, NeighboursQuery, NewLink, RankedSample, ReportSummary, SampleDetail, Started, StudyDetail, StudyLayout,
-    StudySummary,
+    ApiError, ClusterParams, Clustering, EmbedParams, FailuresQuery, FigureQuery, HotspotRanking, HotspotsQuery,
+    Identity, JobStatus, Link, LiveLayout, NeighboursQuery, NewLink, RankedSample, ReportSummary, SampleDetail,
+    Started, StudyDetail, StudyLayout, StudySummary,
 };
 use failscope_shared::wire;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -109,6 +109,11 @@ pub async fn neighbours(id: i64, row: u64, q: &NeighboursQuery) -> Result<Vec<Ra
 /// `GET /api/studies/{id}/failures`.
 pub async fn failures(id: i64, q: &FailuresQuery) -> Result<Vec<RankedSample>, String> {
     get_json(&format!("/api/studies/{id}/failures{}", q.to_query())).await
+}
+
+/// `GET /api/studies/{id}/hotspots`: the silent-failure regions of the view's layout, ranked.
+pub async fn hotspots(id: i64, q: &HotspotsQuery) -> Result<HotspotRanking, String> {
+    get_json(&format!("/api/studies/{id}/hotspots{}", q.to_query())).await
 }
 
 /// Where a figure is (`GET /api/studies/{id}/figures/{name}`), for `<img>` and download links.

@@ -2,8 +2,10 @@
 
 use failscope_shared::analysis::hotspots;
 use failscope_shared::analysis::rc::{RiskCoverageStats, TieOrder};
-use failscope_shared::api::{ClusterParams, FailuresQuery, FigureQuery, NeighboursQuery};
+use failscope_shared::api::{ClusterParams, FailuresQuery, FigureQuery, HotspotsQuery, NeighboursQuery};
 use failscope_shared::view::{ColorMode, Panel, ViewState};
+use std::sync::Arc;
+
 use leptos::prelude::*;
 
 use crate::api;
@@ -117,9 +119,25 @@ pub fn Failures() -> impl IntoView {
     }
 }
 
-/// Silent-failure hotspots: the clusters (k-means, 9 per class) ranked by silent failures and
-/// labelled by majority class, dominant test set and silent share; a click frames the cluster,
-/// selects its samples and colours by cluster.
+/// Where the hotspots come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Regions {
+    /// Silent-failure regions by density on the view's layout (`GET …/hotspots`).
+    Density,
+    /// k-means within each true class on the features (a clustering job).
+    KMeans,
+}
+
+/// Hotspots ranked, with the region of every row.
+struct Ranked {
+    hotspots: Vec<hotspots::Hotspot>,
+    assignment: Vec<i32>,
+    csf: String,
+    threshold: f64,
+}
+
+/// Silent-failure hotspots: density regions on the layout (default) or k-means clusters per
+/// class, ranked by silent failures; a click frames the region, selects it and colours by it.
 #[component]
 pub fn Clusters() -> impl IntoView {
     let StudyCtx {
@@ -130,37 +148,90 @@ pub fn Clusters() -> impl IntoView {
         selection,
         ..
     } = context::study();
+    let regions = RwSignal::new(Regions::Density);
     let csf = Memo::new(move |_| state.get().csf);
+    let embed = Memo::new(move |_| state.get().embed_params());
+    let has_layout = Memo::new(move |_| xy.with(Option::is_some));
     let progress = RwSignal::new(None::<(String, f64)>);
-    let result = LocalResource::new(move || async move {
-        let params = ClusterParams {
-            csf: csf.get(),
-            ..ClusterParams::default()
-        };
-        let result = api::clustering(id, &params, |s, f| progress.set(Some((s, f)))).await;
-        progress.set(None);
-        result
-    });
     let (classes, sets) = layout.with_value(|l| (l.classes.clone(), l.test_sets.clone()));
+    let result = LocalResource::new(move || {
+        let (classes, sets) = (classes.clone(), sets.clone());
+        async move {
+            match regions.get() {
+                Regions::Density => {
+                    if !has_layout.get() {
+                        return Err("waiting for the layout…".to_string());
+                    }
+                    let p = embed.get();
+                    let q = HotspotsQuery {
+                        csf: Some(csf.get()),
+                        dims: p.dims,
+                        layout: p.layout,
+                        nn: p.neighbours,
+                        mindist: p.min_dist,
+                    };
+                    let r = api::hotspots(id, &q).await?;
+                    Ok(Arc::new(Ranked {
+                        hotspots: r.hotspots,
+                        assignment: r.assignment,
+                        csf: r.csf,
+                        threshold: r.threshold,
+                    }))
+                }
+                Regions::KMeans => {
+                    let params = ClusterParams {
+                        csf: csf.get(),
+                        ..ClusterParams::default()
+                    };
+                    let c = api::clustering(id, &params, |s, f| progress.set(Some((s, f)))).await;
+                    progress.set(None);
+                    let c = c?;
+                    Ok(Arc::new(Ranked {
+                        hotspots: hotspots::ranked(&c, &classes, &sets),
+                        assignment: c.assignment,
+                        csf: c.csf,
+                        threshold: c.threshold,
+                    }))
+                }
+            }
+        }
+    });
     view! {
         <div id="clusters">
+            <label>"regions "
+                <select id="regions" on:change=move |ev| regions.set(if event_target_value(&ev) == "kmeans" { Regions::KMeans } else { Regions::Density })>
+                    <option value="density" selected=true>"dense silent failures on the layout"</option>
+                    <option value="kmeans">"k-means per class (features)"</option>
+                </select>
+            </label>
             {move || progress.get().map(|(s, f)| view! { <progress max="1" value=f></progress><span>{s}</span> })}
             {move || result.get().map(|r| match r {
                 Err(e) => view! { <p class="error">{e}</p> }.into_any(),
-                Ok(c) => {
-                    let c = std::sync::Arc::new(c);
+                Ok(r) => {
+                    let kmeans = regions.get_untracked() == Regions::KMeans;
+                    let one = r.hotspots.len() == 1;
+                    let what = match (regions.get_untracked(), one) {
+                        (Regions::Density, false) => "regions where silent failures are dense",
+                        (Regions::Density, true) => "region where silent failures are dense",
+                        (Regions::KMeans, false) => "clusters",
+                        (Regions::KMeans, true) => "cluster",
+                    };
                     view! {
-                        <p class="muted">{format!("{} clusters, most silent failures first; silent = wrong with {} ≥ {:.3}. Click one to frame and select it.", c.clusters.len(), c.csf, c.threshold)}</p>
+                        <p class="muted">{format!("{} {what}, most silent failures first; silent = wrong with {} ≥ {:.3}. Click one to frame and select it.", r.hotspots.len(), r.csf, r.threshold)}</p>
                         <table><thead><tr><th>"hotspot"</th><th>"size"</th><th>"accuracy"</th><th>"silent"</th><th>"representative"</th></tr></thead>
-                        <tbody>{hotspots::ranked(&c, &classes, &sets).into_iter().map(|h| {
+                        <tbody>{r.hotspots.iter().cloned().map(|h| {
                             let rep = h.representative;
-                            let c = c.clone();
+                            let r = r.clone();
                             let frame = move |_| {
-                                let rows = hotspots::rows_of(&c, h.id);
+                                let rows: Vec<usize> = r.assignment.iter().enumerate()
+                                    .filter(|(_, a)| i64::from(**a) == i64::from(h.id)).map(|(row, _)| row).collect();
                                 let cam = xy.with_untracked(|p| p.as_ref().map(|p| state.get_untracked().cam.framing(p, &rows, 0.8)));
                                 selection.set(Selection(rows));
                                 state.update(|v| {
-                                    v.color = ColorMode::Cluster;
+                                    // The cluster colouring shows the k-means clusters.
+                                    if kmeans {
+                                        v.color = ColorMode::Cluster;
+                                    }
                                     v.sel = Some(rep);
                                     if let Some(cam) = cam {
                                         v.cam = cam;
@@ -168,7 +239,7 @@ pub fn Clusters() -> impl IntoView {
                                 });
                             };
                             view! {
-                                <tr class="cluster-row" data-cluster=h.id on:click=frame>
+                                <tr class="cluster-row" data-cluster=h.id data-size=h.size on:click=frame>
                                     <td>{h.label}</td><td class="num">{h.size}</td><td class="num">{format!("{:.2}", h.accuracy)}</td>
                                     <td class="num">{h.silent}</td>
                                     <td><img class="mini" src=api::image_url(id, rep) alt="" loading="lazy"/></td>

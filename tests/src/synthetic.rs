@@ -28,6 +28,18 @@ pub fn synthetic_study(db: &std::path::Path, n: usize) {
 /// [`synthetic_study`], with images when `images` names a folder: 64 small PNGs written there,
 /// shared by the rows in turn (the web app renders a row's image from it, as for a real study).
 pub fn synthetic_study_with_images(db: &std::path::Path, n: usize, images: Option<&std::path::Path>) {
+    build(db, n, images, 0);
+}
+
+/// [`synthetic_study`] whose last `planted` rows are a cluster of confident errors: a tight blob
+/// at (5, 8), above the class blobs, every row wrong with a confidence of 0.999, in the test set
+/// `blur_5`. Returns their rows.
+pub fn synthetic_study_planted(db: &std::path::Path, n: usize, planted: usize) -> std::ops::Range<usize> {
+    build(db, n, None, planted);
+    n - planted..n
+}
+
+fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, planted: usize) {
     let mut store = Store::open(db).unwrap();
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
@@ -36,24 +48,37 @@ pub fn synthetic_study_with_images(db: &std::path::Path, n: usize, images: Optio
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
+    let first_planted = n - planted;
     let samples: Vec<SampleRecord> = (0..n)
         .map(|i| {
             let label = (next() * 4.0) as i64;
+            let (set, right) = (next(), next() < 0.8);
             SampleRecord {
                 row: i as i64,
-                dataset_idx: (next() * 6.0) as i64,
+                dataset_idx: if i >= first_planted { 5 } else { (set * 6.0) as i64 },
                 label,
-                predicted: if next() < 0.8 { label } else { (label + 1) % 4 },
+                predicted: if right && i < first_planted {
+                    label
+                } else {
+                    (label + 1) % 4
+                },
             }
         })
         .collect();
     let coords = Array2::from_shape_fn((n, 2), |(i, d)| {
+        let u = next() as f32 - 0.5;
+        if i >= first_planted {
+            // A blob of about ±0.5 around (5, 8).
+            return [5.0, 8.0][d] + u + (next() as f32 - 0.5);
+        }
         let c = (samples[i].label as f32) * 10.0;
-        c * if d == 0 { 1.0 } else { -0.5 } + (next() as f32 - 0.5) * 12.0
+        c * if d == 0 { 1.0 } else { -0.5 } + u * 12.0
     });
     let scores = IndexMap::from([(
         "det_mcp".to_string(),
-        (0..n).map(|_| 0.5 + next() / 2.0).collect::<Vec<f64>>(),
+        (0..n)
+            .map(|i| if i >= first_planted { 0.999 } else { 0.5 + next() / 2.0 })
+            .collect::<Vec<f64>>(),
     )]);
     let id = store
         .insert(

@@ -204,6 +204,14 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#failures .thumb, #failures p")).await?;
         shot(&c, "panel-failures.png").await?;
         c.find(Locator::Css("#tab-clusters")).await?.click().await?;
+        // The k-means clusters per class (density regions are `browser_views`' test).
+        with_element(&c, "#regions", |e| async move { e.select_by_value("kmeans").await }).await?;
+        for _ in 0..600 {
+            if text(&c, "#clusters").await?.contains(" clusters, most silent failures first") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         c.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("#clusters table")).await?;
         shot(&c, "panel-clusters.png").await?;
         // Hotspots: ranked by silent failures; a click frames the cluster and selects its samples.

@@ -1,5 +1,6 @@
 //! A real browser on the latent view's workspace: the test-set filters grouped by shift family,
-//! with a severity range per corruption type that lives in the URL. Headless Chromium through
+//! with a severity range per corruption type that lives in the URL, and the silent-failure
+//! hotspots found by density on the layout. Headless Chromium through
 //! chromedriver against the real server and WASM frontend (`cargo xtask test` runs it with
 //! `--include-ignored`).
 
@@ -7,7 +8,8 @@ use std::time::Duration;
 
 use failscope::store::Store;
 use failscope_e2e::browser::{click, drawn, serve, session, shot, start_chromedriver, text, with_element};
-use failscope_e2e::synthetic::{synthetic_study, TEST_SETS};
+use failscope_e2e::synthetic::{synthetic_study, synthetic_study_planted, TEST_SETS};
+use failscope_shared::api::HotspotRanking;
 use fantoccini::Locator;
 
 type Cmd<T> = Result<T, fantoccini::error::CmdError>;
@@ -143,5 +145,73 @@ async fn shift_families_group_the_filters_and_a_severity_range_reopens_exactly()
     })
     .await;
     fresh.close().await.expect("close the browser session");
+    outcome.expect("browser task panicked").expect("browser command failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
+async fn a_planted_cluster_of_confident_errors_is_the_first_hotspot_and_a_click_selects_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let planted = synthetic_study_planted(&db, 20_000, 400);
+    let addr = serve(db).await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = session(port, &dir.path().join("chrome-profile")).await;
+    let c = client.clone();
+    let outcome = tokio::spawn(async move {
+        c.goto(&format!("http://{addr}/?study=1&panel=clusters")).await?;
+        // The ranking over the API: the planted blob is ranked first and holds ≥ 90 % of it.
+        let answer = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 fetch('/api/studies/1/hotspots').then(r => r.text()).then(done);",
+                vec![],
+            )
+            .await?;
+        let body = answer.as_str().unwrap_or_default().to_string();
+        let ranking: HotspotRanking = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let first = &ranking.hotspots[0];
+        let held = planted
+            .clone()
+            .filter(|&r| ranking.assignment[r] == first.id as i32)
+            .count();
+        assert!(
+            held * 10 >= planted.len() * 9,
+            "the first hotspot holds {held} of {}",
+            planted.len()
+        );
+        assert!(
+            first.label.contains("blur 5") && first.label.ends_with("% silent"),
+            "{}",
+            first.label
+        );
+        let (size, label) = (first.size, first.label.clone());
+        drawn(&c).await?;
+        let row = c
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("#clusters tr.cluster-row"))
+            .await?;
+        assert!(row.text().await?.contains(&label), "the panel ranks it first too");
+        row.click().await?;
+        // Framed and selected: the camera moved, and the selection is the region.
+        for _ in 0..50 {
+            if view_state(&c).await?.contains("cam=") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(view_state(&c).await?.contains("cam="));
+        shot(&c, "hotspot-density.png").await?;
+        click(&c, "#tab-selection").await?;
+        let picked = text(&c, "#selection-stats").await?;
+        assert!(
+            picked.contains(&format!("points\n{size}\n")),
+            "region of {size}: {picked}"
+        );
+        Cmd::Ok(())
+    })
+    .await;
+    client.close().await.expect("close the browser session");
     outcome.expect("browser task panicked").expect("browser command failed");
 }

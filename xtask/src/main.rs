@@ -330,6 +330,7 @@ fn bench() -> Result<()> {
     }
     run(cargo().args(["bench", "-p", "failscope-server", "--bench", "embed"]))?;
     run(cargo().args(["bench", "-p", "failscope-server", "--bench", "neighbours"]))?;
+    run(cargo().args(["bench", "-p", "failscope-server", "--bench", "hotspots"]))?;
     run(cargo().args(["bench", "-p", "failscope-server", "--bench", "infer"]))?;
     // The browser benchmark needs the release frontend and chromedriver.
     let dist = web(true)?;

@@ -93,6 +93,8 @@ enum MethodArg {
     Kmeans,
     Gmm,
     Dbscan,
+    /// Silent-failure regions by density on the layout (needs `--space embedding`).
+    Density,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -122,6 +124,12 @@ pub(super) struct ClusterArgs {
     /// DBSCAN neighbours that make a core point.
     #[arg(long, default_value_t = 5)]
     min_points: usize,
+    /// Density regions: grid cells per axis.
+    #[arg(long, default_value_t = failscope_shared::analysis::regions::DEFAULT_GRID)]
+    grid: usize,
+    /// Density regions: the kernel's standard deviation, in grid cells.
+    #[arg(long, default_value_t = failscope_shared::analysis::regions::DEFAULT_BANDWIDTH)]
+    bandwidth: f64,
     /// Space to cluster in.
     #[arg(long, value_enum, default_value = "pca")]
     space: SpaceArg,
@@ -226,6 +234,10 @@ pub(super) fn cluster(args: &ClusterArgs, out: &mut dyn Write) -> Result<(), Cli
                 .eps
                 .ok_or_else(|| InputError::item("--eps", "DBSCAN needs a neighbourhood radius (--eps)"))?,
             min_points: args.min_points,
+        },
+        MethodArg::Density => Method::Density {
+            grid: args.grid,
+            bandwidth: args.bandwidth,
         },
     };
     let params = ClusterParams {

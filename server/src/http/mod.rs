@@ -31,6 +31,7 @@ const STORE_CONNECTIONS: usize = 8;
 pub mod access;
 mod cache;
 mod figures;
+mod hotspots;
 mod latent;
 mod reports;
 pub mod samples;
@@ -226,6 +227,7 @@ pub fn app(state: AppState) -> Router {
         .route("/studies/{id}", get(get_study))
         .route("/studies/{id}/embeddings", post(latent::start_embedding))
         .route("/studies/{id}/clusterings", post(latent::start_clustering))
+        .route("/studies/{id}/hotspots", get(hotspots::hotspots))
         .route("/jobs/{job}", get(latent::job_status).delete(latent::cancel_job))
         .route("/jobs/{job}/events", get(latent::job_events))
         .route("/jobs/{job}/result", get(latent::job_result))

@@ -1,7 +1,9 @@
 //! Clustering of a study's samples with linfa-clustering (k-means — per class, SF-Visuals' default
-//! — Gaussian mixture, DBSCAN) and per-cluster statistics: class and test-set mix, accuracy, silent
+//! — Gaussian mixture, DBSCAN), or into silent-failure regions by density on a layout
+//! (`failscope_shared::analysis::regions`), and per-cluster statistics: class and test-set mix, accuracy, silent
 //! failures at a coverage threshold, and the representative sample nearest to the centroid.
 
+use failscope_shared::analysis::regions;
 use failscope_shared::api::{ClusterStats, Clustering};
 use linfa::traits::{Fit, Predict, Transformer};
 use linfa::DatasetBase;
@@ -30,11 +32,27 @@ fn bad(problem: impl Into<String>) -> InputError {
     InputError::item("clustering", problem)
 }
 
-/// Cluster ids (−1 = noise) of the rows of `x`.
-pub fn assign(x: ArrayView2<'_, f32>, labels: &[i64], method: &Method, seed: u64) -> Result<Vec<i32>, InputError> {
+/// Cluster ids (−1 = noise) of the rows of `x`. Density regions are of the silent failures of
+/// `s` at the confidence threshold of `coverage`.
+pub fn assign(
+    x: ArrayView2<'_, f32>,
+    s: &Samples<'_>,
+    method: &Method,
+    seed: u64,
+    coverage: f64,
+) -> Result<Vec<i32>, InputError> {
     let n = x.nrows();
+    let labels = s.labels;
     super::check_finite(x)?;
     method.check_for(n).map_err(|e| super::param(e.under("method")))?;
+    if let Method::Density { grid, bandwidth } = *method {
+        let threshold = coverage_threshold(s, coverage);
+        let silent: Vec<bool> = (0..n)
+            .map(|r| s.labels[r] != s.predicted[r] && f64::from(s.confidence[r]) >= threshold)
+            .collect();
+        let coords: Vec<f32> = x.iter().copied().collect();
+        return Ok(regions::assign(&coords, x.ncols(), &silent, grid, bandwidth));
+    }
     let x64 = x.mapv(f64::from);
     match *method {
         Method::KMeans { k, per_class } => {
@@ -77,6 +95,7 @@ pub fn assign(x: ArrayView2<'_, f32>, labels: &[i64], method: &Method, seed: u64
                 .map_err(|e| bad(format!("DBSCAN failed ({e})")))?;
             Ok(labels.iter().map(|c| c.map_or(-1, |c| c as i32)).collect())
         }
+        Method::Density { .. } => unreachable!("density regions returned above"),
     }
 }
 
@@ -164,6 +183,16 @@ mod tests {
     use super::*;
     use ndarray::array;
 
+    /// Rows of `labels`, all predicted right, confidence 1, one test set.
+    fn samples(labels: &[i64]) -> Samples<'_> {
+        Samples {
+            labels,
+            predicted: labels,
+            dataset_idx: &[1; 8][..labels.len()],
+            confidence: &[1.0; 8][..labels.len()],
+        }
+    }
+
     fn blobs() -> Array2<f32> {
         // Two tight groups on a line: rows 0–3 near 0, rows 4–7 near 10.
         array![[0.0f32], [0.1], [0.2], [0.5], [10.0], [10.1], [10.2], [10.3]]
@@ -181,7 +210,7 @@ mod tests {
                 min_points: 2,
             },
         ] {
-            let a = assign(x.view(), &labels, &method, 1).unwrap();
+            let a = assign(x.view(), &samples(&labels), &method, 1, 0.95).unwrap();
             assert!(
                 a[..4].iter().all(|c| *c == a[0]) && a[4..].iter().all(|c| *c == a[4]),
                 "{method:?}: {a:?}"
@@ -189,7 +218,14 @@ mod tests {
             assert_ne!(a[0], a[4], "{method:?}");
         }
         // Per class with k = 2: four clusters, ids class-major.
-        let a = assign(x.view(), &labels, &Method::KMeans { k: 2, per_class: true }, 1).unwrap();
+        let a = assign(
+            x.view(),
+            &samples(&labels),
+            &Method::KMeans { k: 2, per_class: true },
+            1,
+            0.95,
+        )
+        .unwrap();
         assert!(
             a[..4].iter().all(|c| *c < 2) && a[4..].iter().all(|c| (2..4).contains(c)),
             "{a:?}"
@@ -229,7 +265,14 @@ mod tests {
     #[test]
     fn k_larger_than_the_points_is_named() {
         let x = blobs();
-        let e = assign(x.view(), &[0; 8], &Method::KMeans { k: 9, per_class: false }, 0).unwrap_err();
+        let e = assign(
+            x.view(),
+            &samples(&[0; 8]),
+            &Method::KMeans { k: 9, per_class: false },
+            0,
+            0.95,
+        )
+        .unwrap_err();
         assert!(
             e.to_string().contains("method.k") && e.to_string().contains("9 clusters for 8 points"),
             "{e}"

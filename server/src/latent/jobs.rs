@@ -138,14 +138,14 @@ pub fn clustering(
     let labels: Vec<i64> = samples.iter().map(|s| s.label).collect();
     let predicted: Vec<i64> = samples.iter().map(|s| s.predicted).collect();
     let dataset_idx: Vec<i64> = samples.iter().map(|s| s.dataset_idx).collect();
-    super::step(progress, "clustering", 0.0)?;
-    let assignment = cluster::assign(space.view(), &labels, &params.method, params.seed)?;
     let s = Samples {
         labels: &labels,
         predicted: &predicted,
         dataset_idx: &dataset_idx,
         confidence,
     };
+    super::step(progress, "clustering", 0.0)?;
+    let assignment = cluster::assign(space.view(), &s, &params.method, params.seed, params.coverage)?;
     let result = cluster::summarise(space.view(), assignment, &s, &params.csf, params.coverage);
     super::step(progress, "clustering", 1.0)?;
     store.cache(

@@ -1,10 +1,13 @@
 //! Silent-failure hotspots: a clustering's clusters ranked by their silent failures, each with a
-//! label a person can read ("pneumonia · corruption_gaussian_noise_5 · 92 % silent").
+//! label a person can read ("pneumonia · gaussian_noise ≥ 3 · 92 % silent"): the majority class,
+//! the dominant shift (test sets grouped as `view::shifts` groups them; a corruption with the
+//! severities that hold most of it) and the silent share.
 
 use crate::api::Clustering;
+use crate::view::shifts::{classify, Family};
 
 /// One cluster as a hotspot.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Hotspot {
     /// Cluster id (as in [`Clustering::assignment`]).
     pub id: u32,
@@ -31,6 +34,56 @@ fn argmax(counts: &[u64]) -> Option<usize> {
     (max > 0).then_some(i)
 }
 
+/// The dominant shift among the rows counted by `mix` (per dataset index): the group of test
+/// sets (a site, a subtype, a corruption type, …) holding most of them; for a corruption, the
+/// lowest severity from which up holds 80 % of the group's rows (`gaussian_noise ≥ 3`, or
+/// `gaussian_noise 5` when that is the highest).
+fn shift_label(mix: &[u64], test_sets: &[String]) -> Option<String> {
+    /// A group's family, name, rows and rows per severity.
+    type Tally = (Family, String, u64, Vec<(u8, u64)>);
+    let mut groups: Vec<Tally> = Vec::new();
+    for (k, &rows) in mix.iter().enumerate().filter(|(_, r)| **r > 0) {
+        let set = classify(test_sets.get(k).map_or(&format!("dataset {k}"), |n| n));
+        let at = match groups.iter().position(|g| g.0 == set.family && g.1 == set.group) {
+            Some(at) => at,
+            None => {
+                groups.push((set.family, set.group.clone(), 0, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[at].2 += rows;
+        if let Some(sev) = set.severity {
+            groups[at].3.push((sev, rows));
+        }
+    }
+    let best = groups.iter().map(|g| g.2).max()?;
+    let (family, group, rows, mut severities) = groups.into_iter().find(|g| g.2 == best)?;
+    Some(match family {
+        Family::Iid => group,
+        Family::Corruption if !severities.is_empty() => {
+            severities.sort_unstable();
+            let top = severities.last().map_or(0, |s| s.0);
+            // Walk down from the highest severity until 80 % of the group's rows are covered.
+            let mut covered = 0;
+            let mut from = top;
+            for &(sev, r) in severities.iter().rev() {
+                covered += r;
+                from = sev;
+                if covered * 5 >= rows * 4 {
+                    break;
+                }
+            }
+            if from == top {
+                format!("{group} {top}")
+            } else {
+                format!("{group} ≥ {from}")
+            }
+        }
+        Family::Corruption => group,
+        other => format!("{} {group}", other.label()),
+    })
+}
+
 /// The clusters of `c`, most silent failures first (then the higher rate, then the smaller id),
 /// labelled with the names of `classes` and `test_sets` (by index; `class k` / `dataset k` beyond).
 pub fn ranked(c: &Clustering, classes: &[String], test_sets: &[String]) -> Vec<Hotspot> {
@@ -48,9 +101,7 @@ pub fn ranked(c: &Clustering, classes: &[String], test_sets: &[String]) -> Vec<H
             if let Some(k) = argmax(&s.class_mix) {
                 parts.push(name(classes, k, "class"));
             }
-            if let Some(k) = argmax(&s.test_set_mix) {
-                parts.push(name(test_sets, k, "dataset"));
-            }
+            parts.extend(shift_label(&s.test_set_mix, test_sets));
             parts.push(format!("{:.0} % silent", 100.0 * rate));
             Hotspot {
                 id: s.id,
@@ -119,9 +170,28 @@ mod tests {
         // 46 silent each: the higher rate (46 of 48 against 46 of 50) first.
         assert_eq!(r.iter().map(|h| h.id).collect::<Vec<_>>(), [2, 1, 0, 3]);
         assert_eq!(r[0].label, "normal · iid_study · 96 % silent");
-        assert_eq!(r[1].label, "pneumonia · dataset 2 · 92 % silent");
+        assert_eq!(r[1].label, "pneumonia · in-class dataset 2 · 92 % silent");
         assert_eq!(r[3].label, "0 % silent");
         assert_eq!(rows_of(&c, 2), [3, 5, 6]);
+        // Shifts by family: a corruption at the severities holding 80 % of it, a site by name.
+        let sets: Vec<String> = [
+            "val_tuning",
+            "iid_study",
+            "in_class_study_corruption_gaussian_noise_1",
+            "in_class_study_corruption_gaussian_noise_3",
+            "in_class_study_corruption_gaussian_noise_5",
+            "in_class_study_acquisition_site2",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            shift_label(&[0, 0, 2, 30, 60, 40], &sets).unwrap(),
+            "gaussian_noise ≥ 3"
+        );
+        assert_eq!(shift_label(&[0, 0, 2, 3, 60, 40], &sets).unwrap(), "gaussian_noise 5");
+        assert_eq!(shift_label(&[0, 0, 2, 3, 6, 40], &sets).unwrap(), "acquisition site2");
+        assert_eq!(shift_label(&[0, 9, 0, 0, 0, 0], &sets).unwrap(), "iid_study");
+        assert_eq!(shift_label(&[0; 6], &sets), None);
         assert!(rows_of(&c, 9).is_empty());
     }
 }

@@ -12,6 +12,7 @@ pub mod numpy;
 pub mod platt;
 pub mod ranking;
 pub mod rc;
+pub mod regions;
 pub mod roc;
 pub mod scoring;
 pub mod sets;

@@ -322,12 +322,48 @@ pub enum Method {
         /// Neighbours (itself included) that make a core point.
         min_points: usize,
     },
+    /// Silent-failure regions by density on a layout (`analysis::regions`): where silent
+    /// failures are dense and most of what lies there; the rest noise (−1). Needs an embedding
+    /// space.
+    Density {
+        /// Grid cells per axis.
+        #[serde(default = "default_grid")]
+        grid: usize,
+        /// The kernel's standard deviation, in cells.
+        #[serde(default = "default_bandwidth")]
+        bandwidth: f64,
+    },
+}
+
+fn default_grid() -> usize {
+    crate::analysis::regions::DEFAULT_GRID
+}
+
+fn default_bandwidth() -> f64 {
+    crate::analysis::regions::DEFAULT_BANDWIDTH
 }
 
 impl Method {
-    /// Checks what needs no study: `k ≥ 1`; DBSCAN's `eps > 0` and finite, `min_points ≥ 1`.
+    /// Density regions with the default grid and bandwidth.
+    pub fn density() -> Self {
+        Method::Density {
+            grid: default_grid(),
+            bandwidth: default_bandwidth(),
+        }
+    }
+
+    /// Checks what needs no study: `k ≥ 1`; DBSCAN's `eps > 0` and finite, `min_points ≥ 1`;
+    /// density's grid 8 to 1,024 cells and bandwidth in (0, 20] cells.
     pub fn check(&self) -> Result<(), ParamError> {
         match *self {
+            Method::Density { grid, .. } if !(8..=1024).contains(&grid) => Err(ParamError::new(
+                "grid",
+                format!("{grid} cells per axis: choose 8 to 1024"),
+            )),
+            Method::Density { bandwidth, .. } if !(bandwidth > 0.0 && bandwidth <= 20.0) => Err(ParamError::new(
+                "bandwidth",
+                format!("{bandwidth} cells: choose a bandwidth in (0, 20]"),
+            )),
             Method::KMeans { k, .. } | Method::Gmm { k } if k == 0 => {
                 Err(ParamError::new("k", "0 clusters: choose at least 1"))
             }
@@ -410,6 +446,12 @@ impl ClusterParams {
                 return Err(ParamError::new(
                     "space.dims",
                     format!("{dims} PCA dimensions: choose 1 to {MAX_PCA}"),
+                ))
+            }
+            Space::Pca { .. } if matches!(self.method, Method::Density { .. }) => {
+                return Err(ParamError::new(
+                    "space",
+                    "density regions are found on a layout: choose the embedding space",
                 ))
             }
             Space::Pca { .. } => {}
@@ -710,6 +752,28 @@ mod tests {
             "space.perplexity"
         );
         assert_eq!(field(with(&|p| p.coverage = 1.5)), "coverage");
+        // Density regions: on a layout only, a sane grid and bandwidth.
+        assert_eq!(field(with(&|p| p.method = Method::density())), "space");
+        let on_layout = |m: Method| {
+            move |p: &mut ClusterParams| {
+                p.method = m.clone();
+                p.space = Space::Embedding(EmbedParams::default());
+            }
+        };
+        assert!(with(&on_layout(Method::density())).is_ok());
+        let grid = Method::Density {
+            grid: 4,
+            bandwidth: 1.5,
+        };
+        assert_eq!(field(with(&on_layout(grid))), "method.grid");
+        let flat = Method::Density {
+            grid: 64,
+            bandwidth: 0.0,
+        };
+        assert_eq!(field(with(&on_layout(flat))), "method.bandwidth");
+        // Its JSON: the defaults fill in.
+        let m: Method = serde_json::from_str(r#"{"method": "density"}"#).unwrap();
+        assert_eq!(m, Method::density());
         let e = with(&|p| p.csf = "nope".into()).unwrap_err();
         assert_eq!(e.field, "csf");
         assert!(e.problem.contains("det_mcp"), "{e}");

@@ -275,6 +275,75 @@ impl FigureQuery {
     }
 }
 
+/// `GET /api/studies/{id}/hotspots?…`: the view's layout, as the web app's URL names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HotspotsQuery {
+    /// The CSF whose working point defines silent failures ([`crate::wire::DEFAULT_CSF`]).
+    pub csf: Option<String>,
+    /// 2 or 3.
+    pub dims: usize,
+    /// t-SNE or UMAP.
+    pub layout: Layout,
+    /// UMAP's neighbours.
+    pub nn: usize,
+    /// UMAP's minimum distance.
+    pub mindist: f64,
+}
+
+impl Default for HotspotsQuery {
+    fn default() -> Self {
+        let p = EmbedParams::default();
+        Self {
+            csf: None,
+            dims: p.dims,
+            layout: p.layout,
+            nn: p.neighbours,
+            mindist: p.min_dist,
+        }
+    }
+}
+
+impl HotspotsQuery {
+    /// The embedding these name (the web app's view: the defaults but for these).
+    pub fn embed_params(&self) -> EmbedParams {
+        EmbedParams::default()
+            .dims(self.dims)
+            .layout(self.layout)
+            .neighbours(self.nn)
+            .min_dist(self.mindist)
+    }
+
+    /// As a query string.
+    pub fn to_query(&self) -> String {
+        let d = HotspotsQuery::default();
+        query(&[
+            ("csf", self.csf.clone()),
+            ("dims", (self.dims != d.dims).then(|| self.dims.to_string())),
+            (
+                "layout",
+                (self.layout != d.layout).then(|| self.layout.name().to_string()),
+            ),
+            ("nn", (self.nn != d.nn).then(|| self.nn.to_string())),
+            ("mindist", (self.mindist != d.mindist).then(|| self.mindist.to_string())),
+        ])
+    }
+}
+
+/// The answer of `GET /api/studies/{id}/hotspots`: the layout's silent-failure regions, most
+/// silent first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HotspotRanking {
+    /// The CSF.
+    pub csf: String,
+    /// Confidence at or above which a failure is silent (the CSF's working point).
+    pub threshold: f64,
+    /// The regions, ranked.
+    pub hotspots: Vec<crate::analysis::hotspots::Hotspot>,
+    /// The region of every sample row (−1: none).
+    pub assignment: Vec<i32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
