@@ -57,6 +57,19 @@ pub struct StudyCtx {
     pub painted: Memo<Option<Paint>>,
     /// What a plain drag on the scatter does.
     pub tool: RwSignal<Tool>,
+    /// Counts changes of the scatter's size (window resized, rail folded, panel dragged): the
+    /// canvas redraws at its new size.
+    pub resized: RwSignal<u32>,
+}
+
+/// The page's colour theme: dark when true (`data-theme` on the document, kept in the browser's
+/// local storage).
+#[derive(Clone, Copy)]
+pub struct Theme(pub RwSignal<bool>);
+
+/// The page's theme.
+pub fn theme() -> Theme {
+    expect_context()
 }
 
 /// The open study's context.

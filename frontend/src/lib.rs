@@ -100,13 +100,33 @@ fn Study(id: i64) -> impl IntoView {
     let state = context::view_state();
     let layout = LocalResource::new(move || api::layout(id));
     view! {
-        <p><a href="/" on:click=move |ev| { ev.prevent_default(); state.set(ViewState::default()); }>"← all studies"</a><StudyReports id=id/></p>
+        <p class="crumbs"><a href="/" on:click=move |ev| { ev.prevent_default(); state.set(ViewState::default()); }>"← all studies"</a><StudyReports id=id/></p>
         <Suspense fallback=|| view! { <p class="muted">"Loading study…"</p> }>
             {move || layout.get().map(|r| match r {
                 Err(e) => view! { <div class="error-page"><h2>"Cannot open this study"</h2><p class="error" id="page-error">{e}</p></div> }.into_any(),
                 Ok(l) => view! { <study::StudyView layout=l/> }.into_any(),
             })}
         </Suspense>
+    }
+}
+
+/// Where the theme is kept in the browser's local storage.
+const THEME_KEY: &str = "failscope-theme";
+
+/// The stored theme, else the system's preference.
+fn stored_theme_is_dark() -> bool {
+    let stored = window()
+        .local_storage()
+        .ok()
+        .flatten()
+        .and_then(|s| s.get_item(THEME_KEY).ok().flatten());
+    match stored.as_deref() {
+        Some(t) => t == "dark",
+        None => window()
+            .match_media("(prefers-color-scheme: dark)")
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.matches()),
     }
 }
 
@@ -146,6 +166,17 @@ fn App() -> impl IntoView {
     };
     let state = RwSignal::new(initial);
     provide_context(state);
+    let dark = RwSignal::new(stored_theme_is_dark());
+    provide_context(context::Theme(dark));
+    Effect::new(move |_| {
+        let name = if dark.get() { "dark" } else { "light" };
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-theme", name);
+        }
+        if let Ok(Some(store)) = window().local_storage() {
+            let _ = store.set_item(THEME_KEY, name);
+        }
+    });
     provide_context(context::Me(LocalResource::new(api::me)));
     // Keep the URL in step with the view: replaceState (no history entry per pan), at most every
     // URL_EVERY_MS — a write costs ~5 ms, a third of a frame while panning — and always the last.
@@ -172,8 +203,24 @@ fn App() -> impl IntoView {
     });
     let study = Memo::new(move |_| state.get().study);
     view! {
-        <header><h1>"failscope"</h1><p class="muted">"Silent failures of medical image classifiers"</p><Account/></header>
-        <main>
+        <header><h1>"failscope"</h1><p class="muted">"Silent failures of medical image classifiers"</p>
+            <div class="header-tools">
+                <button id="theme-toggle" title="light or dark theme (t)" on:click=move |_| dark.update(|d| *d = !*d)>
+                    {move || if dark.get() { "☀ light" } else { "☾ dark" }}</button>
+                <button id="help-toggle" title="keyboard shortcuts (?)" on:click=move |_| {
+                    // The study view listens for "?"; the button sends it the same key.
+                    if let Ok(ev) = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &{
+                        let init = web_sys::KeyboardEventInit::new();
+                        init.set_key("?");
+                        init
+                    }) {
+                        let _ = window().dispatch_event(&ev);
+                    }
+                }>"?"</button>
+                <Account/>
+            </div>
+        </header>
+        <main class:study-main=move || study.get().is_some()>
             {move || match study.get() {
                 None => view! { <StudyList/><ReportList/> }.into_any(),
                 Some(id) => view! { <Study id=id/> }.into_any(),

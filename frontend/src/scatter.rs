@@ -123,6 +123,8 @@ pub struct Scatter {
     b_scale: Option<WebGlUniformLocation>,
     b_offset: Option<WebGlUniformLocation>,
     kept: Kept,
+    /// The background colour (the page's theme).
+    background: [f32; 3],
 }
 
 fn shader(gl: &GL, kind: u32, src: &str) -> Result<web_sys::WebGlShader, String> {
@@ -213,7 +215,16 @@ impl Scatter {
             order: Vec::new(),
             vao,
             n: 0,
+            background: [1.0, 1.0, 1.0],
         })
+    }
+
+    /// Sets the background colour; the kept frame is drawn again.
+    pub fn set_background(&mut self, rgb: [f32; 3]) {
+        if self.background != rgb {
+            self.background = rgb;
+            self.kept.drawn = None;
+        }
     }
 
     /// Uploads normalised `(x, y, z)` triples (`z = 0` in 2-D), in the fixed random order of
@@ -324,7 +335,8 @@ impl Scatter {
     fn draw_points(&self, cam: Camera, size: f32, w: i32, h: i32, count: i32) {
         let gl = &self.gl;
         gl.viewport(0, 0, w, h);
-        gl.clear_color(1.0, 1.0, 1.0, 1.0);
+        let [r, g, b] = self.background;
+        gl.clear_color(r, g, b, 1.0);
         gl.clear(GL::COLOR_BUFFER_BIT);
         gl.enable(GL::BLEND);
         gl.blend_func(GL::SRC_ALPHA, GL::ONE_MINUS_SRC_ALPHA);

@@ -97,19 +97,19 @@ pub fn screenshots() -> PathBuf {
 
 /// Waits until the scatter has drawn its points; returns how many.
 pub async fn drawn(c: &fantoccini::Client) -> Result<usize, fantoccini::error::CmdError> {
-    let canvas = c
-        .wait()
+    c.wait()
         .at_most(Duration::from_secs(60))
         .for_element(Locator::Css("#scatter"))
         .await?;
     for _ in 0..600 {
-        let n: usize = canvas
-            .attr("data-drawn")
-            .await?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        // The canvas is found afresh each time: the view may have been rendered again.
+        let (n, live) = with_element(c, "#scatter", |e| async move {
+            Ok((e.attr("data-drawn").await?, e.attr("data-live").await?))
+        })
+        .await?;
+        let n: usize = n.and_then(|v| v.parse().ok()).unwrap_or(0);
         // An intermediate layout of a running job is not the view yet.
-        if n > 0 && canvas.attr("data-live").await?.as_deref() != Some("true") {
+        if n > 0 && live.as_deref() != Some("true") {
             return Ok(n);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -134,7 +134,7 @@ where
             .for_element(Locator::Css(css))
             .await?;
         match f(el).await {
-            Err(e) if e.is_stale_element_reference() && stale < 20 => {
+            Err(e) if e.is_stale_element_reference() && stale < 100 => {
                 stale += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

@@ -187,13 +187,10 @@ async fn a_planted_cluster_of_confident_errors_is_the_first_hotspot_and_a_click_
         );
         let (size, label) = (first.size, first.label.clone());
         drawn(&c).await?;
-        let row = c
-            .wait()
-            .at_most(Duration::from_secs(30))
-            .for_element(Locator::Css("#clusters tr.cluster-row"))
-            .await?;
-        assert!(row.text().await?.contains(&label), "the panel ranks it first too");
-        row.click().await?;
+        // The row is found afresh for each use: the panel re-renders as the layout settles.
+        let first_row = text(&c, "#clusters tr.cluster-row").await?;
+        assert!(first_row.contains(&label), "the panel ranks it first too: {first_row}");
+        click(&c, "#clusters tr.cluster-row").await?;
         // Framed and selected: the camera moved, and the selection is the region.
         for _ in 0..50 {
             if view_state(&c).await?.contains("cam=") {
@@ -209,6 +206,86 @@ async fn a_planted_cluster_of_confident_errors_is_the_first_hotspot_and_a_click_
             picked.contains(&format!("points\n{size}\n")),
             "region of {size}: {picked}"
         );
+        Cmd::Ok(())
+    })
+    .await;
+    client.close().await.expect("close the browser session");
+    outcome.expect("browser task panicked").expect("browser command failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
+async fn the_scatter_fills_the_window_with_the_panels_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    synthetic_study(&db, 5_000);
+    let addr = serve(db).await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = session(port, &dir.path().join("chrome-profile")).await;
+    let c = client.clone();
+    let outcome = tokio::spawn(async move {
+        let measure = "const r = document.getElementById('scatter').getBoundingClientRect(); \
+             const p = document.querySelector('aside.panel').getBoundingClientRect(); \
+             return [r.width, r.height, window.innerWidth, window.innerHeight, p.width];";
+        let sizes =
+            |v: serde_json::Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+        for (w, h) in [(1280u32, 720u32), (1920, 1080)] {
+            c.set_window_size(w, h).await?;
+            c.goto(&format!("http://{addr}/?study=1&panel=clusters")).await?;
+            drawn(&c).await?;
+            let m = sizes(c.execute(measure, vec![]).await?);
+            let (height, inner) = (m[1], m[3]);
+            assert!(
+                height >= 0.8 * inner,
+                "{w}×{h}: the scatter is {height} of {inner} px high"
+            );
+            assert!(m[4] >= 280.0, "{w}×{h}: the panel is open ({} px)", m[4]);
+            shot(&c, &format!("workspace-{w}x{h}.png")).await?;
+            // Folding the rail widens the scatter, which redraws at its new size.
+            let before = m[0];
+            c.execute(
+                "window.dispatchEvent(new KeyboardEvent('keydown', {key: '['}));",
+                vec![],
+            )
+            .await?;
+            let mut wider = before;
+            for _ in 0..50 {
+                wider = sizes(c.execute(measure, vec![]).await?)[0];
+                if wider > before + 200.0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(wider > before + 200.0, "{w}×{h}: {before} → {wider} px wide");
+            let pixels = c
+                .execute(
+                    "const c = document.getElementById('scatter'); return [c.width, c.clientWidth * devicePixelRatio];",
+                    vec![],
+                )
+                .await?;
+            let px = sizes(pixels);
+            assert!(
+                (px[0] - px[1]).abs() <= 1.0,
+                "{w}×{h}: the canvas redrew at its new size: {px:?}"
+            );
+        }
+        // The shortcuts overlay opens with "?" and closes with Escape; "t" switches the theme.
+        for (key, shown) in [("?", true), ("Escape", false)] {
+            c.execute(
+                &format!("window.dispatchEvent(new KeyboardEvent('keydown', {{key: '{key}'}}));"),
+                vec![],
+            )
+            .await?;
+            let hidden = with_element(&c, "#shortcuts", |e| async move { e.attr("class").await }).await?;
+            assert_eq!(!hidden.unwrap_or_default().contains("hidden"), shown, "after {key}");
+        }
+        click(&c, "#theme-toggle").await?;
+        let theme = c
+            .execute("return document.documentElement.getAttribute('data-theme')", vec![])
+            .await?;
+        assert_eq!(theme.as_str(), Some("dark"));
+        drawn(&c).await?;
+        shot(&c, "workspace-dark.png").await?;
         Cmd::Ok(())
     })
     .await;

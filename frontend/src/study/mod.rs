@@ -1,9 +1,10 @@
-//! One study's latent view: the toolbar, the scatter with its job progress, error line and
-//! legend, and the side panels. `StudyView` creates the study's signals, starts the data hooks
+//! One study's latent view: the toolbar in a foldable rail, the scatter with its job progress,
+//! error line and legend, and the side panels ([`workspace`]: the frame, shortcuts, overlay). `StudyView` creates the study's signals, starts the data hooks
 //! ([`data`]) and shares everything through a [`StudyCtx`] context; the scatter is [`plot`].
 
 mod data;
 mod plot;
+mod workspace;
 
 use failscope_shared::api::StudyLayout;
 use failscope_shared::view::Panel;
@@ -34,6 +35,7 @@ pub fn StudyView(layout: StudyLayout) -> impl IntoView {
     data::use_embedding(id, &layout, state, signals, progress, error);
     data::use_colouring_columns(id, state, cols, progress, error);
     let painted = data::use_paint(&layout, state, cols);
+    let resized = RwSignal::new(0u32);
     provide_context(StudyCtx {
         id,
         state,
@@ -47,19 +49,25 @@ pub fn StudyView(layout: StudyLayout) -> impl IntoView {
         selection: RwSignal::new(Selection::default()),
         painted,
         tool: RwSignal::new(Tool::Move),
+        resized,
     });
+    let frame = workspace::Frame::new(resized);
+    workspace::use_shortcuts(frame);
     view! {
-        <section class="study-view" data-study=id>
-            <Toolbar/>
-            <div class="split">
-                <div class="plot">
-                    <JobProgress/>
-                    {move || error.get().map(|e| view! { <p class="error" id="view-error">{e}</p> })}
-                    <plot::Plot/>
-                    <Legend/>
-                </div>
-                <Panels/>
+        <section class="study-view" data-study=id class:rail-closed=move || !frame.rail.get()
+            style=move || format!("--panel-w: {}px", frame.panel_width.get())>
+            <div class="rail" id="rail"><Toolbar/></div>
+            <button class="rail-toggle" id="rail-toggle" title="fold or unfold the rail ([)"
+                on:click=move |_| frame.rail.update(|r| *r = !*r)>{move || if frame.rail.get() { "‹" } else { "›" }}</button>
+            <div class="plot">
+                <JobProgress/>
+                {move || error.get().map(|e| view! { <p class="error" id="view-error">{e}</p> })}
+                <plot::Plot/>
+                <div class="plot-foot"><Legend/></div>
             </div>
+            <workspace::Splitter frame=frame/>
+            <Panels/>
+            <workspace::ShortcutsOverlay frame=frame/>
             <pre id="view-state" hidden>{move || state.get().to_query()}</pre>
         </section>
     }

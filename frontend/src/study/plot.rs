@@ -29,6 +29,8 @@ struct Drag {
 
 /// Milliseconds after the last wheel step before the full redraw.
 const SETTLE_MS: i32 = 200;
+/// The scatter's background in the dark theme (the CSS `--card` of `[data-theme=dark]`).
+const DARK_BACKGROUND: [f32; 3] = [0.118, 0.129, 0.165];
 /// How near (canvas pixels) the pointer must be to pick a point.
 const PICK_PIXELS: f64 = 8.0;
 
@@ -40,8 +42,10 @@ fn use_gl(ctx: StudyCtx, canvas_ref: NodeRef<leptos::html::Canvas>, moving: RwSi
         xy,
         painted,
         error,
+        resized,
         ..
     } = ctx;
+    let dark = context::theme().0;
     let gl: Rc<RefCell<Option<Scatter>>> = Rc::new(RefCell::new(None));
     let uploaded = RwSignal::new(0u64);
     let gl_up = gl.clone();
@@ -94,11 +98,14 @@ fn use_gl(ctx: StudyCtx, canvas_ref: NodeRef<leptos::html::Canvas>, moving: RwSi
             let s = state.get();
             (s.cam, s.size)
         };
+        resized.track();
+        let background = if dark.get() { DARK_BACKGROUND } else { [1.0; 3] };
         let Some(canvas) = canvas_ref.get() else { return };
         let mut g = gl.borrow_mut();
         let Some(sc) = g.as_mut().filter(|_| version > 0) else {
             return;
         };
+        sc.set_background(background);
         let dpr = window().device_pixel_ratio();
         let (w, h) = (f64::from(canvas.client_width()), f64::from(canvas.client_height()));
         if canvas.width() != (w * dpr) as u32 || canvas.height() != (h * dpr) as u32 {
@@ -115,6 +122,32 @@ fn use_gl(ctx: StudyCtx, canvas_ref: NodeRef<leptos::html::Canvas>, moving: RwSi
             stats.first_draw_ms.set(t1);
         }
         stats.drawn.set(sc.points());
+    });
+}
+
+/// Bumps `resized` whenever the canvas's box changes size (the window, the rail, the panel, or
+/// the page's layout settling), so the scatter redraws at its new size.
+fn watch_size(canvas_ref: NodeRef<leptos::html::Canvas>, resized: RwSignal<u32>) {
+    let observer = StoredValue::new_local(None::<web_sys::ResizeObserver>);
+    Effect::new(move |_| {
+        let Some(canvas) = canvas_ref.get() else { return };
+        if observer.with_value(Option::is_some) {
+            return;
+        }
+        let callback = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || resized.update(|v| *v += 1));
+        if let Ok(o) = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref()) {
+            o.observe(&canvas);
+            observer.set_value(Some(o));
+        }
+        // The observer calls it for as long as the page lives; disconnected on cleanup.
+        callback.forget();
+    });
+    on_cleanup(move || {
+        observer.update_value(|o| {
+            if let Some(o) = o.take() {
+                o.disconnect();
+            }
+        });
     });
 }
 
@@ -152,6 +185,7 @@ pub fn Plot() -> impl IntoView {
         first_draw_ms: RwSignal::new(0.0),
     };
     use_gl(ctx, canvas_ref, moving, stats);
+    watch_size(canvas_ref, ctx.resized);
 
     let hover = RwSignal::new(None::<(usize, f64, f64)>);
     let box_rect = RwSignal::new(None::<(f64, f64, f64, f64)>);
