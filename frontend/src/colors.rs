@@ -1,5 +1,6 @@
 //! Point colours for each colour mode, with the legend; filters hide points (alpha 0).
 
+use failscope_shared::view::camera::GHOST_ALPHA;
 use failscope_shared::view::{shifts, ColorMode, ViewState};
 
 use crate::columns::Columns;
@@ -50,6 +51,9 @@ fn mix(a: [u8; 3], b: [u8; 3], t: f32) -> [u8; 3] {
     [m(a[0], b[0]), m(a[1], b[1]), m(a[2], b[2])]
 }
 
+/// The grey of the points the filters leave out, when they stay visible (`ghost=1`).
+const GHOST: [u8; 3] = [140, 140, 140];
+
 /// Whether point `i` passes the view's filters; `sets[k]`: whether test set `k` is shown
 /// ([`failscope_shared::view::shifts::shown`]).
 pub fn visible(c: &Columns, s: &ViewState, sets: &[bool], threshold: f64, i: usize) -> bool {
@@ -63,7 +67,11 @@ pub fn visible(c: &Columns, s: &ViewState, sets: &[bool], threshold: f64, i: usi
 /// Colours, shapes and legend of every point.
 pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], classes: &[String]) -> Paint {
     let n = c.label.len();
-    let alpha = (s.opacity.clamp(0.0, 1.0) * 255.0) as u8;
+    // A shown point's alpha is never a ghost's (`camera::GHOST_ALPHA`).
+    let alpha = match (s.opacity.clamp(0.0, 1.0) * 255.0) as u8 {
+        GHOST_ALPHA => GHOST_ALPHA + 1,
+        a => a,
+    };
     let (lo, hi) = c
         .score
         .iter()
@@ -105,8 +113,13 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
                 _ => GREY,
             },
         };
-        let a = if visible(c, s, &sets, threshold, i) { alpha } else { 0 };
-        rgba.extend_from_slice(&[rgb[0], rgb[1], rgb[2], a]);
+        if visible(c, s, &sets, threshold, i) {
+            rgba.extend_from_slice(&[rgb[0], rgb[1], rgb[2], alpha]);
+        } else if s.ghost {
+            rgba.extend_from_slice(&[GHOST[0], GHOST[1], GHOST[2], GHOST_ALPHA]);
+        } else {
+            rgba.extend_from_slice(&[rgb[0], rgb[1], rgb[2], 0]);
+        }
     }
     let mut legend: Vec<Legend> = match &s.color {
         ColorMode::TestSet => test_sets

@@ -110,6 +110,12 @@ async fn shift_families_group_the_filters_and_a_severity_range_reopens_exactly()
         click(&c, "#fam-acquisition").await?;
         shown(&c, without_site2).await?;
         assert_eq!(view_state(&c).await?, "study=1&hide=2&sev=blur:3-3");
+        // Filtered-out points may stay in grey: drawn, but still not counted as shown.
+        click(&c, "#ghost").await?;
+        shown(&c, without_site2).await?;
+        assert_eq!(view_state(&c).await?, "study=1&hide=2&sev=blur:3-3&ghost=1");
+        shot(&c, "filters-ghosts.png").await?;
+        click(&c, "#ghost").await?;
         // A range over every severity is no range: the link stays short.
         c.execute(
             "for (const [id, v] of [['sev-lo-blur', '1'], ['sev-hi-blur', '5']]) { \

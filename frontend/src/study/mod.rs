@@ -7,6 +7,7 @@ mod plot;
 mod workspace;
 
 use failscope_shared::api::StudyLayout;
+use failscope_shared::view::camera::shown_alpha;
 use failscope_shared::view::Panel;
 use leptos::prelude::*;
 
@@ -117,8 +118,12 @@ fn Legend() -> impl IntoView {
     // Points the filters leave (alpha > 0) of all points.
     let counts = Memo::new(move |_| {
         painted.with(|p| {
-            p.as_ref()
-                .map(|p| (p.rgba.chunks_exact(4).filter(|c| c[3] > 0).count(), p.rgba.len() / 4))
+            p.as_ref().map(|p| {
+                (
+                    p.rgba.chunks_exact(4).filter(|c| shown_alpha(c[3])).count(),
+                    p.rgba.len() / 4,
+                )
+            })
         })
     });
     view! {

@@ -156,10 +156,19 @@ pub fn normalise(coords: &[f32], dims: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Whether point `i` is drawn: its alpha in the RGBA per point `rgba` is not 0 (filters hide
+/// The alpha of a point the filters leave out but the view still draws, in grey (`ghost=1`):
+/// drawn, but neither picked, selected nor counted. A shown point's alpha is never this one.
+pub const GHOST_ALPHA: u8 = 64;
+
+/// Whether a point of this alpha is shown (not filtered out: neither 0 nor a ghost's).
+pub fn shown_alpha(alpha: u8) -> bool {
+    alpha > 0 && alpha != GHOST_ALPHA
+}
+
+/// Whether point `i` is shown: its alpha in the RGBA per point `rgba` says so (filters hide
 /// points by alpha).
 fn visible(rgba: &[u8], i: usize) -> bool {
-    rgba.get(4 * i + 3).is_some_and(|a| *a > 0)
+    rgba.get(4 * i + 3).is_some_and(|a| shown_alpha(*a))
 }
 
 /// The visible point nearest to screen-plane position `(x, y)` within `radius` (screen-plane
@@ -364,6 +373,10 @@ mod tests {
         let mut hidden = shown;
         hidden[3] = 0;
         assert_eq!(pick(&cam, &xyz, &hidden, at(0), (w, h), 8.0), None);
+        // A filtered-out point drawn in grey is not picked either.
+        hidden[3] = GHOST_ALPHA;
+        assert_eq!(pick(&cam, &xyz, &hidden, at(0), (w, h), 8.0), None);
+        assert!(shown_alpha(GHOST_ALPHA + 1) && !shown_alpha(0));
         // In 3-D the orbit decides what lies under the cursor: a quarter turn brings depth to x.
         let deep = [0.0, 0.0, 0.5];
         let turned = Camera {

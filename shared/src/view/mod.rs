@@ -114,6 +114,8 @@ pub struct ViewState {
     pub hide_classes: Vec<i64>,
     /// Severities shown per corruption type (`sev=gaussian_noise:3-5`), sorted by type.
     pub severity: Vec<SeverityRange>,
+    /// Points the filters leave out stay visible in grey (`ghost=1`).
+    pub ghost: bool,
     /// Only failures.
     pub failures_only: bool,
     /// Only silent failures (wrong and confident at the 95 %-coverage threshold).
@@ -145,6 +147,7 @@ impl Default for ViewState {
             hide_sets: Vec::new(),
             hide_classes: Vec::new(),
             severity: Vec::new(),
+            ghost: false,
             failures_only: false,
             silent_only: false,
             class_shapes: false,
@@ -249,6 +252,9 @@ impl ViewState {
             let ranges: Vec<String> = self.severity.iter().map(ToString::to_string).collect();
             put("sev", ranges.join(","));
         }
+        if self.ghost {
+            put("ghost", "1".into());
+        }
         if self.failures_only {
             put("fail", "1".into());
         }
@@ -311,6 +317,7 @@ impl ViewState {
                 "hide" => s.hide_sets = list(k, &v)?,
                 "hideclass" => s.hide_classes = list(k, &v)?,
                 "sev" => s.severity = shifts::parse_ranges(&v)?,
+                "ghost" => s.ghost = v == "1",
                 "fail" => s.failures_only = v == "1",
                 "silent" => s.silent_only = v == "1",
                 "shape" => {
@@ -361,6 +368,7 @@ mod tests {
             hide_sets: vec![0, 4],
             hide_classes: vec![1],
             severity: shifts::parse_ranges("gaussian_noise:3-5,blur:1-2").unwrap(),
+            ghost: true,
             failures_only: true,
             silent_only: true,
             class_shapes: true,
