@@ -55,6 +55,8 @@ pub struct StudyCtx {
     pub selection: RwSignal<Selection>,
     /// Colours, shapes and legend of every point.
     pub painted: Memo<Option<Paint>>,
+    /// The chosen CSF's silent-failure threshold.
+    pub threshold: Memo<f64>,
     /// What a plain drag on the scatter does.
     pub tool: RwSignal<Tool>,
     /// Counts changes of the scatter's size (window resized, rail folded, panel dragged): the

@@ -95,6 +95,8 @@ pub fn Toolbar() -> impl IntoView {
                 on:change=move |_| state.update(|s| s.silent_only = !s.silent_only)/>" silent failures only"</label>
             <label title="points the filters leave out stay visible in grey (g)"><input type="checkbox" id="ghost" prop:checked=move || state.get().ghost
                 on:change=move |_| state.update(|s| s.ghost = !s.ghost)/>" filtered-out points in grey"</label>
+            <label title="contours of the silent failures' density (c; 2-D)"><input type="checkbox" id="contours" prop:checked=move || state.get().contours
+                on:change=move |_| state.update(|s| s.contours = !s.contours)/>" silent-failure contours"</label>
             <label><input type="checkbox" id="class-shapes" prop:checked=move || state.get().class_shapes
                 on:change=move |_| state.update(|s| s.class_shapes = !s.class_shapes)/>" class as shape"</label>
             <span class="tools" title="what dragging on the plot does (shift-drag always selects a box)">" drag: "

@@ -205,6 +205,30 @@ async fn a_planted_cluster_of_confident_errors_is_the_first_hotspot_and_a_click_
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(view_state(&c).await?.contains("cam="));
+        // The silent failures' density as contours, drawn over the framed blob.
+        c.execute(
+            "window.dispatchEvent(new KeyboardEvent('keydown', {key: 'c'}));",
+            vec![],
+        )
+        .await?;
+        let levels = with_element(&c, "#contour-lines", |e| async move { e.attr("data-levels").await }).await?;
+        let count = levels.as_deref().and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+        assert!(count >= 2, "contour levels: {levels:?}");
+        let inside = c
+            .execute(
+                "const p = document.querySelector('#contour-lines path.level-3').getBoundingClientRect(); \
+                 const s = document.getElementById('scatter').getBoundingClientRect(); \
+                 return p.width > 4 && p.height > 4 && p.left >= s.left - 1 && p.right <= s.right + 1 \
+                    && p.top >= s.top - 1 && p.bottom <= s.bottom + 1;",
+                vec![],
+            )
+            .await?;
+        assert_eq!(
+            inside.as_bool(),
+            Some(true),
+            "the densest contour lies on the framed scatter"
+        );
+        assert!(view_state(&c).await?.contains("contours=1"));
         shot(&c, "hotspot-density.png").await?;
         click(&c, "#tab-selection").await?;
         let picked = text(&c, "#selection-stats").await?;

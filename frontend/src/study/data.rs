@@ -183,12 +183,13 @@ pub fn use_colouring_columns(
 }
 
 /// Colours, shapes and legend of every point: recomputed only when a colour-relevant field of the
-/// view changes (panning or selecting must not recolour a million points).
+/// view changes (panning or selecting must not recolour a million points). Also answers the
+/// silent-failure threshold (the CSF's value at 95 % coverage of the i.i.d. set).
 pub fn use_paint(
     layout: &StudyLayout,
     state: RwSignal<ViewState>,
     cols: RwSignal<Option<Columns>>,
-) -> Memo<Option<Paint>> {
+) -> (Memo<Option<Paint>>, Memo<f64>) {
     let threshold = Memo::new(move |_| {
         cols.with(|c| {
             c.as_ref().map_or(f64::INFINITY, |c| {
@@ -209,9 +210,10 @@ pub fn use_paint(
     });
     let sets = layout.test_sets.clone();
     let classes = layout.classes.clone();
-    Memo::new(move |_| {
+    let paint = Memo::new(move |_| {
         let s = paint_key.get();
         let t = threshold.get();
         cols.with(|c| c.as_ref().map(|c| colors::colors(c, &s, t, &sets, &classes)))
-    })
+    });
+    (paint, threshold)
 }

@@ -2,6 +2,7 @@
 //! error line and legend, and the side panels ([`workspace`]: the frame, shortcuts, overlay). `StudyView` creates the study's signals, starts the data hooks
 //! ([`data`]) and shares everything through a [`StudyCtx`] context; the scatter is [`plot`].
 
+mod contours;
 mod data;
 mod plot;
 mod workspace;
@@ -35,7 +36,7 @@ pub fn StudyView(layout: StudyLayout) -> impl IntoView {
     };
     data::use_embedding(id, &layout, state, signals, progress, error);
     data::use_colouring_columns(id, state, cols, progress, error);
-    let painted = data::use_paint(&layout, state, cols);
+    let (painted, threshold) = data::use_paint(&layout, state, cols);
     let resized = RwSignal::new(0u32);
     provide_context(StudyCtx {
         id,
@@ -49,6 +50,7 @@ pub fn StudyView(layout: StudyLayout) -> impl IntoView {
         error,
         selection: RwSignal::new(Selection::default()),
         painted,
+        threshold,
         tool: RwSignal::new(Tool::Move),
         resized,
     });
@@ -64,6 +66,7 @@ pub fn StudyView(layout: StudyLayout) -> impl IntoView {
                 <JobProgress/>
                 {move || error.get().map(|e| view! { <p class="error" id="view-error">{e}</p> })}
                 <plot::Plot/>
+                <contours::Contours/>
                 <div class="plot-foot"><Legend/></div>
             </div>
             <workspace::Splitter frame=frame/>

@@ -16,12 +16,13 @@ const PANEL_MIN: f64 = 280.0;
 const PANEL_MAX: f64 = 960.0;
 
 /// The keyboard shortcuts, as the overlay lists them.
-pub const SHORTCUTS: [(&str, &str); 13] = [
+pub const SHORTCUTS: [(&str, &str); 14] = [
     ("?", "show or hide these shortcuts"),
     ("[", "fold or unfold the left rail"),
     ("f", "failures only"),
     ("s", "silent failures only"),
     ("g", "filtered-out points in grey"),
+    ("c", "silent-failure contours (2-D)"),
     ("3", "3-D or 2-D"),
     ("m / b / l", "drag to move, box-select or lasso"),
     ("i", "inspector panel"),
@@ -88,6 +89,7 @@ pub fn use_shortcuts(frame: Frame) {
             "f" => state.update(|s| s.failures_only = !s.failures_only),
             "s" => state.update(|s| s.silent_only = !s.silent_only),
             "g" => state.update(|s| s.ghost = !s.ghost),
+            "c" => state.update(|s| s.contours = !s.contours),
             "3" => state.update(|s| {
                 s.dims = if s.dims == 3 { 2 } else { 3 };
                 s.cam = Default::default();

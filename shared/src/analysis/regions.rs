@@ -156,6 +156,70 @@ pub fn density_grid(coords: &[f32], dims: usize, weight: Option<&[bool]>, grid: 
     g
 }
 
+/// The level lines of a 2-D grid at `level` (marching squares over the cells' centres, linear
+/// interpolation along the edges), as segments `[x0, y0, x1, y1]` in the layout's coordinates.
+/// A saddle (two opposite corners above) is joined as two separate corners.
+pub fn contour_segments(g: &Grid, level: f64) -> Vec<[f32; 4]> {
+    if g.dims != 2 || g.cells < 2 {
+        return Vec::new();
+    }
+    let n = g.cells;
+    let v = |i: usize, j: usize| g.values[i + n * j];
+    // The centre of cell (i, j) in layout coordinates.
+    let at = |i: f64, j: f64| -> [f32; 2] {
+        [
+            g.lo[0] + ((i + 0.5) as f32) * g.step[0],
+            g.lo[1] + ((j + 0.5) as f32) * g.step[1],
+        ]
+    };
+    let mut out = Vec::new();
+    for j in 0..n - 1 {
+        for i in 0..n - 1 {
+            // Corners counter-clockwise from (i, j): a, b = (i+1, j), c = (i+1, j+1), d = (i, j+1).
+            let (a, b, c, d) = (v(i, j), v(i + 1, j), v(i + 1, j + 1), v(i, j + 1));
+            let case = usize::from(a >= level)
+                | usize::from(b >= level) << 1
+                | usize::from(c >= level) << 2
+                | usize::from(d >= level) << 3;
+            if case == 0 || case == 15 {
+                continue;
+            }
+            let t = |p: f64, q: f64| {
+                if (q - p).abs() > 0.0 {
+                    (level - p) / (q - p)
+                } else {
+                    0.5
+                }
+            };
+            let (fi, fj) = (i as f64, j as f64);
+            // The crossing on each edge: bottom (a–b), right (b–c), top (d–c), left (a–d).
+            let bottom = at(fi + t(a, b), fj);
+            let right = at(fi + 1.0, fj + t(b, c));
+            let top = at(fi + t(d, c), fj + 1.0);
+            let left = at(fi, fj + t(a, d));
+            let mut seg = |p: [f32; 2], q: [f32; 2]| out.push([p[0], p[1], q[0], q[1]]);
+            match case {
+                1 | 14 => seg(left, bottom),
+                2 | 13 => seg(bottom, right),
+                3 | 12 => seg(left, right),
+                4 | 11 => seg(right, top),
+                6 | 9 => seg(bottom, top),
+                7 | 8 => seg(left, top),
+                5 => {
+                    seg(left, top);
+                    seg(bottom, right);
+                }
+                10 => {
+                    seg(left, bottom);
+                    seg(right, top);
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 /// The region of every point (−1: none); see the module's description.
 pub fn assign(coords: &[f32], dims: usize, silent: &[bool], grid: usize, bandwidth: f64) -> Vec<i32> {
     let n = silent.len();
@@ -284,6 +348,32 @@ mod tests {
         let same = vec![1.0f32; 40];
         let a = assign(&same, 2, &[true; 20], 64, 1.5);
         assert!(a.iter().all(|r| *r == 0), "{a:?}");
+    }
+
+    #[test]
+    fn a_peak_gives_one_closed_contour_around_it() {
+        let coords = [0.0f32, 0.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5];
+        let g = density_grid(&coords, 2, None, 33, 2.0);
+        let peak = g.values.iter().copied().fold(0.0, f64::max);
+        let segs = contour_segments(&g, peak / 2.0);
+        assert!(segs.len() >= 8, "{}", segs.len());
+        // Every segment lies about the centre, at one distance (a circle), and the segments close:
+        // each end point is the start or end of another.
+        let r: Vec<f32> = segs
+            .iter()
+            .flat_map(|s| [(s[0] - 0.5).hypot(s[1] - 0.5), (s[2] - 0.5).hypot(s[3] - 0.5)])
+            .collect();
+        let (min, max) = r.iter().fold((f32::MAX, 0.0f32), |(a, b), v| (a.min(*v), b.max(*v)));
+        assert!(max - min < 0.03 && min > 0.0, "{min}..{max}");
+        let ends: Vec<[f32; 2]> = segs.iter().flat_map(|s| [[s[0], s[1]], [s[2], s[3]]]).collect();
+        for e in &ends {
+            let same = ends
+                .iter()
+                .filter(|o| (o[0] - e[0]).abs() < 1e-6 && (o[1] - e[1]).abs() < 1e-6)
+                .count();
+            assert_eq!(same, 2, "an open end at {e:?}");
+        }
+        assert!(contour_segments(&g, 2.0 * peak).is_empty());
     }
 
     #[test]

@@ -70,6 +70,21 @@ impl Camera {
         ((cx + 1.0) / 2.0 * w, (1.0 - cy) / 2.0 * h)
     }
 
+    /// The SVG `matrix(a b c d e f)` taking 2-D layout coordinates to canvas pixels (no orbit):
+    /// what [`project`](Self::project) does, for an overlay drawn once and moved by the camera.
+    pub fn svg_matrix(&self, w: f64, h: f64) -> [f64; 6] {
+        let (sx, sy) = self.scale(w, h);
+        let (sx, sy) = (f64::from(sx), f64::from(sy));
+        [
+            sx * w / 2.0,
+            0.0,
+            0.0,
+            -sy * h / 2.0,
+            (1.0 - f64::from(self.x) * sx) * w / 2.0,
+            (1.0 + f64::from(self.y) * sy) * h / 2.0,
+        ]
+    }
+
     /// Screen-plane coordinates (orbit applied, before pan and zoom) of point `i` of the `(x, y, z)`
     /// triples `xyz`.
     pub fn plane(&self, xyz: &[f32], i: usize) -> [f32; 2] {
@@ -356,6 +371,26 @@ mod tests {
         assert_eq!([xyz[2], xyz[5], xyz[8]], [0.0; 3]);
         // One point (no extent) lands at the centre.
         assert_eq!(normalise(&[5.0, 5.0, 5.0], 3), [0.0; 3]);
+    }
+
+    #[test]
+    fn the_svg_matrix_projects_as_the_camera_does() {
+        let cam = Camera {
+            x: 0.3,
+            y: -0.2,
+            zoom: 2.5,
+            ..Camera::default()
+        };
+        let (w, h) = (640.0, 480.0);
+        let [a, b, c, d, e, f] = cam.svg_matrix(w, h);
+        for p in [[0.0f32, 0.0], [0.7, -0.4], [-1.0, 1.0]] {
+            let (px, py) = cam.project(p, w, h);
+            let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+            assert!(
+                (a * x + c * y + e - px).abs() < 1e-3 && (b * x + d * y + f - py).abs() < 1e-3,
+                "{p:?}"
+            );
+        }
     }
 
     #[test]

@@ -116,6 +116,8 @@ pub struct ViewState {
     pub severity: Vec<SeverityRange>,
     /// Points the filters leave out stay visible in grey (`ghost=1`).
     pub ghost: bool,
+    /// Contours of the silent failures' density over a 2-D layout (`contours=1`).
+    pub contours: bool,
     /// Only failures.
     pub failures_only: bool,
     /// Only silent failures (wrong and confident at the 95 %-coverage threshold).
@@ -148,6 +150,7 @@ impl Default for ViewState {
             hide_classes: Vec::new(),
             severity: Vec::new(),
             ghost: false,
+            contours: false,
             failures_only: false,
             silent_only: false,
             class_shapes: false,
@@ -255,6 +258,9 @@ impl ViewState {
         if self.ghost {
             put("ghost", "1".into());
         }
+        if self.contours {
+            put("contours", "1".into());
+        }
         if self.failures_only {
             put("fail", "1".into());
         }
@@ -318,6 +324,7 @@ impl ViewState {
                 "hideclass" => s.hide_classes = list(k, &v)?,
                 "sev" => s.severity = shifts::parse_ranges(&v)?,
                 "ghost" => s.ghost = v == "1",
+                "contours" => s.contours = v == "1",
                 "fail" => s.failures_only = v == "1",
                 "silent" => s.silent_only = v == "1",
                 "shape" => {
@@ -369,6 +376,7 @@ mod tests {
             hide_classes: vec![1],
             severity: shifts::parse_ranges("gaussian_noise:3-5,blur:1-2").unwrap(),
             ghost: true,
+            contours: true,
             failures_only: true,
             silent_only: true,
             class_shapes: true,
