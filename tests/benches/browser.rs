@@ -61,7 +61,8 @@ async fn main() {
     // A warm-up load (the wasm compiled and cached), then the measured one.
     let mut first = Vec::new();
     for _ in 0..3 {
-        c.goto(&format!("http://{addr}/?study=1")).await.unwrap();
+        // With the silent-failure contours drawn over the scatter.
+        c.goto(&format!("http://{addr}/?study=1&contours=1")).await.unwrap();
         for _ in 0..600 {
             if attr(&c, "data-drawn").await > 0.0 {
                 break;
@@ -81,8 +82,8 @@ async fn main() {
     let c = session(port, &dir.path().join("profile-pan")).await;
     let mut results = Vec::new();
     for (what, query) in [
-        ("panning (2-D), 4-px markers", "size=4"),
-        ("panning (2-D), 1-px markers", "size=1"),
+        ("panning (2-D), 4-px markers, contours drawn", "size=4&contours=1"),
+        ("panning (2-D), 1-px markers, contours drawn", "size=1&contours=1"),
         ("orbiting (3-D), 4-px markers", "size=4&dims=3"),
     ] {
         c.goto(&format!("http://{addr}/?study=1&{query}")).await.unwrap();

@@ -9,7 +9,7 @@
 //! `ingest` attaches the result to the experiment's [`FeatureSet`] before it is scored.
 
 use failscope_shared::analysis::features::{self, FeatureError, FeatureSet, TorchScores};
-use tch::{Kind, Tensor};
+use tch::{Kind, TchError, Tensor};
 
 /// Rows per product. FD-Shifts multiplies all rows at once; blocks this large change no result on
 /// the sizes FD-Shifts experiments have and bound memory at a million rows.
@@ -33,8 +33,13 @@ pub fn head_scores(
     let train = Tensor::from_slice(&set.train).view([t as i64, d as i64]);
     Ok(TorchScores {
         maha: maha(set, &train, predicted)?,
-        vim: vim(set, &train, logits, classes),
+        vim: vim(set, &train, logits, classes).map_err(linalg)?,
     })
+}
+
+/// A libtorch failure (a decomposition that did not converge) as the feature CSFs report it.
+fn linalg(e: TchError) -> FeatureError {
+    FeatureError::Linalg(e.to_string())
 }
 
 /// The experiment's features `(rows, d)` of rows `start..end`, float64 as FD-Shifts loads them.
@@ -48,8 +53,8 @@ fn blocks(n: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..n).step_by(BLOCK).map(move |s| (s, (s + BLOCK).min(n)))
 }
 
-fn to_f32(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.to_kind(Kind::Float).contiguous().view(-1)).expect("a float32 CPU tensor")
+fn to_f32(t: &Tensor) -> Result<Vec<f32>, TchError> {
+    Vec::<f32>::try_from(t.to_kind(Kind::Float).contiguous().view(-1))
 }
 
 /// `_maha_dist`: class means in `np.unique` order (float64), `icov = pinverse(cov(train.float().T))`,
@@ -74,36 +79,37 @@ fn maha(set: &FeatureSet, train: &Tensor, predicted: &[usize]) -> Result<Vec<f32
     let icov = train
         .to_kind(Kind::Float)
         .tr()
-        .cov(1, None::<Tensor>, None::<Tensor>)
-        .pinverse(1e-15);
+        .f_cov(1, None::<Tensor>, None::<Tensor>)
+        .and_then(|c| c.f_pinverse(1e-15))
+        .map_err(linalg)?;
     let mut out = Vec::with_capacity(predicted.len());
     for (start, end) in blocks(predicted.len()) {
         let idx: Vec<i64> = predicted[start..end].iter().map(|&p| p as i64).collect();
         let zm = (rows_f64(set, start, end) - means.index_select(0, &Tensor::from_slice(&idx))).to_kind(Kind::Float);
-        let m = -Tensor::einsum("ij,jk,ik->i", &[&zm, &icov, &zm], None::<&[i64]>);
-        out.extend(to_f32(&m));
+        let m = -Tensor::f_einsum("ij,jk,ik->i", &[&zm, &icov, &zm], None::<&[i64]>).map_err(linalg)?;
+        out.extend(to_f32(&m).map_err(linalg)?);
     }
     Ok(out)
 }
 
 /// `_vim` (not a DeepGamblers model: every output of the last layer is a class logit).
-fn vim(set: &FeatureSet, train: &Tensor, logits: &[f64], classes: usize) -> Vec<f32> {
+fn vim(set: &FeatureSet, train: &Tensor, logits: &[f64], classes: usize) -> Result<Vec<f32>, TchError> {
     let d = set.dim as i64;
     let principal = features::vim_principal(set.dim) as i64;
     let k = set.bias.len() as i64;
     let w = Tensor::from_slice(&set.weight).view([k, d]).to_kind(Kind::Float);
     let b = Tensor::from_slice(&set.bias).to_kind(Kind::Float);
-    let u = -w.pinverse(1e-15).matmul(&b);
+    let u = -w.f_pinverse(1e-15)?.f_matmul(&b)?;
     let train_f = train.to_kind(Kind::Float);
-    let cov = (&train_f - &u).tr().cov(1, None::<Tensor>, None::<Tensor>);
-    let (values, vectors) = cov.linalg_eig();
+    let cov = (&train_f - &u).tr().f_cov(1, None::<Tensor>, None::<Tensor>)?;
+    let (values, vectors) = cov.f_linalg_eig()?;
     let (values, vectors) = (values.real(), vectors.real());
     let order = (values * -1).argsort(-1, false).narrow(0, principal, d - principal);
     let ns = vectors.tr().index_select(0, &order).tr();
-    let logit_train = train_f.matmul(&w.tr()) + &b;
+    let logit_train = train_f.f_matmul(&w.tr())? + &b;
     let vlogit_train = (&train_f - &u)
-        .matmul(&ns)
-        .linalg_norm(2, [-1i64].as_slice(), false, None::<Kind>);
+        .f_matmul(&ns)?
+        .f_linalg_norm(2, [-1i64].as_slice(), false, None::<Kind>)?;
     let alpha = logit_train.max_dim(-1, false).0.mean(None::<Kind>) / vlogit_train.mean(None::<Kind>);
     let n = logits.len() / classes;
     let mut out = Vec::with_capacity(n);
@@ -115,12 +121,12 @@ fn vim(set: &FeatureSet, train: &Tensor, logits: &[f64], classes: usize) -> Vec<
         // the float32 features as they are.
         let tfeatures =
             Tensor::from_slice(&set.features[start * set.dim..end * set.dim]).view([(end - start) as i64, d]);
-        let energy = tlogits.logsumexp([-1i64].as_slice(), false);
+        let energy = tlogits.f_logsumexp([-1i64].as_slice(), false)?;
         let vlogit = (tfeatures - &u)
-            .matmul(&ns)
-            .linalg_norm(2, [-1i64].as_slice(), false, None::<Kind>)
+            .f_matmul(&ns)?
+            .f_linalg_norm(2, [-1i64].as_slice(), false, None::<Kind>)?
             * &alpha;
-        out.extend(to_f32(&(-vlogit + energy)));
+        out.extend(to_f32(&(-vlogit + energy))?);
     }
-    out
+    Ok(out)
 }
