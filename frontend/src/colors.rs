@@ -61,7 +61,7 @@ pub fn visible(c: &Columns, s: &ViewState, sets: &[bool], threshold: f64, i: usi
     sets.get(usize::from(c.dataset_idx[i])).copied().unwrap_or(true)
         && !s.hide_classes.contains(&i64::from(c.label[i]))
         && (!s.failures_only || wrong)
-        && (!s.silent_only || (wrong && f64::from(c.score[i]) >= threshold))
+        && (!s.silent_only || c.is_silent(i, threshold))
 }
 
 /// Colours, shapes and legend of every point.

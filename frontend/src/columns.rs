@@ -28,3 +28,10 @@ pub struct Columns {
     /// The chosen metadata column, when colouring by one.
     pub meta: Option<MetaColumn>,
 }
+
+impl Columns {
+    /// Whether point `i` is a silent failure: wrong, with the CSF's score at or above `threshold`.
+    pub fn is_silent(&self, i: usize, threshold: f64) -> bool {
+        self.label[i] != self.predicted[i] && f64::from(self.score[i]) >= threshold
+    }
+}

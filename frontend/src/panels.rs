@@ -162,14 +162,7 @@ pub fn Clusters() -> impl IntoView {
                     if !has_layout.get() {
                         return Err("waiting for the layout…".to_string());
                     }
-                    let p = embed.get();
-                    let q = HotspotsQuery {
-                        csf: Some(csf.get()),
-                        dims: p.dims,
-                        layout: p.layout,
-                        nn: p.neighbours,
-                        mindist: p.min_dist,
-                    };
+                    let q = HotspotsQuery::of(Some(csf.get()), &embed.get());
                     let r = api::hotspots(id, &q).await?;
                     Ok(Arc::new(Ranked {
                         hotspots: r.hotspots,
@@ -223,8 +216,7 @@ pub fn Clusters() -> impl IntoView {
                             let rep = h.representative;
                             let r = r.clone();
                             let frame = move |_| {
-                                let rows: Vec<usize> = r.assignment.iter().enumerate()
-                                    .filter(|(_, a)| i64::from(**a) == i64::from(h.id)).map(|(row, _)| row).collect();
+                                let rows = hotspots::rows_of(&r.assignment, h.id);
                                 let cam = xy.with_untracked(|p| p.as_ref().map(|p| state.get_untracked().cam.framing(p, &rows, 0.8)));
                                 selection.set(Selection(rows));
                                 state.update(|v| {

@@ -4,7 +4,7 @@
 
 use failscope_shared::api::jobs::MAX_NEIGHBOURS;
 use failscope_shared::api::Layout;
-use failscope_shared::view::ColorMode;
+use failscope_shared::view::{ColorMode, ViewState};
 use leptos::prelude::*;
 
 use crate::api;
@@ -88,7 +88,7 @@ pub fn Toolbar() -> impl IntoView {
                     on:change=set_min_dist/></label>
             </span>
             <label><input type="checkbox" id="three-d" prop:checked=move || state.get().dims == 3
-                on:change=move |_| state.update(|s| { s.dims = if s.dims == 3 { 2 } else { 3 }; s.cam = Default::default(); })/>" 3-D (drag to orbit)"</label>
+                on:change=move |_| state.update(ViewState::toggle_dims)/>" 3-D (drag to orbit)"</label>
             <label><input type="checkbox" id="failures-only" prop:checked=move || state.get().failures_only
                 on:change=move |_| state.update(|s| s.failures_only = !s.failures_only)/>" failures only"</label>
             <label><input type="checkbox" id="silent-only" prop:checked=move || state.get().silent_only

@@ -54,9 +54,7 @@ pub fn Contours() -> impl IntoView {
         xy.with(|p| {
             cols.with(|c| match (p, c) {
                 (Some(p), Some(c)) if p.len() / 3 == c.label.len() => {
-                    let silent: Vec<bool> = (0..c.label.len())
-                        .map(|i| c.label[i] != c.predicted[i] && f64::from(c.score[i]) >= t)
-                        .collect();
+                    let silent: Vec<bool> = (0..c.label.len()).map(|i| c.is_silent(i, t)).collect();
                     paths(p, &silent)
                 }
                 _ => Vec::new(),

@@ -3,7 +3,7 @@
 //! Whatever changes the scatter's size bumps `StudyCtx::resized`, so the canvas redraws at its
 //! new size.
 
-use failscope_shared::view::Panel;
+use failscope_shared::view::{Panel, ViewState};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -90,10 +90,7 @@ pub fn use_shortcuts(frame: Frame) {
             "s" => state.update(|s| s.silent_only = !s.silent_only),
             "g" => state.update(|s| s.ghost = !s.ghost),
             "c" => state.update(|s| s.contours = !s.contours),
-            "3" => state.update(|s| {
-                s.dims = if s.dims == 3 { 2 } else { 3 };
-                s.cam = Default::default();
-            }),
+            "3" => state.update(ViewState::toggle_dims),
             "m" => tool.set(Tool::Move),
             "b" => tool.set(Tool::Box),
             "l" => tool.set(Tool::Lasso),

@@ -28,6 +28,13 @@ pub struct Samples<'a> {
     pub confidence: &'a [f32],
 }
 
+impl Samples<'_> {
+    /// Whether row `r` is a silent failure: wrong, with a confidence at or above `threshold`.
+    pub fn is_silent(&self, r: usize, threshold: f64) -> bool {
+        self.labels[r] != self.predicted[r] && f64::from(self.confidence[r]) >= threshold
+    }
+}
+
 fn bad(problem: impl Into<String>) -> InputError {
     InputError::item("clustering", problem)
 }
@@ -47,9 +54,7 @@ pub fn assign(
     method.check_for(n).map_err(|e| super::param(e.under("method")))?;
     if let Method::Density { grid, bandwidth } = *method {
         let threshold = coverage_threshold(s, coverage);
-        let silent: Vec<bool> = (0..n)
-            .map(|r| s.labels[r] != s.predicted[r] && f64::from(s.confidence[r]) >= threshold)
-            .collect();
+        let silent: Vec<bool> = (0..n).map(|r| s.is_silent(r, threshold)).collect();
         let coords: Vec<f32> = x.iter().copied().collect();
         return Ok(regions::assign(&coords, x.ncols(), &silent, grid, bandwidth));
     }
@@ -136,12 +141,8 @@ pub fn summarise(
             for &r in &rows {
                 class_mix[s.labels[r] as usize] += 1;
                 test_set_mix[s.dataset_idx[r] as usize] += 1;
-                if s.labels[r] != s.predicted[r] {
-                    failures += 1;
-                    if f64::from(s.confidence[r]) >= threshold {
-                        silent += 1;
-                    }
-                }
+                failures += u64::from(s.labels[r] != s.predicted[r]);
+                silent += u64::from(s.is_silent(r, threshold));
             }
             let centroid = x.select(Axis(0), &rows).mean_axis(Axis(0));
             let representative = centroid.map_or(0, |m| {

@@ -123,9 +123,9 @@ pub fn ranked(c: &Clustering, classes: &[String], test_sets: &[String]) -> Vec<H
     out
 }
 
-/// The rows assigned to cluster `id`.
-pub fn rows_of(c: &Clustering, id: u32) -> Vec<usize> {
-    c.assignment
+/// The rows `assignment` (a clustering's, or the hotspot ranking's) gives to cluster `id`.
+pub fn rows_of(assignment: &[i32], id: u32) -> Vec<usize> {
+    assignment
         .iter()
         .enumerate()
         .filter(|(_, a)| i64::from(**a) == i64::from(id))
@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(r[0].label, "normal · iid_study · 96 % silent");
         assert_eq!(r[1].label, "pneumonia · in-class dataset 2 · 92 % silent");
         assert_eq!(r[3].label, "0 % silent");
-        assert_eq!(rows_of(&c, 2), [3, 5, 6]);
+        assert_eq!(rows_of(&c.assignment, 2), [3, 5, 6]);
         // Shifts by family: a corruption at the severities holding 80 % of it, a site by name.
         let sets: Vec<String> = [
             "val_tuning",
@@ -192,6 +192,6 @@ mod tests {
         assert_eq!(shift_label(&[0, 0, 2, 3, 6, 40], &sets).unwrap(), "acquisition site2");
         assert_eq!(shift_label(&[0, 9, 0, 0, 0, 0], &sets).unwrap(), "iid_study");
         assert_eq!(shift_label(&[0; 6], &sets), None);
-        assert!(rows_of(&c, 9).is_empty());
+        assert!(rows_of(&c.assignment, 9).is_empty());
     }
 }

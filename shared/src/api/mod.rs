@@ -305,6 +305,18 @@ impl Default for HotspotsQuery {
 }
 
 impl HotspotsQuery {
+    /// The query for the layout `p` (its dims, layout and UMAP parameters) and `csf`: the inverse
+    /// of [`embed_params`](Self::embed_params) for a view's layout.
+    pub fn of(csf: Option<String>, p: &EmbedParams) -> Self {
+        Self {
+            csf,
+            dims: p.dims,
+            layout: p.layout,
+            nn: p.neighbours,
+            mindist: p.min_dist,
+        }
+    }
+
     /// The embedding these name (the web app's view: the defaults but for these).
     pub fn embed_params(&self) -> EmbedParams {
         EmbedParams::default()
@@ -367,6 +379,20 @@ mod tests {
             .to_query(),
             "?test_set=1"
         );
+    }
+
+    #[test]
+    fn a_hotspots_query_names_the_view_s_layout() {
+        let p = EmbedParams::default()
+            .dims(3)
+            .layout(Layout::Umap)
+            .neighbours(30)
+            .min_dist(0.25);
+        let q = HotspotsQuery::of(Some("mcd_mi".into()), &p);
+        assert_eq!(q.embed_params(), p);
+        let text = q.to_query();
+        assert_eq!(text, "?csf=mcd_mi&dims=3&layout=umap&nn=30&mindist=0.25");
+        assert_eq!(HotspotsQuery::default().to_query(), "");
     }
 
     #[test]

@@ -213,6 +213,12 @@ impl ViewState {
             .min_dist(self.min_dist)
     }
 
+    /// Switches between 2-D and 3-D, with the camera reset (the other layout's frame differs).
+    pub fn toggle_dims(&mut self) {
+        self.dims = if self.dims == 3 { 2 } else { 3 };
+        self.cam = Camera::default();
+    }
+
     /// The query string (without `?`); defaults are left out, so links stay short.
     pub fn to_query(&self) -> String {
         let d = ViewState::default();
