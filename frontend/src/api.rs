@@ -152,7 +152,17 @@ pub async fn columns(study: i64, csf: &str) -> Result<Columns, String> {
         score: wire::f32s(&s).ok_or("the score column is not a whole number of f32s")?,
         cluster: None,
         meta: None,
+        compare: None,
     })
+}
+
+/// The row of study `other` holding each row of `study` (`u32::MAX`: none), and how many matched
+/// (`GET /api/studies/{study}/matches/{other}`).
+pub async fn matches(study: i64, other: i64) -> Result<(Vec<u32>, usize), String> {
+    let (b, n) = get_bytes(&format!("/api/studies/{study}/matches/{other}"), wire::MATCHED_HEADER).await?;
+    let rows = wire::u32s(&b).ok_or("the matched rows are not a whole number of u32s")?;
+    let n = n.and_then(|n| n.parse().ok()).unwrap_or(0);
+    Ok((rows, n))
 }
 
 /// A metadata column's codes and categories (`GET …/columns/meta:{key}`).

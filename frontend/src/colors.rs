@@ -1,5 +1,6 @@
 //! Point colours for each colour mode, with the legend; filters hide points (alpha 0).
 
+use failscope_shared::analysis::compare::Verdict;
 use failscope_shared::view::camera::GHOST_ALPHA;
 use failscope_shared::view::{shifts, ColorMode, ViewState};
 
@@ -50,6 +51,20 @@ fn mix(a: [u8; 3], b: [u8; 3], t: f32) -> [u8; 3] {
     let m = |x: u8, y: u8| (f32::from(x) + (f32::from(y) - f32::from(x)) * t).round() as u8;
     [m(a[0], b[0]), m(a[1], b[1]), m(a[2], b[2])]
 }
+
+/// A comparison's verdict colours, by `Verdict` code: right for both (light grey), silent for both
+/// (dark red), silent for A only (orange, yellow), silent for B only (blue, teal), caught (green),
+/// unmatched (grey).
+pub const VERDICT: [[u8; 3]; 8] = [
+    [205, 205, 205],
+    [165, 15, 21],
+    [242, 142, 43],
+    [237, 201, 72],
+    [78, 121, 167],
+    [118, 183, 178],
+    [89, 161, 79],
+    [120, 120, 120],
+];
 
 /// The grey of the points the filters leave out, when they stay visible (`ghost=1`).
 const GHOST: [u8; 3] = [140, 140, 140];
@@ -111,6 +126,10 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
             ColorMode::Meta(_) => match c.meta.as_ref().and_then(|m| m.codes.get(i)) {
                 Some(&code) if code > 0 => PALETTE[usize::from(code - 1) % 10],
                 _ => GREY,
+            },
+            ColorMode::Compare => match c.compare.as_ref().and_then(|x| x.result.verdicts.get(i)) {
+                Some(&v) => VERDICT[usize::from(v) % VERDICT.len()],
+                None => GREY,
             },
         };
         if visible(c, s, &sets, threshold, i) {
@@ -195,6 +214,22 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
                     .map(|(k, name)| Legend {
                         css: css(PALETTE[(k - 1) % 10]),
                         label: format!("{key}: {name}"),
+                        glyph: None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ColorMode::Compare => c
+            .compare
+            .as_ref()
+            .map(|x| {
+                let (a, b) = x.key.names();
+                Verdict::ALL
+                    .iter()
+                    .filter(|v| x.result.counts[**v as usize] > 0)
+                    .map(|v| Legend {
+                        css: css(VERDICT[*v as usize]),
+                        label: format!("{} ({})", v.label(&a, &b), x.result.counts[*v as usize]),
                         glyph: None,
                     })
                     .collect()

@@ -27,9 +27,65 @@ pub struct Columns {
     pub cluster: Option<Vec<i32>>,
     /// The chosen metadata column, when colouring by one.
     pub meta: Option<MetaColumn>,
+    /// The comparison with a second study or CSF, when the view sets one.
+    pub compare: Option<Compared>,
+}
+
+/// What a comparison was computed for (the view's fields it depends on).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompareKey {
+    /// The other study (`None`: this one, under a second CSF).
+    pub vs: Option<i64>,
+    /// Side A's CSF.
+    pub csf_a: String,
+    /// Side B's CSF.
+    pub csf_b: String,
+    /// The working point's coverage.
+    pub coverage: f64,
+}
+
+impl CompareKey {
+    /// The comparison `s` asks for, if any.
+    pub fn of(s: &failscope_shared::view::ViewState) -> Option<Self> {
+        s.comparing().then(|| CompareKey {
+            vs: s.vs,
+            csf_a: s.csf.clone(),
+            csf_b: s.csf_of_b().to_string(),
+            coverage: s.coverage,
+        })
+    }
+
+    /// The two sides' names in legends: the CSFs for one study, `A` and `B` for two.
+    pub fn names(&self) -> (String, String) {
+        match self.vs {
+            None => (self.csf_a.clone(), self.csf_b.clone()),
+            Some(_) => ("A".into(), "B".into()),
+        }
+    }
+}
+
+/// A computed comparison (`failscope_shared::analysis::compare`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compared {
+    /// What it compares.
+    pub key: CompareKey,
+    /// Verdict per point, counts and both sides' tallies.
+    pub result: failscope_shared::analysis::compare::Comparison,
+    /// Rows of this study found in the other (all of them for one study).
+    pub matched: usize,
 }
 
 impl Columns {
+    /// These columns as one side of a comparison.
+    pub fn side(&self) -> failscope_shared::analysis::compare::Side<'_> {
+        failscope_shared::analysis::compare::Side {
+            dataset_idx: &self.dataset_idx,
+            label: &self.label,
+            predicted: &self.predicted,
+            score: &self.score,
+        }
+    }
+
     /// Whether point `i` is a silent failure: wrong, with the CSF's score at or above `threshold`.
     pub fn is_silent(&self, i: usize, threshold: f64) -> bool {
         self.label[i] != self.predicted[i] && f64::from(self.score[i]) >= threshold

@@ -7,6 +7,7 @@
 mod api;
 mod colors;
 mod columns;
+mod compare;
 mod context;
 mod curves;
 mod filters;

@@ -59,6 +59,7 @@ pub fn Toolbar() -> impl IntoView {
                     <option value="confusion">"class confusion"</option>
                     <option value="confidence">"confidence"</option>
                     <option value="cluster">"cluster"</option>
+                    <option value="compare">"comparison verdict"</option>
                     {meta.iter().map(|k| view! { <option value=format!("meta:{k}")>{k.clone()}</option> }).collect_view()}
                 </select>
             </label>

@@ -12,6 +12,24 @@ pub const SHAPE_HEADER: &str = "x-failscope-shape";
 /// `(none)`), see [`encode_categories`].
 pub const CATEGORIES_HEADER: &str = "x-failscope-categories";
 
+/// Rows matched by `GET /api/studies/{id}/matches/{other}`.
+pub const MATCHED_HEADER: &str = "x-failscope-matched";
+
+/// `u32`s as little-endian bytes.
+pub fn u32_bytes(values: impl IntoIterator<Item = u32>) -> Vec<u8> {
+    values.into_iter().flat_map(u32::to_le_bytes).collect()
+}
+
+/// Little-endian bytes as `u32`s (`None` unless a whole number of them).
+pub fn u32s(bytes: &[u8]) -> Option<Vec<u32>> {
+    bytes.len().is_multiple_of(4).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
+}
+
 /// The CSF used when a request names none: maximum softmax response, FD-Shifts' baseline.
 pub const DEFAULT_CSF: &str = "det_mcp";
 /// Coverage of the i.i.d. test set whose confidence threshold defines a *silent* failure (a wrong

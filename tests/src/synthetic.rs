@@ -28,26 +28,51 @@ pub fn synthetic_study(db: &std::path::Path, n: usize) {
 /// [`synthetic_study`], with images when `images` names a folder: 64 small PNGs written there,
 /// shared by the rows in turn (the web app renders a row's image from it, as for a real study).
 pub fn synthetic_study_with_images(db: &std::path::Path, n: usize, images: Option<&std::path::Path>) {
-    build(db, n, images, 0);
+    build(db, n, images, 0, Model::Only);
+}
+
+/// Two studies of the same `n` samples, as two models would give them: study 1 is
+/// [`synthetic_study_with_images`]; study 2 ("model B") holds the same samples (ids `s<i>`, same
+/// test sets and labels) in reverse row order, with about 30 % of the predictions flipped between
+/// right and wrong and its own scores. Only the sample ids can pair their rows. Both have a second
+/// CSF, `det_pe`, with scores of its own.
+pub fn synthetic_pair(db: &std::path::Path, n: usize, images: &std::path::Path) {
+    build(db, n, Some(images), 0, Model::PairA);
+    build(db, n, Some(images), 0, Model::PairB);
+}
+
+/// Which model's study [`build`] makes.
+#[derive(Clone, Copy, PartialEq)]
+enum Model {
+    /// The only one: one CSF, `det_mcp`.
+    Only,
+    /// The first of a pair: `det_mcp` and `det_pe`.
+    PairA,
+    /// The second of a pair: other predictions and scores, rows reversed.
+    PairB,
 }
 
 /// [`synthetic_study`] whose last `planted` rows are a cluster of confident errors: a tight blob
 /// at (5, 8), above the class blobs, every row wrong with a confidence of 0.999, in the test set
 /// `blur_5`. Returns their rows.
 pub fn synthetic_study_planted(db: &std::path::Path, n: usize, planted: usize) -> std::ops::Range<usize> {
-    build(db, n, None, planted);
+    build(db, n, None, planted, Model::Only);
     n - planted..n
 }
 
-fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, planted: usize) {
-    let mut store = Store::open(db).unwrap();
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
+/// Uniform numbers in [0, 1) from a xorshift64 stream.
+fn stream(mut state: u64) -> impl FnMut() -> f64 {
+    move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    }
+}
+
+fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, planted: usize, model: Model) {
+    let mut store = Store::open(db).unwrap();
+    let mut next = stream(0x2545_F491_4F6C_DD1D);
     let first_planted = n - planted;
     let samples: Vec<SampleRecord> = (0..n)
         .map(|i| {
@@ -74,16 +99,50 @@ fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, plant
         let c = (samples[i].label as f32) * 10.0;
         c * if d == 0 { 1.0 } else { -0.5 } + u * 12.0
     });
-    let scores = IndexMap::from([(
-        "det_mcp".to_string(),
-        (0..n)
-            .map(|i| if i >= first_planted { 0.999 } else { 0.5 + next() / 2.0 })
-            .collect::<Vec<f64>>(),
-    )]);
+    let mut score: Vec<f64> = (0..n)
+        .map(|i| if i >= first_planted { 0.999 } else { 0.5 + next() / 2.0 })
+        .collect();
+    let (mut samples, mut coords, mut name) = (samples, coords, format!("synthetic {n}"));
+    // Row r holds sample order[r].
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut second: Vec<f64> = {
+        let mut pe = stream(0x5DEE_CE66_D1CE_4E5B);
+        (0..n).map(|_| pe()).collect()
+    };
+    if model == Model::PairB {
+        let mut other = stream(0x9E37_79B9_7F4A_7C15);
+        for (s, v) in samples.iter_mut().zip(&mut score) {
+            if other() < 0.3 {
+                s.predicted = if s.predicted == s.label {
+                    (s.label + 2) % 4
+                } else {
+                    s.label
+                };
+            }
+            *v = 0.5 + other() / 2.0;
+        }
+        order.reverse();
+        samples = order
+            .iter()
+            .enumerate()
+            .map(|(r, &i)| SampleRecord {
+                row: r as i64,
+                ..samples[i]
+            })
+            .collect();
+        score = order.iter().map(|&i| score[i]).collect();
+        second = order.iter().map(|&i| 1.0 - second[i]).collect();
+        coords = coords.select(ndarray::Axis(0), &order);
+        name.push_str(" (model B)");
+    }
+    let mut scores = IndexMap::from([("det_mcp".to_string(), score)]);
+    if model != Model::Only {
+        scores.insert("det_pe".to_string(), second);
+    }
     let id = store
         .insert(
             &NewStudy {
-                name: &format!("synthetic {n}"),
+                name: &name,
                 source: "benchmark",
                 compat: "current",
             },
@@ -98,7 +157,7 @@ fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, plant
                 mc: None,
                 scores,
                 probs: None,
-                sources: images.map(|dir| sources(dir, n)),
+                sources: images.map(|dir| sources(dir, &order)),
                 test_sets: TEST_SETS.iter().map(|s| s.to_string()).collect(),
             },
         )
@@ -118,8 +177,9 @@ fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, plant
         .unwrap();
 }
 
-/// 64 PNGs of 32×32 in `dir`, and the provenance of `n` rows using them in turn.
-fn sources(dir: &std::path::Path, n: usize) -> failscope::sources::SampleSources {
+/// 64 PNGs of 32×32 in `dir`, and the provenance of rows holding the samples `order` names, each
+/// sample `i` with the id `s<i>` and image `i % 64`.
+fn sources(dir: &std::path::Path, order: &[usize]) -> failscope::sources::SampleSources {
     for k in 0..64u32 {
         let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(k * 4) as u8, (x * 8) as u8, (y * 8) as u8]));
         img.save(dir.join(format!("img{k}.png"))).unwrap();
@@ -133,8 +193,9 @@ fn sources(dir: &std::path::Path, n: usize) -> failscope::sources::SampleSources
         },
         seed: 0,
         classes: (0..4).map(|c| format!("class {c}")).collect(),
-        rows: (0..n)
-            .map(|i| failscope::sources::SampleSource {
+        rows: order
+            .iter()
+            .map(|&i| failscope::sources::SampleSource {
                 id: format!("s{i}"),
                 index: i,
                 image: Some(format!("img{}.png", i % 64)),

@@ -264,7 +264,11 @@ async fn a_share_link_to_study_a_reveals_nothing_about_study_b() {
     let list: Vec<StudySummary> = serde_json::from_str(&get(&s.state, "/api/studies", &s.scoped).await.body).unwrap();
     assert_eq!(list.iter().map(|l| l.id).collect::<Vec<_>>(), [1]);
     let missing = get(&s.state, "/api/studies/99", &s.scoped).await;
+    // An analyst's answer is cached; the scoped viewer still gets none of it.
+    let a = get(&s.state, "/api/studies/1/matches/2", &s.analyst).await;
+    assert_eq!(a.status, StatusCode::OK);
     for uri in [
+        "/api/studies/1/matches/2",
         "/api/studies/2",
         "/api/studies/2/layout",
         "/api/studies/2/samples/0",

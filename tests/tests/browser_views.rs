@@ -1,6 +1,7 @@
 //! A real browser on the latent view's workspace: the test-set filters grouped by shift family,
 //! with a severity range per corruption type that lives in the URL, and the silent-failure
-//! hotspots found by density on the layout. Headless Chromium through
+//! hotspots found by density on the layout, and a comparison of two models or two CSFs reopened
+//! from its short link in a fresh browser profile. Headless Chromium through
 //! chromedriver against the real server and WASM frontend (`cargo xtask test` runs it with
 //! `--include-ignored`).
 
@@ -8,8 +9,10 @@ use std::time::Duration;
 
 use failscope::store::Store;
 use failscope_e2e::browser::{click, drawn, serve, session, shot, start_chromedriver, text, with_element};
-use failscope_e2e::synthetic::{synthetic_study, synthetic_study_planted, TEST_SETS};
+use failscope_e2e::synthetic::{synthetic_pair, synthetic_study, synthetic_study_planted, TEST_SETS};
+use failscope_shared::analysis::compare::{compare, Comparison, Side, Tally, Verdict};
 use failscope_shared::api::HotspotRanking;
+use failscope_shared::wire::SILENT_FAILURE_COVERAGE;
 use fantoccini::Locator;
 
 type Cmd<T> = Result<T, fantoccini::error::CmdError>;
@@ -320,5 +323,173 @@ async fn the_scatter_fills_the_window_with_the_panels_open() {
     })
     .await;
     client.close().await.expect("close the browser session");
+    outcome.expect("browser task panicked").expect("browser command failed");
+}
+
+/// Side A's or B's columns from the store, as the comparison reads them.
+struct Cols {
+    dataset_idx: Vec<u16>,
+    label: Vec<u16>,
+    predicted: Vec<u16>,
+    score: Vec<f32>,
+}
+
+impl Cols {
+    fn of(store: &Store, id: i64, csf: &str) -> Cols {
+        let s = store.samples(id).unwrap();
+        let u = |f: &dyn Fn(&failscope::ingest::SampleRecord) -> i64| s.iter().map(|r| f(r) as u16).collect();
+        Cols {
+            dataset_idx: u(&|r| r.dataset_idx),
+            label: u(&|r| r.label),
+            predicted: u(&|r| r.predicted),
+            score: store.scores(id).unwrap()[csf].clone(),
+        }
+    }
+
+    fn side(&self) -> Side<'_> {
+        Side {
+            dataset_idx: &self.dataset_idx,
+            label: &self.label,
+            predicted: &self.predicted,
+            score: &self.score,
+        }
+    }
+}
+
+/// Waits (up to 20 s) until the compare panel shows `expected`: both sides' tallies and every
+/// verdict's count.
+async fn shows(c: &fantoccini::Client, expected: &Comparison) -> Cmd<()> {
+    let attr = |css: String, name: &'static str| async move {
+        with_element(c, &css, |e| async move { e.attr(name).await })
+            .await
+            .map(|v| v.unwrap_or_default())
+    };
+    let want = |t: &Tally| vec![t.silent.to_string(), t.caught.to_string(), t.failures.to_string()];
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen.clear();
+        for side in ["#compare-a", "#compare-b"] {
+            for name in ["data-silent", "data-caught", "data-failures"] {
+                seen.push(attr(side.to_string(), name).await?);
+            }
+        }
+        if seen == [want(&expected.a), want(&expected.b)].concat() {
+            for v in Verdict::ALL {
+                let css = format!("#compare-verdicts tr[data-verdict='{}']", v.name());
+                let n = expected.counts[v as usize];
+                let found = c.find_all(Locator::Css(&css)).await?;
+                match found.first() {
+                    Some(row) => assert_eq!(row.attr("data-count").await?, Some(n.to_string()), "{v:?}"),
+                    None => assert_eq!(n, 0, "{v:?} has no row"),
+                }
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the compare panel shows {seen:?}, expected A {:?} and B {:?}",
+        expected.a, expected.b
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dist/ (the wasm build) and chromedriver: run through `cargo xtask test`"]
+async fn a_comparison_link_opens_the_same_comparison_in_a_fresh_browser_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    // Study 2 holds study 1's samples in reverse order, with other predictions and scores.
+    synthetic_pair(&db, 3_000, &images);
+    let store = Store::open(&db).unwrap();
+    let (a, b, pe) = (
+        Cols::of(&store, 1, "det_mcp"),
+        Cols::of(&store, 2, "det_mcp"),
+        Cols::of(&store, 1, "det_pe"),
+    );
+    drop(store);
+    let reversed: Vec<u32> = (0..3_000).rev().collect();
+    let models = compare(&a.side(), &b.side(), Some(&reversed), 0.9);
+    let csfs = compare(&a.side(), &pe.side(), None, SILENT_FAILURE_COVERAGE);
+    assert!(
+        models.counts[Verdict::SilentACaughtB as usize] > 0 && models.counts[Verdict::SilentARightB as usize] > 0,
+        "the models disagree: {:?}",
+        models.counts
+    );
+    let addr = serve(db).await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = session(port, &dir.path().join("profile-a")).await;
+    let fresh = session(port, &dir.path().join("profile-b")).await;
+    let (c, c2) = (client.clone(), fresh.clone());
+    let outcome = tokio::spawn(async move {
+        c.goto(&format!("http://{addr}/?study=1&panel=compare")).await?;
+        assert_eq!(drawn(&c).await?, 3_000);
+        // Compare with study 2 at 90 % coverage, as a user does it in the panel.
+        with_element(&c, "#compare-with option[value='2']", |_| async { Ok(()) }).await?;
+        with_element(&c, "#compare-with", |e| async move { e.select_by_value("2").await }).await?;
+        c.execute(
+            "const e = document.getElementById('compare-coverage'); e.value = '0.9'; \
+             e.dispatchEvent(new Event('change', {bubbles: true}));",
+            vec![],
+        )
+        .await?;
+        shows(&c, &models).await?;
+        assert_eq!(
+            view_state(&c).await?,
+            "study=1&color=compare&panel=compare&vs=2&cov=0.9"
+        );
+        let legend = text(&c, ".legend").await?;
+        let n = models.counts[Verdict::SilentACaughtB as usize];
+        assert!(legend.contains(&format!("silent for A, caught by B ({n})")), "{legend}");
+        shot(&c, "compare.png").await?;
+        // A verdict frames and selects its points.
+        click(&c, "#compare-verdicts tr[data-verdict='silent-a-caught-b']").await?;
+        click(&c, "#tab-selection").await?;
+        let stats = text(&c, "#selection-stats").await?;
+        assert!(stats.starts_with(&format!("points\n{n}\n")), "{stats}");
+        click(&c, "#tab-compare").await?;
+        let state = view_state(&c).await?;
+        assert!(state.contains("cam="), "the camera framed the verdict: {state}");
+
+        // Its short link, opened in a fresh browser profile, gives the same comparison.
+        click(&c, "#short-link").await?;
+        let mut short = String::new();
+        for _ in 0..100 {
+            short = value(&c, "#short-url").await?;
+            if !short.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(short.contains("/s/"), "{short}");
+        c2.goto(&short).await?;
+        assert_eq!(drawn(&c2).await?, 3_000);
+        assert_eq!(view_state(&c2).await?, state);
+        shows(&c2, &models).await?;
+        assert_eq!(value(&c2, "#compare-with").await?, "2");
+        assert_eq!(value(&c2, "#compare-coverage").await?, "0.9");
+
+        // One study, two CSFs: which failures each catches.
+        c2.goto(&format!(
+            "http://{addr}/?study=1&csf2=det_pe&color=compare&panel=compare"
+        ))
+        .await?;
+        drawn(&c2).await?;
+        shows(&c2, &csfs).await?;
+        assert_eq!(value(&c2, "#compare-with").await?, "self");
+        let legend = text(&c2, ".legend").await?;
+        assert!(legend.contains("silent for det_mcp, caught by det_pe"), "{legend}");
+        assert_eq!(
+            (csfs.a.failures, csfs.counts[Verdict::SilentARightB as usize]),
+            (csfs.b.failures, 0),
+            "one model: the same failures"
+        );
+        shot(&c2, "compare-csfs.png").await?;
+        Cmd::Ok(())
+    })
+    .await;
+    client.close().await.expect("close the browser session");
+    fresh.close().await.expect("close the second browser session");
     outcome.expect("browser task panicked").expect("browser command failed");
 }

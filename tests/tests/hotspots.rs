@@ -1,11 +1,13 @@
-//! `GET /api/studies/{id}/hotspots` through `app(state)` (no socket, real SQLite): a planted
-//! cluster of confident errors comes first; what the endpoint refuses, it names.
+//! The latent view's read endpoints through `app(state)` (no socket, real SQLite):
+//! `GET /api/studies/{id}/hotspots` (a planted cluster of confident errors comes first; what the
+//! endpoint refuses, it names) and `GET /api/studies/{id}/matches/{other}` (two studies of the
+//! same samples paired by sample id).
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use failscope::http::{app, AppState};
 use failscope::store::Store;
-use failscope_e2e::synthetic::synthetic_study_planted;
+use failscope_e2e::synthetic::{synthetic_pair, synthetic_study_planted};
 use failscope_shared::api::HotspotRanking;
 use tower::ServiceExt;
 
@@ -61,4 +63,40 @@ async fn the_planted_cluster_ranks_first_and_bad_queries_are_named() {
     }
     let (status, body) = get(&state, "/api/studies/9/hotspots").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_studies_of_the_same_samples_pair_their_rows_by_sample_id() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("s.db");
+    // Study 2 holds study 1's samples in reverse order: row r of 1 is row 599 − r of 2.
+    synthetic_pair(&db, 600, d.path());
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf()).unwrap();
+    let matched = |uri: &'static str| {
+        let state = state.clone();
+        async move {
+            let resp = app(state)
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+            let h = |k: &str| resp.headers()[k].to_str().unwrap().to_string();
+            let (dtype, n) = (h("x-failscope-dtype"), h("x-failscope-matched"));
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 26).await.unwrap();
+            (dtype, n, failscope_shared::wire::u32s(&body).unwrap())
+        }
+    };
+    let (dtype, n, rows) = matched("/api/studies/1/matches/2").await;
+    assert_eq!((dtype.as_str(), n.as_str()), ("u32", "600"));
+    assert_eq!(rows, (0..600u32).rev().collect::<Vec<_>>());
+    let (_, _, back) = matched("/api/studies/2/matches/1").await;
+    assert_eq!(back, rows);
+    let (_, n, same) = matched("/api/studies/1/matches/1").await;
+    assert_eq!((n.as_str(), same), ("600", (0..600u32).collect::<Vec<_>>()));
+    let (status, body) = get(&state, "/api/studies/1/matches/9").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("no study with id 9"), "{body}");
+    let (status, body) = get(&state, "/api/studies/1/matches/two").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("ids are integers"), "{body}");
 }

@@ -2,6 +2,7 @@
 //! — the per-point columns, the embedding (a background job with live progress), the cluster or
 //! metadata column a colouring needs, and the paint (colours, shapes, legend).
 
+use failscope_shared::analysis::compare::compare;
 use failscope_shared::analysis::rc::coverage_threshold;
 use failscope_shared::api::{ClusterParams, StudyLayout};
 use failscope_shared::view::{camera, ColorMode, Panel, ViewState};
@@ -10,7 +11,7 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::colors::{self, Paint};
-use crate::columns::Columns;
+use crate::columns::{Columns, CompareKey, Compared};
 
 /// Loads the columns, again when the CSF changes (keeping a loaded cluster or metadata column).
 pub fn use_columns(
@@ -29,6 +30,7 @@ pub fn use_columns(
                     *old = Some(Columns {
                         cluster: keep.as_ref().and_then(|k| k.cluster.clone()),
                         meta: keep.and_then(|k| k.meta),
+                        // A comparison depends on this side's CSF: `use_comparison` redoes it.
                         ..c
                     })
                 }),
@@ -179,6 +181,66 @@ pub fn use_colouring_columns(
             }
             _ => {}
         }
+    });
+}
+
+/// Computes the comparison the view sets (`vs`, `csf2`, `cov`) into `cols.compare`: side B's
+/// columns (the other study's, or this one's under the second CSF), the rows matched by sample
+/// for another study, then the verdict per point. Again whenever any of them or side A's CSF
+/// changes; an outcome the view no longer asks for is dropped.
+pub fn use_comparison(
+    id: i64,
+    state: RwSignal<ViewState>,
+    cols: RwSignal<Option<Columns>>,
+    error: RwSignal<Option<String>>,
+) {
+    let want = Memo::new(move |_| CompareKey::of(&state.get()));
+    Effect::new(move |_| {
+        let key = want.get();
+        // `None`: no columns yet; `Some(None)`: nothing compared.
+        let have = cols.with(|c| c.as_ref().map(|c| c.compare.as_ref().map(|x| x.key.clone())));
+        let Some(have) = have else { return };
+        let Some(key) = key else {
+            if have.is_some() {
+                cols.update(|c| {
+                    if let Some(c) = c {
+                        c.compare = None;
+                    }
+                });
+            }
+            return;
+        };
+        if have.as_ref() == Some(&key) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let other = key.vs.unwrap_or(id);
+            let b = api::columns(other, &key.csf_b).await;
+            let matched = match key.vs.filter(|&v| v != id) {
+                Some(v) => api::matches(id, v).await.map(Some),
+                None => Ok(None),
+            };
+            let (b, matched) = match (b, matched) {
+                (Ok(b), Ok(m)) => (b, m),
+                (Err(e), _) | (_, Err(e)) => {
+                    error.set(Some(format!(
+                        "cannot compare with study {other} under {}: {e}",
+                        key.csf_b
+                    )));
+                    return;
+                }
+            };
+            if want.get_untracked().as_ref() != Some(&key) {
+                return;
+            }
+            cols.update(|c| {
+                let Some(c) = c else { return };
+                let rows = matched.as_ref().map(|(rows, _)| rows.as_slice());
+                let result = compare(&c.side(), &b.side(), rows, key.coverage);
+                let matched = matched.as_ref().map_or(c.label.len(), |(_, n)| *n);
+                c.compare = Some(Compared { key, result, matched });
+            });
+        });
     });
 }
 

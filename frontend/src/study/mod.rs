@@ -13,6 +13,7 @@ use failscope_shared::view::Panel;
 use leptos::prelude::*;
 
 use crate::colors::Legend as LegendEntry;
+use crate::compare::ComparePanel;
 use crate::context::{self, StudyCtx};
 use crate::panels::{Benchmark, Clusters, Failures, Inspector, Selection, SelectionPanel};
 use crate::toolbar::{Tool, Toolbar};
@@ -36,6 +37,7 @@ pub fn StudyView(layout: StudyLayout) -> impl IntoView {
     };
     data::use_embedding(id, &layout, state, signals, progress, error);
     data::use_colouring_columns(id, state, cols, progress, error);
+    data::use_comparison(id, state, cols, error);
     let (painted, threshold) = data::use_paint(&layout, state, cols);
     let resized = RwSignal::new(0u32);
     provide_context(StudyCtx {
@@ -151,7 +153,7 @@ fn Panels() -> impl IntoView {
     view! {
         <aside class="panel">
             <nav class="tabs">
-                {[Panel::Inspector, Panel::Failures, Panel::Clusters, Panel::Benchmark, Panel::Selection].into_iter().map(|p| view! {
+                {Panel::TABS.into_iter().map(|p| view! {
                     <button class:active=move || panel() == p id=format!("tab-{}", p.name())
                         on:click=move |_| state.update(|s| s.panel = p)>{p.name()}</button>
                 }).collect_view()}
@@ -162,6 +164,7 @@ fn Panels() -> impl IntoView {
                 Panel::Clusters => view! { <Clusters/> }.into_any(),
                 Panel::Benchmark => view! { <Benchmark/> }.into_any(),
                 Panel::Selection => view! { <SelectionPanel/> }.into_any(),
+                Panel::Compare => view! { <ComparePanel/> }.into_any(),
             }}
         </aside>
     }

@@ -16,7 +16,7 @@ const PANEL_MIN: f64 = 280.0;
 const PANEL_MAX: f64 = 960.0;
 
 /// The keyboard shortcuts, as the overlay lists them.
-pub const SHORTCUTS: [(&str, &str); 14] = [
+pub const SHORTCUTS: [(&str, &str); 15] = [
     ("?", "show or hide these shortcuts"),
     ("[", "fold or unfold the left rail"),
     ("f", "failures only"),
@@ -28,6 +28,7 @@ pub const SHORTCUTS: [(&str, &str); 14] = [
     ("i", "inspector panel"),
     ("h", "hotspots panel"),
     ("e", "selection panel"),
+    ("d", "compare panel"),
     ("t", "light or dark theme"),
     ("0", "reset the camera"),
     ("Esc", "close this, or clear the selection"),
@@ -97,6 +98,7 @@ pub fn use_shortcuts(frame: Frame) {
             "i" => panel(Panel::Inspector),
             "h" => panel(Panel::Clusters),
             "e" => panel(Panel::Selection),
+            "d" => panel(Panel::Compare),
             "t" => dark.update(|d| *d = !*d),
             "0" => state.update(|s| s.cam = Default::default()),
             "Escape" => {

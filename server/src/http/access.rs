@@ -118,8 +118,17 @@ fn viewer_may_post(path: &str) -> bool {
 }
 
 /// The study id a path names (`/api/studies/{id}/…`), if any.
-fn study_of(path: &str) -> Option<i64> {
-    path.strip_prefix("/api/studies/")?.split('/').next()?.parse().ok()
+fn studies_of(path: &str) -> Vec<i64> {
+    let Some(rest) = path.strip_prefix("/api/studies/") else {
+        return Vec::new();
+    };
+    let mut parts = rest.split('/');
+    let mut ids: Vec<i64> = parts.next().and_then(|p| p.parse().ok()).into_iter().collect();
+    // `/api/studies/{id}/matches/{other}` reads both studies.
+    if parts.next() == Some("matches") {
+        ids.extend(parts.next().and_then(|p| p.parse::<i64>().ok()));
+    }
+    ids
 }
 
 /// The middleware: signs the request in, limits its rate, checks its role and scope (see the
@@ -162,10 +171,8 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         ))
         .into_response();
     }
-    if let Some(id) = study_of(&path) {
-        if !me.sees(id) {
-            return AppError::NotFound(format!("no study with id {id}")).into_response();
-        }
+    if let Some(id) = studies_of(&path).into_iter().find(|&id| !me.sees(id)) {
+        return AppError::NotFound(format!("no study with id {id}")).into_response();
     }
     req.extensions_mut().insert(me);
     next.run(req).await
@@ -316,10 +323,11 @@ mod tests {
 
     #[test]
     fn study_paths_name_their_study() {
-        assert_eq!(study_of("/api/studies/12/samples/3"), Some(12));
-        assert_eq!(study_of("/api/studies/12"), Some(12));
-        assert_eq!(study_of("/api/studies"), None);
-        assert_eq!(study_of("/api/studies/x"), None);
+        assert_eq!(studies_of("/api/studies/12/samples/3"), [12]);
+        assert_eq!(studies_of("/api/studies/12"), [12]);
+        assert_eq!(studies_of("/api/studies/12/matches/4"), [12, 4]);
+        assert_eq!(studies_of("/api/studies"), [0i64; 0]);
+        assert_eq!(studies_of("/api/studies/x"), [0i64; 0]);
         assert!(viewer_may_post("/api/studies/1/embeddings"));
         assert!(!viewer_may_post("/api/links"));
     }

@@ -30,6 +30,7 @@ const STORE_CONNECTIONS: usize = 8;
 
 pub mod access;
 mod cache;
+mod compare;
 mod figures;
 mod hotspots;
 mod latent;
@@ -214,6 +215,7 @@ pub fn app(state: AppState) -> Router {
     let immutable = Router::new()
         .route("/studies/{id}/layout", get(samples::layout))
         .route("/studies/{id}/columns/{name}", get(samples::column))
+        .route("/studies/{id}/matches/{other}", get(compare::matches))
         .route("/studies/{id}/failures", get(samples::failures))
         .route("/studies/{id}/figures/{name}", get(figures::figure))
         .route_layer(axum::middleware::from_fn_with_state(

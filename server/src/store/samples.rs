@@ -108,6 +108,23 @@ impl Store {
         Ok(Some(info))
     }
 
+    /// Every sample's identity across studies, by row: its test set's name (`#<dataset_idx>` when
+    /// the study has no name for it) and its sample id, when recorded
+    /// (`analysis::compare::match_rows` pairs studies by these).
+    pub fn row_keys(&self, id: i64) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.name, s.dataset_idx, s.sample_id FROM samples s \
+             LEFT JOIN test_sets t ON t.study_id = s.study_id AND t.dataset_idx = s.dataset_idx \
+             WHERE s.study_id = ?1 ORDER BY s.row",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            let name: Option<String> = r.get(0)?;
+            let set = name.unwrap_or(format!("#{}", r.get::<_, i64>(1)?));
+            Ok((set, r.get::<_, Option<String>>(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every sample's domain and metadata, by row.
     pub fn sample_meta(&self, id: i64) -> Result<Vec<SampleMeta>, StoreError> {
         let mut stmt = self

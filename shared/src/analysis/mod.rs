@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod calibration;
+pub mod compare;
 pub mod csf;
 pub mod experiment;
 pub mod features;

@@ -1,7 +1,9 @@
 //! The web app's view state, kept in the URL's query string so a link opens exactly the same view:
 //! study, layout (t-SNE or UMAP and its parameters), colour mode, CSF, filters, camera, marker
-//! style, selected sample and open panel.
-//! `?study=1&layout=umap&nn=30&color=confusion&csf=det_mcp&hide=2,3&sev=blur:3-5&fail=1&shape=class&sel=12&panel=failures&cam=0.1,-0.2,1.5`.
+//! style, selected sample, open panel and the comparison (a second study or CSF at a coverage).
+//! `?study=1&layout=umap&nn=30&color=confusion&csf=det_mcp&hide=2,3&sev=blur:3-5&fail=1&shape=class&sel=12&panel=failures&cam=0.1,-0.2,1.5`;
+//! `?study=1&vs=2&csf2=mcd_ee&cov=0.9&color=compare&panel=compare` compares study 1 under
+//! `det_mcp` with study 2 under `mcd_ee` at 90 % coverage.
 
 pub mod camera;
 pub mod shifts;
@@ -27,6 +29,8 @@ pub enum ColorMode {
     Cluster,
     /// A metadata column (`domain`, `sex`, `age`, …).
     Meta(String),
+    /// The comparison's verdict per point (`analysis::compare::Verdict`).
+    Compare,
 }
 
 impl ColorMode {
@@ -38,6 +42,7 @@ impl ColorMode {
             ColorMode::Confidence => "confidence".into(),
             ColorMode::Cluster => "cluster".into(),
             ColorMode::Meta(k) => format!("meta:{k}"),
+            ColorMode::Compare => "compare".into(),
         }
     }
 
@@ -48,6 +53,7 @@ impl ColorMode {
             "confusion" => ColorMode::Confusion,
             "confidence" => ColorMode::Confidence,
             "cluster" => ColorMode::Cluster,
+            "compare" => ColorMode::Compare,
             other => ColorMode::Meta(other.strip_prefix("meta:").filter(|k| !k.is_empty())?.to_string()),
         })
     }
@@ -66,15 +72,28 @@ pub enum Panel {
     Benchmark,
     /// The box selection's statistics.
     Selection,
+    /// The comparison with a second study or CSF.
+    Compare,
 }
 
 impl Panel {
-    const ALL: [(Panel, &'static str); 5] = [
+    /// Every panel, in tab order.
+    pub const TABS: [Panel; 6] = [
+        Panel::Inspector,
+        Panel::Failures,
+        Panel::Clusters,
+        Panel::Benchmark,
+        Panel::Selection,
+        Panel::Compare,
+    ];
+
+    const ALL: [(Panel, &'static str); 6] = [
         (Panel::Inspector, "inspector"),
         (Panel::Failures, "failures"),
         (Panel::Clusters, "clusters"),
         (Panel::Benchmark, "benchmark"),
         (Panel::Selection, "selection"),
+        (Panel::Compare, "compare"),
     ];
 
     /// The URL form.
@@ -134,6 +153,12 @@ pub struct ViewState {
     pub size: f32,
     /// Marker opacity.
     pub opacity: f32,
+    /// The study compared with this one over the same samples (`vs`).
+    pub vs: Option<i64>,
+    /// The compared side's CSF (`csf2`; `None`: the view's own).
+    pub csf_b: Option<String>,
+    /// The comparison's working point: the coverage of each side's i.i.d. set (`cov`).
+    pub coverage: f64,
 }
 
 impl Default for ViewState {
@@ -159,6 +184,9 @@ impl Default for ViewState {
             cam: Camera::default(),
             size: 4.0,
             opacity: 0.85,
+            vs: None,
+            csf_b: None,
+            coverage: crate::wire::SILENT_FAILURE_COVERAGE,
         }
     }
 }
@@ -211,6 +239,16 @@ impl ViewState {
             .layout(self.layout)
             .neighbours(self.neighbours)
             .min_dist(self.min_dist)
+    }
+
+    /// Whether a comparison is set: another study, or a second CSF of this one.
+    pub fn comparing(&self) -> bool {
+        self.vs.is_some() || self.csf_b.is_some()
+    }
+
+    /// The compared side's CSF (the view's own unless `csf2` names another).
+    pub fn csf_of_b(&self) -> &str {
+        self.csf_b.as_deref().unwrap_or(&self.csf)
     }
 
     /// Switches between 2-D and 3-D, with the camera reset (the other layout's frame differs).
@@ -297,6 +335,15 @@ impl ViewState {
         if self.opacity != d.opacity {
             put("opacity", self.opacity.to_string());
         }
+        if let Some(v) = self.vs {
+            put("vs", v.to_string());
+        }
+        if let Some(c) = &self.csf_b {
+            put("csf2", c.clone());
+        }
+        if self.coverage != d.coverage {
+            put("cov", self.coverage.to_string());
+        }
         q
     }
 
@@ -357,6 +404,14 @@ impl ViewState {
                 }
                 "size" => s.size = number::<f32>(k, &v)?.clamp(1.0, 40.0),
                 "opacity" => s.opacity = number::<f32>(k, &v)?.clamp(0.05, 1.0),
+                "vs" => s.vs = Some(number(k, &v)?),
+                "csf2" if !v.is_empty() => s.csf_b = Some(v),
+                "cov" => {
+                    s.coverage = number(k, &v)?;
+                    if !(s.coverage > 0.0 && s.coverage <= 1.0) {
+                        return Err(format!("cov={v}: expected a coverage in (0, 1]"));
+                    }
+                }
                 _ => {}
             }
         }
@@ -397,12 +452,21 @@ mod tests {
             },
             size: 6.0,
             opacity: 0.5,
+            vs: Some(7),
+            csf_b: Some("mcd_ee".into()),
+            coverage: 0.8,
         };
         let q = s.to_query();
         assert_eq!(ViewState::from_query(&q).unwrap(), s);
         assert!(q.contains("color=meta:site%20name"), "{q}");
         assert!(q.contains("layout=umap&nn=30&mindist=0.25"), "{q}");
         assert!(q.contains("sev=blur:1-2,gaussian_noise:3-5"), "{q}");
+        assert!(q.ends_with("vs=7&csf2=mcd_ee&cov=0.8"), "{q}");
+        assert!(s.comparing() && s.csf_of_b() == "mcd_ee");
+        let compare = ViewState::from_query("study=1&vs=2&color=compare&panel=compare").unwrap();
+        assert_eq!((&compare.color, compare.panel), (&ColorMode::Compare, Panel::Compare));
+        assert_eq!(compare.csf_of_b(), crate::wire::DEFAULT_CSF);
+        assert!(!ViewState::default().comparing());
         let p = s.embed_params();
         assert_eq!(
             (p.dims, p.layout, p.neighbours, p.min_dist),
@@ -433,6 +497,9 @@ mod tests {
             ("panel=nope", "panel=nope"),
             ("shape=star", "shape=star"),
             ("csf=%ZZ", "bad escape"),
+            ("vs=two", "vs=two"),
+            ("cov=0", "cov=0"),
+            ("cov=1.5", "cov=1.5"),
         ] {
             let e = ViewState::from_query(q).unwrap_err();
             assert!(e.contains(key), "{q}: {e}");

@@ -1,0 +1,196 @@
+//! The compare panel: this study's CSF against a second CSF, or against another study of the same
+//! samples (another model; rows matched by sample on the server), at one working point. Each side
+//! is cut at its own CSF's value at the chosen coverage of its i.i.d. set; the panel shows each
+//! side's failures, silent and caught, and how many points fall under each verdict ("silent for
+//! A, caught by B", …). A verdict's row frames and selects its points; the scatter colours by
+//! verdict. Everything it sets lives in the view state (`vs`, `csf2`, `cov`), so a link — short
+//! or long — reopens the same comparison.
+
+use failscope_shared::analysis::compare::{Tally, Verdict};
+use failscope_shared::view::ColorMode;
+use leptos::prelude::*;
+
+use crate::api;
+use crate::colors::VERDICT;
+use crate::columns::CompareKey;
+use crate::context::{self, StudyCtx};
+use crate::panels::Selection;
+
+/// What the panel shows of a computed comparison (not its per-point verdicts).
+#[derive(Clone, PartialEq)]
+struct Summary {
+    key: CompareKey,
+    counts: [usize; 8],
+    a: Tally,
+    b: Tally,
+    matched: usize,
+    rows: usize,
+}
+
+fn side_row(id: &'static str, who: String, t: Tally) -> impl IntoView {
+    view! {
+        <tr id=id data-silent=t.silent data-caught=t.caught data-failures=t.failures>
+            <td>{who}</td><td class="num">{format!("{:.4}", t.threshold)}</td>
+            <td class="num">{t.failures}</td><td class="num">{t.silent}</td><td class="num">{t.caught}</td>
+        </tr>
+    }
+}
+
+/// The panel.
+#[component]
+pub fn ComparePanel() -> impl IntoView {
+    let StudyCtx {
+        id,
+        state,
+        layout,
+        cols,
+        xy,
+        selection,
+        ..
+    } = context::study();
+    let studies = LocalResource::new(api::studies);
+    let vs = Memo::new(move |_| state.get().vs.filter(|&v| v != id));
+    let own_csfs = layout.with_value(|l| l.csfs.clone());
+    let own = own_csfs.clone();
+    // Side B's CSFs: the other study's, or this one's.
+    let csfs_b = LocalResource::new(move || {
+        let own = own.clone();
+        async move {
+            match vs.get() {
+                Some(v) => api::layout(v).await.map(|l| l.csfs),
+                None => Ok(own),
+            }
+        }
+    });
+    let summary = Memo::new(move |_| {
+        cols.with(|c| {
+            let c = c.as_ref()?;
+            let x = c.compare.as_ref()?;
+            Some(Summary {
+                key: x.key.clone(),
+                counts: x.result.counts,
+                a: x.result.a,
+                b: x.result.b,
+                matched: x.matched,
+                rows: c.label.len(),
+            })
+        })
+    });
+    let with_value = move || {
+        let s = state.get();
+        match (s.vs, &s.csf_b) {
+            (Some(v), _) => v.to_string(),
+            (None, Some(_)) => "self".into(),
+            (None, None) => String::new(),
+        }
+    };
+    let choose = move |ev: leptos::ev::Event| {
+        let v = event_target_value(&ev);
+        let second = own_csfs.clone();
+        state.update(|s| match v.as_str() {
+            "" => {
+                s.vs = None;
+                s.csf_b = None;
+                if s.color == ColorMode::Compare {
+                    s.color = ColorMode::TestSet;
+                }
+            }
+            "self" => {
+                s.vs = None;
+                let other = second.iter().find(|c| **c != s.csf).or(second.first());
+                s.csf_b = other.cloned();
+                s.color = ColorMode::Compare;
+            }
+            other => {
+                if let Ok(v) = other.parse() {
+                    s.vs = Some(v);
+                    s.csf_b = None;
+                    s.color = ColorMode::Compare;
+                }
+            }
+        })
+    };
+    let name_of = move |study: i64| {
+        studies
+            .get()
+            .and_then(|r| r.ok())
+            .and_then(|l| l.into_iter().find(|s| s.id == study).map(|s| s.name))
+            .unwrap_or_else(|| format!("study {study}"))
+    };
+    view! {
+        <div id="compare">
+            <p class="muted">"Which failures each side lets through at one working point: this study's CSF against a second CSF, or against another study of the same samples (matched by test set and sample id). Each side keeps the given coverage of its own i.i.d. test set."</p>
+            <label>"compare with "
+                <select id="compare-with" prop:value=with_value on:change=choose>
+                    <option value="">"nothing"</option>
+                    <option value="self">"this study, a second CSF"</option>
+                    {move || studies.get().and_then(|r| r.ok()).map(|list| list.into_iter().filter(|s| s.id != id).map(|s| {
+                        // The list arrives after the select's value is set: each option selects itself.
+                        let value = s.id.to_string();
+                        let me = value.clone();
+                        view! { <option value=value prop:selected=move || with_value() == me>{format!("study {}: {}", s.id, s.name)}</option> }
+                    }).collect_view())}
+                </select>
+            </label>
+            <label>" B's CSF "
+                <select id="compare-csf" prop:value=move || state.get().csf_of_b().to_string()
+                    on:change=move |ev| { let v = event_target_value(&ev); state.update(|s| s.csf_b = Some(v)); }>
+                    {move || csfs_b.get().map(|r| match r {
+                        Ok(list) => list.into_iter().map(|c| {
+                            let me = c.clone();
+                            view! { <option value=c.clone() prop:selected=move || state.get().csf_of_b() == me>{c.clone()}</option> }
+                        }).collect_view().into_any(),
+                        Err(e) => view! { <option value="">{e}</option> }.into_any(),
+                    })}
+                </select>
+            </label>
+            <label>" coverage "
+                <input id="compare-coverage" type="number" min="0.05" max="1" step="0.01"
+                    prop:value=move || state.get().coverage.to_string()
+                    on:change=move |ev| {
+                        if let Ok(c) = event_target_value(&ev).parse::<f64>() {
+                            state.update(|s| s.coverage = c.clamp(0.05, 1.0));
+                        }
+                    }/>
+            </label>
+            {move || summary.get().map(|x| {
+                let (a, b) = x.key.names();
+                let here = name_of(id);
+                let there = x.key.vs.map_or_else(|| here.clone(), name_of);
+                let counts = x.counts;
+                view! {
+                    <p class="muted" id="compare-sides-note">{format!(
+                        "A = {here} · {}; B = {there} · {}; at {:.0} % coverage. {} of {} points matched.",
+                        x.key.csf_a, x.key.csf_b, x.key.coverage * 100.0, x.matched, x.rows
+                    )}</p>
+                    <table id="compare-sides"><thead><tr><th></th><th>"threshold"</th><th>"failures"</th><th>"silent"</th><th>"caught"</th></tr></thead>
+                    <tbody>{side_row("compare-a", format!("A · {}", x.key.csf_a), x.a)}{side_row("compare-b", format!("B · {}", x.key.csf_b), x.b)}</tbody></table>
+                    <table id="compare-verdicts"><thead><tr><th>"verdict"</th><th>"points"</th></tr></thead>
+                    <tbody>{Verdict::ALL.into_iter().filter(|v| counts[*v as usize] > 0).map(|v| {
+                        let [r, g, bl] = VERDICT[v as usize];
+                        let pick = move |_| {
+                            let rows = cols.with_untracked(|c| {
+                                c.as_ref().and_then(|c| c.compare.as_ref()).map(|x| x.result.rows_of(v)).unwrap_or_default()
+                            });
+                            let cam = xy.with_untracked(|p| p.as_ref().map(|p| state.get_untracked().cam.framing(p, &rows, 0.8)));
+                            selection.set(Selection(rows));
+                            state.update(|s| {
+                                s.color = ColorMode::Compare;
+                                if let Some(cam) = cam {
+                                    s.cam = cam;
+                                }
+                            });
+                        };
+                        view! {
+                            <tr class="verdict" data-verdict=v.name() data-count=counts[v as usize] on:click=pick>
+                                <td><i class="swatch" style=format!("background:rgb({r},{g},{bl})")></i>{v.label(&a, &b)}</td>
+                                <td class="num">{counts[v as usize]}</td>
+                            </tr>
+                        }
+                    }).collect_view()}</tbody></table>
+                    <p class="muted">"Click a verdict to frame and select its points; the scatter is coloured by verdict."</p>
+                }
+            })}
+        </div>
+    }
+}
