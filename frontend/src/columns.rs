@@ -88,6 +88,6 @@ impl Columns {
 
     /// Whether point `i` is a silent failure: wrong, with the CSF's score at or above `threshold`.
     pub fn is_silent(&self, i: usize, threshold: f64) -> bool {
-        self.label[i] != self.predicted[i] && f64::from(self.score[i]) >= threshold
+        failscope_shared::analysis::rc::is_silent(self.label[i] != self.predicted[i], self.score[i], threshold)
     }
 }

@@ -3,7 +3,7 @@
 //! (`failscope_shared::analysis::regions`), and per-cluster statistics: class and test-set mix, accuracy, silent
 //! failures at a coverage threshold, and the representative sample nearest to the centroid.
 
-use failscope_shared::analysis::regions;
+use failscope_shared::analysis::{rc, regions};
 use failscope_shared::api::{ClusterStats, Clustering};
 use linfa::traits::{Fit, Predict, Transformer};
 use linfa::DatasetBase;
@@ -31,7 +31,7 @@ pub struct Samples<'a> {
 impl Samples<'_> {
     /// Whether row `r` is a silent failure: wrong, with a confidence at or above `threshold`.
     pub fn is_silent(&self, r: usize, threshold: f64) -> bool {
-        self.labels[r] != self.predicted[r] && f64::from(self.confidence[r]) >= threshold
+        rc::is_silent(self.labels[r] != self.predicted[r], self.confidence[r], threshold)
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::analysis::rc::coverage_threshold;
+use crate::analysis::rc::{coverage_threshold, is_silent};
 
 /// One side of a comparison: a study's columns under one CSF.
 #[derive(Clone, Copy)]
@@ -34,7 +34,7 @@ impl Side<'_> {
     fn fate(&self, row: usize, threshold: f64) -> Fate {
         if self.label[row] == self.predicted[row] {
             Fate::Right
-        } else if f64::from(self.score[row]) >= threshold {
+        } else if is_silent(true, self.score[row], threshold) {
             Fate::Silent
         } else {
             Fate::Caught

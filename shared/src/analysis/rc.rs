@@ -421,6 +421,13 @@ impl RiskCoverageStats {
     }
 }
 
+/// The silent-failure rule: a wrong prediction whose confidence is at or above `threshold` (a
+/// [`coverage_threshold`]); a NaN confidence is never silent. Every silent-failure count, filter,
+/// colour and region uses it.
+pub fn is_silent(wrong: bool, confidence: f32, threshold: f64) -> bool {
+    wrong && f64::from(confidence) >= threshold
+}
+
 /// The confidence at `coverage` of the reference rows (`dataset_idx == 1`, the i.i.d. test set; all
 /// rows if there are none): the lowest confidence among the `coverage` most confident. A failure
 /// at or above it is *silent* — the model would have kept it at that coverage. NaN confidences are
