@@ -146,6 +146,7 @@ pub fn Clusters() -> impl IntoView {
         layout,
         xy,
         selection,
+        cols,
         ..
     } = context::study();
     let regions = RwSignal::new(Regions::Density);
@@ -180,7 +181,19 @@ pub fn Clusters() -> impl IntoView {
                     progress.set(None);
                     let c = c?;
                     Ok(Arc::new(Ranked {
-                        hotspots: hotspots::ranked(&c, &classes, &sets),
+                        hotspots: {
+                            // The metadata column the view colours by, when loaded, may name a cluster.
+                            let meta = cols.with_untracked(|x| x.as_ref().and_then(|x| x.meta.clone()));
+                            let meta: Vec<hotspots::Meta> = meta
+                                .iter()
+                                .map(|m| hotspots::Meta {
+                                    key: &m.key,
+                                    codes: &m.codes,
+                                    categories: &m.categories,
+                                })
+                                .collect();
+                            hotspots::ranked(&c, &classes, &sets, &meta)
+                        },
                         assignment: c.assignment,
                         csf: c.csf,
                         threshold: c.threshold,

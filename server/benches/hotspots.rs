@@ -100,7 +100,7 @@ fn main() {
         let (secs, ranked) = best(5, || {
             let a = cluster::assign(s.layout.view(), &samples, &Method::density(), 0, 0.95).expect("density");
             let c = cluster::summarise(s.layout.view(), a, &samples, "det_mcp", 0.95);
-            hotspots::ranked(&c, &classes, &sets)
+            hotspots::ranked(&c, &classes, &sets, &[])
         });
         let first = ranked.first().map_or(0, |h| h.silent);
         println!(

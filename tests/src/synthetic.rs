@@ -60,6 +60,18 @@ pub fn synthetic_study_planted(db: &std::path::Path, n: usize, planted: usize) -
     n - planted..n
 }
 
+/// [`synthetic_study_planted`] with images and provenance (as [`synthetic_study_with_images`]);
+/// the planted rows all come from the domain `scanner-x`, the others from `site0`–`site2`.
+pub fn synthetic_study_planted_with_images(
+    db: &std::path::Path,
+    n: usize,
+    planted: usize,
+    images: &std::path::Path,
+) -> std::ops::Range<usize> {
+    build(db, n, Some(images), planted, Model::Only);
+    n - planted..n
+}
+
 /// Uniform numbers in [0, 1) from a xorshift64 stream.
 fn stream(mut state: u64) -> impl FnMut() -> f64 {
     move || {
@@ -157,7 +169,7 @@ fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, plant
                 mc: None,
                 scores,
                 probs: None,
-                sources: images.map(|dir| sources(dir, &order)),
+                sources: images.map(|dir| sources(dir, &order, first_planted)),
                 test_sets: TEST_SETS.iter().map(|s| s.to_string()).collect(),
             },
         )
@@ -178,8 +190,9 @@ fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, plant
 }
 
 /// 64 PNGs of 32×32 in `dir`, and the provenance of rows holding the samples `order` names, each
-/// sample `i` with the id `s<i>` and image `i % 64`.
-fn sources(dir: &std::path::Path, order: &[usize]) -> failscope::sources::SampleSources {
+/// sample `i` with the id `s<i>`, image `i % 64` and domain `site<i % 3>` (`scanner-x` from sample
+/// `first_planted` on).
+fn sources(dir: &std::path::Path, order: &[usize], first_planted: usize) -> failscope::sources::SampleSources {
     for k in 0..64u32 {
         let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(k * 4) as u8, (x * 8) as u8, (y * 8) as u8]));
         img.save(dir.join(format!("img{k}.png"))).unwrap();
@@ -200,7 +213,11 @@ fn sources(dir: &std::path::Path, order: &[usize]) -> failscope::sources::Sample
                 index: i,
                 image: Some(format!("img{}.png", i % 64)),
                 corruption: None,
-                domain: Some(format!("site{}", i % 3)),
+                domain: Some(if i >= first_planted {
+                    "scanner-x".to_string()
+                } else {
+                    format!("site{}", i % 3)
+                }),
                 meta: IndexMap::new(),
             })
             .collect(),

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use failscope::http::{app, AppState};
 use failscope::store::Store;
-use failscope_e2e::synthetic::{synthetic_pair, synthetic_study_planted};
+use failscope_e2e::synthetic::{synthetic_pair, synthetic_study_planted, synthetic_study_planted_with_images};
 use failscope_shared::api::HotspotRanking;
 use tower::ServiceExt;
 
@@ -99,4 +99,24 @@ async fn two_studies_of_the_same_samples_pair_their_rows_by_sample_id() {
     let (status, body) = get(&state, "/api/studies/1/matches/two").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body.contains("ids are integers"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_region_from_one_domain_is_labelled_with_it() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("s.db");
+    // The 300 planted rows all come from `scanner-x`; the other rows from three sites in turn.
+    synthetic_study_planted_with_images(&db, 6_000, 300, d.path());
+    let state = AppState::new(Store::open(&db).unwrap(), db.clone(), d.path().to_path_buf()).unwrap();
+    let (status, body) = get(&state, "/api/studies/1/hotspots").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let r: HotspotRanking = serde_json::from_str(&body).unwrap();
+    let first = &r.hotspots[0].label;
+    assert!(first.contains(" · domain scanner-x · "), "{first}");
+    // Regions of the class blobs mix the three sites: none names a site.
+    assert!(
+        r.hotspots.iter().all(|h| !h.label.contains("domain site")),
+        "{:?}",
+        r.hotspots
+    );
 }

@@ -3,6 +3,7 @@
 //! failures, then their rate (`failscope_shared::analysis::hotspots`). A read: it needs the
 //! embedding computed already (409 otherwise) and takes well under a second at 100,000 points,
 //! so it answers at once instead of starting a job; the regions are cached like a clustering's.
+//! Labels name a metadata value (of a column with at most 50 values) that marks a region out.
 
 use std::ops::ControlFlow;
 
@@ -13,7 +14,11 @@ use failscope_shared::analysis::hotspots;
 use failscope_shared::api::{ClusterParams, HotspotRanking, HotspotsQuery, Method, Space};
 use failscope_shared::wire::{DEFAULT_CSF, SILENT_FAILURE_COVERAGE};
 
+use super::samples::meta_columns;
 use super::{on_store, parse_id, AppError, AppState};
+
+/// A metadata column with more distinct values (ids, ages) names no region.
+const MAX_CATEGORIES: usize = 50;
 use crate::latent::jobs;
 
 /// The handler.
@@ -46,8 +51,17 @@ pub async fn hotspots(
         }
         let (c, _) = jobs::clustering(s, id, &params, &|_, _| ControlFlow::Continue(()))?;
         let names: Vec<String> = s.test_sets(id)?.into_iter().map(|t| t.name).collect();
+        let columns = meta_columns(&s.sample_meta(id)?, MAX_CATEGORIES);
+        let meta: Vec<hotspots::Meta> = columns
+            .iter()
+            .map(|(key, codes, categories)| hotspots::Meta {
+                key,
+                codes,
+                categories,
+            })
+            .collect();
         Ok(HotspotRanking {
-            hotspots: hotspots::ranked(&c, &s.classes(id)?, &names),
+            hotspots: hotspots::ranked(&c, &s.classes(id)?, &names, &meta),
             csf: c.csf,
             threshold: c.threshold,
             assignment: c.assignment,

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Json};
+use failscope_shared::analysis::hotspots;
 use failscope_shared::api::{
     FailuresQuery, Identity, Link, NeighboursQuery, NewLink, RankedSample, SampleDetail, StudyLayout,
 };
@@ -41,6 +42,31 @@ fn meta_keys(meta: &[crate::store::SampleMeta]) -> Vec<String> {
         }
     }
     keys
+}
+
+/// Every row's value of the metadata `key` (`domain` is the rows' domain).
+fn meta_values<'a>(meta: &'a [crate::store::SampleMeta], key: &str) -> Vec<Option<&'a str>> {
+    meta.iter()
+        .map(|(domain, m)| {
+            if key == "domain" {
+                domain.as_deref()
+            } else {
+                m.get(key).map(String::as_str)
+            }
+        })
+        .collect()
+}
+
+/// The study's metadata columns with at most `max` categories each: key, codes and categories
+/// (what a hotspot's label may name).
+pub(super) fn meta_columns(meta: &[crate::store::SampleMeta], max: usize) -> Vec<(String, Vec<u16>, Vec<String>)> {
+    meta_keys(meta)
+        .into_iter()
+        .filter_map(|k| {
+            let (codes, cats) = hotspots::categorise(&meta_values(meta, &k), max)?;
+            Some((k, codes, cats))
+        })
+        .collect()
 }
 
 fn study(store: &Store, id: i64) -> Result<Option<StudyLayout>, StoreError> {
@@ -127,29 +153,9 @@ pub async fn column(
                         .map(|v| binary(wire::f32_bytes(v.iter().copied()), "f32", None))
                 } else if let Some(key) = other.strip_prefix("meta:") {
                     let meta = s.sample_meta(id)?;
-                    let values: Vec<Option<String>> = meta
-                        .into_iter()
-                        .map(|(domain, m)| if key == "domain" { domain } else { m.get(key).cloned() })
-                        .collect();
-                    if values.iter().all(Option::is_none) {
-                        None
-                    } else {
-                        let mut cats: Vec<String> = values.iter().flatten().cloned().collect();
-                        cats.sort();
-                        cats.dedup();
-                        cats.insert(0, "(none)".into());
-                        let index: std::collections::HashMap<&str, i64> = cats
-                            .iter()
-                            .enumerate()
-                            .skip(1)
-                            .map(|(i, c)| (c.as_str(), i as i64))
-                            .collect();
-                        let codes: Vec<i64> = values
-                            .iter()
-                            .map(|v| v.as_deref().and_then(|v| index.get(v).copied()).unwrap_or(0))
-                            .collect();
-                        Some(binary(wire::u16_bytes(codes), "u16", Some(cats)))
-                    }
+                    hotspots::categorise(&meta_values(&meta, key), usize::MAX).map(|(codes, cats)| {
+                        binary(wire::u16_bytes(codes.into_iter().map(i64::from)), "u16", Some(cats))
+                    })
                 } else {
                     None
                 }

@@ -1,7 +1,8 @@
 //! Silent-failure hotspots: a clustering's clusters ranked by their silent failures, each with a
 //! label a person can read ("pneumonia · gaussian_noise ≥ 3 · 92 % silent"): the majority class,
 //! the dominant shift (test sets grouped as `view::shifts` groups them; a corruption with the
-//! severities that hold most of it) and the silent share.
+//! severities that hold most of it), a metadata value that marks it out (`domain site3` when 80 %
+//! of the region is from site 3 but the study is not) and the silent share.
 
 use crate::api::Clustering;
 use crate::view::shifts::{classify, Family};
@@ -84,9 +85,74 @@ fn shift_label(mix: &[u64], test_sets: &[String]) -> Option<String> {
     })
 }
 
+/// A categorical metadata column: a code per row (0: none) and the categories by code.
+#[derive(Clone, Copy)]
+pub struct Meta<'a> {
+    /// Its key (`domain`, `sex`, …).
+    pub key: &'a str,
+    /// Category code per row; 0 is "none".
+    pub codes: &'a [u16],
+    /// Category names by code (`categories[0]` is "(none)").
+    pub categories: &'a [String],
+}
+
+/// Codes and categories of per-row values: categories sorted, `(none)` first with code 0.
+/// `None` when there are more than `max` distinct values (not a category: ids, ages) or none.
+pub fn categorise(values: &[Option<&str>], max: usize) -> Option<(Vec<u16>, Vec<String>)> {
+    let mut cats: Vec<&str> = values.iter().flatten().copied().collect();
+    cats.sort_unstable();
+    cats.dedup();
+    if cats.is_empty() || cats.len() > max.min(usize::from(u16::MAX) - 1) {
+        return None;
+    }
+    let codes = values
+        .iter()
+        .map(|v| v.and_then(|v| cats.binary_search(&v).ok()).map_or(0, |i| i as u16 + 1))
+        .collect();
+    let categories = std::iter::once("(none)".to_string())
+        .chain(cats.iter().map(|c| c.to_string()))
+        .collect();
+    Some((codes, categories))
+}
+
+/// Labels of metadata values that mark each cluster out: per column, the value holding at least
+/// 80 % of the cluster's rows when it holds less than 80 % of all rows (a study from one site
+/// says nothing per region). By cluster id; at most two per cluster, in column order.
+fn meta_labels(c: &Clustering, meta: &[Meta]) -> Vec<Vec<String>> {
+    let k = c.clusters.iter().map(|s| s.id as usize + 1).max().unwrap_or(0);
+    let mut out = vec![Vec::new(); k];
+    for m in meta.iter().filter(|m| m.codes.len() == c.assignment.len()) {
+        let n_cats = m.categories.len().max(1);
+        let mut per = vec![0u64; k * n_cats];
+        let mut all = vec![0u64; n_cats];
+        for (&a, &code) in c.assignment.iter().zip(m.codes) {
+            let code = usize::from(code).min(n_cats - 1);
+            all[code] += 1;
+            if a >= 0 && (a as usize) < k {
+                per[a as usize * n_cats + code] += 1;
+            }
+        }
+        let total: u64 = all.iter().sum();
+        for s in &c.clusters {
+            let row = &per[s.id as usize * n_cats..(s.id as usize + 1) * n_cats];
+            let size: u64 = row.iter().sum();
+            let best = (1..n_cats).max_by_key(|&j| (row[j], std::cmp::Reverse(j)));
+            if let Some(j) = best {
+                let (here, there) = (row[j] * 5 >= size * 4 && size > 0, all[j] * 5 < total * 4);
+                if here && there && out[s.id as usize].len() < 2 {
+                    out[s.id as usize].push(format!("{} {}", m.key, m.categories[j]));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The clusters of `c`, most silent failures first (then the higher rate, then the smaller id),
-/// labelled with the names of `classes` and `test_sets` (by index; `class k` / `dataset k` beyond).
-pub fn ranked(c: &Clustering, classes: &[String], test_sets: &[String]) -> Vec<Hotspot> {
+/// labelled with the names of `classes` and `test_sets` (by index; `class k` / `dataset k` beyond)
+/// and the values of `meta` that mark a cluster out.
+pub fn ranked(c: &Clustering, classes: &[String], test_sets: &[String], meta: &[Meta]) -> Vec<Hotspot> {
+    let marks = meta_labels(c, meta);
     let name = |names: &[String], k: usize, what: &str| names.get(k).cloned().unwrap_or_else(|| format!("{what} {k}"));
     let mut out: Vec<Hotspot> = c
         .clusters
@@ -101,7 +167,18 @@ pub fn ranked(c: &Clustering, classes: &[String], test_sets: &[String]) -> Vec<H
             if let Some(k) = argmax(&s.class_mix) {
                 parts.push(name(classes, k, "class"));
             }
-            parts.extend(shift_label(&s.test_set_mix, test_sets));
+            let shift = shift_label(&s.test_set_mix, test_sets);
+            // A value the shift already names (`acquisition site3`, `domain site3`) once.
+            let marks = marks.get(s.id as usize).into_iter().flatten();
+            let new: Vec<String> = marks
+                .filter(|m| {
+                    let value = m.split_once(' ').map_or(m.as_str(), |(_, v)| v);
+                    !shift.as_deref().is_some_and(|l| l.split(' ').any(|w| w == value))
+                })
+                .cloned()
+                .collect();
+            parts.extend(shift);
+            parts.extend(new);
             parts.push(format!("{:.0} % silent", 100.0 * rate));
             Hotspot {
                 id: s.id,
@@ -166,7 +243,7 @@ mod tests {
         };
         let classes = vec!["normal".to_string(), "pneumonia".to_string()];
         let sets = vec!["val_tuning".to_string(), "iid_study".to_string()];
-        let r = ranked(&c, &classes, &sets);
+        let r = ranked(&c, &classes, &sets, &[]);
         // 46 silent each: the higher rate (46 of 48 against 46 of 50) first.
         assert_eq!(r.iter().map(|h| h.id).collect::<Vec<_>>(), [2, 1, 0, 3]);
         assert_eq!(r[0].label, "normal · iid_study · 96 % silent");
@@ -193,5 +270,54 @@ mod tests {
         assert_eq!(shift_label(&[0, 9, 0, 0, 0, 0], &sets).unwrap(), "iid_study");
         assert_eq!(shift_label(&[0; 6], &sets), None);
         assert!(rows_of(&c.assignment, 9).is_empty());
+    }
+
+    #[test]
+    fn a_metadata_value_that_marks_a_region_out_joins_its_label() {
+        // Ten rows: cluster 0 rows 0–4, cluster 1 rows 5–9.
+        let c = Clustering {
+            assignment: vec![0, 0, 0, 0, 0, 1, 1, 1, 1, 1],
+            clusters: vec![stats(0, 5, 5, vec![5], vec![0, 5]), stats(1, 5, 0, vec![5], vec![0, 5])],
+            csf: "det_mcp".into(),
+            threshold: 0.9,
+        };
+        let site: Vec<Option<&str>> = ["b", "b", "b", "b", "a", "a", "a", "b", "a", "a"].map(Some).to_vec();
+        let (codes, cats) = categorise(&site, 20).unwrap();
+        assert_eq!(
+            (codes[0], codes[4], &cats[..]),
+            (2, 1, &["(none)", "a", "b"].map(String::from)[..])
+        );
+        // Every row female: true of the study, so of no region.
+        let sex = vec![Some("female"); 10];
+        let (sex_codes, sex_cats) = categorise(&sex, 20).unwrap();
+        let meta = [
+            Meta {
+                key: "domain",
+                codes: &codes,
+                categories: &cats,
+            },
+            Meta {
+                key: "sex",
+                codes: &sex_codes,
+                categories: &sex_cats,
+            },
+        ];
+        let classes = vec!["nevus".to_string()];
+        let sets = vec!["val_tuning".to_string(), "iid_study".to_string()];
+        let r = ranked(&c, &classes, &sets, &meta);
+        // Cluster 0: 4 of 5 from site b (80 %), b is 5 of 10 overall. Cluster 1: 4 of 5 from a.
+        assert_eq!(r[0].label, "nevus · iid_study · domain b · 100 % silent");
+        assert_eq!(r[1].label, "nevus · iid_study · domain a · 0 % silent");
+        // A value the shift label already names is not repeated.
+        let sets = vec!["val_tuning".to_string(), "in_class_study_acquisition_b".to_string()];
+        assert_eq!(
+            ranked(&c, &classes, &sets, &meta)[0].label,
+            "nevus · acquisition b · 100 % silent"
+        );
+        // Too many distinct values are not a category.
+        let ids: Vec<String> = (0..10).map(|i| format!("id{i}")).collect();
+        let ids: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
+        assert!(categorise(&ids, 5).is_none());
+        assert!(categorise(&[None, None], 5).is_none());
     }
 }
