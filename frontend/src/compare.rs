@@ -15,6 +15,7 @@ use crate::colors::VERDICT;
 use crate::columns::CompareKey;
 use crate::context::{self, StudyCtx};
 use crate::panels::Selection;
+use crate::study::COMPARE_ERROR;
 
 /// What the panel shows of a computed comparison (not its per-point verdicts).
 #[derive(Clone, PartialEq)]
@@ -46,6 +47,7 @@ pub fn ComparePanel() -> impl IntoView {
         cols,
         xy,
         selection,
+        error,
         ..
     } = context::study();
     let studies = LocalResource::new(api::studies);
@@ -153,6 +155,12 @@ pub fn ComparePanel() -> impl IntoView {
                         }
                     }/>
             </label>
+            {move || (state.with(|s| s.comparing()) && summary.with(Option::is_none)).then(|| {
+                match error.get().filter(|e| e.starts_with(COMPARE_ERROR)) {
+                    Some(e) => view! { <p class="error" id="compare-error">{e}</p> }.into_any(),
+                    None => view! { <p class="muted" id="compare-loading">"Loading side B…"</p> }.into_any(),
+                }
+            })}
             {move || summary.get().map(|x| {
                 let (a, b) = x.key.names();
                 let here = name_of(id);

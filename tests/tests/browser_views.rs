@@ -486,6 +486,14 @@ async fn a_comparison_link_opens_the_same_comparison_in_a_fresh_browser_profile(
             "one model: the same failures"
         );
         shot(&c2, "compare-csfs.png").await?;
+        // A CSF side B lacks is named in the panel.
+        c2.goto(&format!("http://{addr}/?study=1&vs=2&csf2=nope&panel=compare"))
+            .await?;
+        let e = text(&c2, "#compare-error").await?;
+        assert!(
+            e.contains("cannot compare with study 2 under nope") && e.contains("nope"),
+            "{e}"
+        );
         Cmd::Ok(())
     })
     .await;

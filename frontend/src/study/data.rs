@@ -13,6 +13,9 @@ use crate::api;
 use crate::colors::{self, Paint};
 use crate::columns::{Columns, CompareKey, Compared};
 
+/// How a comparison's error begins (the compare panel shows those).
+pub const COMPARE_ERROR: &str = "cannot compare";
+
 /// Loads the columns, again when the CSF changes (keeping a loaded cluster or metadata column).
 pub fn use_columns(
     id: i64,
@@ -224,7 +227,7 @@ pub fn use_comparison(
                 (Ok(b), Ok(m)) => (b, m),
                 (Err(e), _) | (_, Err(e)) => {
                     error.set(Some(format!(
-                        "cannot compare with study {other} under {}: {e}",
+                        "{COMPARE_ERROR} with study {other} under {}: {e}",
                         key.csf_b
                     )));
                     return;

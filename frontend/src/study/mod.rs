@@ -7,6 +7,8 @@ mod data;
 mod plot;
 mod workspace;
 
+pub use data::COMPARE_ERROR;
+
 use failscope_shared::api::StudyLayout;
 use failscope_shared::view::camera::shown_alpha;
 use failscope_shared::view::Panel;
