@@ -102,12 +102,14 @@ fn Study(id: i64) -> impl IntoView {
     let layout = LocalResource::new(move || api::layout(id));
     view! {
         <p class="crumbs"><a href="/" on:click=move |ev| { ev.prevent_default(); state.set(ViewState::default()); }>"← all studies"</a><StudyReports id=id/></p>
-        <Suspense fallback=|| view! { <p class="muted">"Loading study…"</p> }>
+        // A Transition, not a Suspense: a resource that reloads inside the view (a panel's list,
+        // the hotspots) must not swap the whole view for the fallback while it loads.
+        <Transition fallback=|| view! { <p class="muted">"Loading study…"</p> }>
             {move || layout.get().map(|r| match r {
                 Err(e) => view! { <div class="error-page"><h2>"Cannot open this study"</h2><p class="error" id="page-error">{e}</p></div> }.into_any(),
                 Ok(l) => view! { <study::StudyView layout=l/> }.into_any(),
             })}
-        </Suspense>
+        </Transition>
     }
 }
 

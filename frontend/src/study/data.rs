@@ -198,6 +198,8 @@ pub fn use_comparison(
     error: RwSignal<Option<String>>,
 ) {
     let want = Memo::new(move |_| CompareKey::of(&state.get()));
+    // The comparison being fetched: a column arriving meanwhile does not start it again.
+    let pending = StoredValue::new(None::<CompareKey>);
     Effect::new(move |_| {
         let key = want.get();
         // `None`: no columns yet; `Some(None)`: nothing compared.
@@ -213,9 +215,10 @@ pub fn use_comparison(
             }
             return;
         };
-        if have.as_ref() == Some(&key) {
+        if have.as_ref() == Some(&key) || pending.with_value(|p| p.as_ref() == Some(&key)) {
             return;
         }
+        pending.set_value(Some(key.clone()));
         leptos::task::spawn_local(async move {
             let other = key.vs.unwrap_or(id);
             let b = api::columns(other, &key.csf_b).await;
@@ -223,6 +226,11 @@ pub fn use_comparison(
                 Some(v) => api::matches(id, v).await.map(Some),
                 None => Ok(None),
             };
+            pending.update_value(|p| {
+                if p.as_ref() == Some(&key) {
+                    *p = None;
+                }
+            });
             let (b, matched) = match (b, matched) {
                 (Ok(b), Ok(m)) => (b, m),
                 (Err(e), _) | (_, Err(e)) => {
@@ -235,6 +243,10 @@ pub fn use_comparison(
             };
             if want.get_untracked().as_ref() != Some(&key) {
                 return;
+            }
+            // An earlier comparison's error no longer holds.
+            if error.with_untracked(|e| e.as_deref().is_some_and(|e| e.starts_with(COMPARE_ERROR))) {
+                error.set(None);
             }
             cols.update(|c| {
                 let Some(c) = c else { return };
