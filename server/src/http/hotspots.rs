@@ -16,10 +16,10 @@ use failscope_shared::wire::{DEFAULT_CSF, SILENT_FAILURE_COVERAGE};
 
 use super::samples::meta_columns;
 use super::{on_store, parse_id, AppError, AppState};
+use crate::latent::jobs;
 
 /// A metadata column with more distinct values (ids, ages) names no region.
 const MAX_CATEGORIES: usize = 50;
-use crate::latent::jobs;
 
 /// The handler.
 pub async fn hotspots(
