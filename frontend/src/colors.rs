@@ -98,6 +98,8 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
     const FAILURE: ([u8; 3], [u8; 3]) = ([252, 187, 161], [165, 15, 21]);
     let sets = shifts::shown(test_sets, &s.hide_sets, &s.severity);
     let mut rgba = Vec::with_capacity(4 * n);
+    // The comparison's verdicts among the points shown (its legend counts those).
+    let mut verdicts_shown = [0usize; 8];
     for i in 0..n {
         let rgb = match &s.color {
             ColorMode::TestSet => PALETTE[usize::from(c.dataset_idx[i]) % 10],
@@ -133,6 +135,9 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
             },
         };
         if visible(c, s, &sets, threshold, i) {
+            if let Some(&v) = c.compare.as_ref().and_then(|x| x.result.verdicts.get(i)) {
+                verdicts_shown[usize::from(v) % 8] += 1;
+            }
             rgba.extend_from_slice(&[rgb[0], rgb[1], rgb[2], alpha]);
         } else if s.ghost {
             rgba.extend_from_slice(&[GHOST[0], GHOST[1], GHOST[2], GHOST_ALPHA]);
@@ -226,10 +231,10 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
                 let (a, b) = x.key.names();
                 Verdict::ALL
                     .iter()
-                    .filter(|v| x.result.counts[**v as usize] > 0)
+                    .filter(|v| verdicts_shown[**v as usize] > 0)
                     .map(|v| Legend {
                         css: css(VERDICT[*v as usize]),
-                        label: format!("{} ({})", v.label(&a, &b), x.result.counts[*v as usize]),
+                        label: format!("{} ({})", v.label(&a, &b), verdicts_shown[*v as usize]),
                         glyph: None,
                     })
                     .collect()

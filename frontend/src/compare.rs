@@ -7,6 +7,7 @@
 //! or long — reopens the same comparison.
 
 use failscope_shared::analysis::compare::{Tally, Verdict};
+use failscope_shared::view::camera::shown_alpha;
 use failscope_shared::view::ColorMode;
 use leptos::prelude::*;
 
@@ -17,15 +18,16 @@ use crate::context::{self, StudyCtx};
 use crate::panels::Selection;
 use crate::study::COMPARE_ERROR;
 
-/// What the panel shows of a computed comparison (not its per-point verdicts).
+/// What the panel shows of a computed comparison: its counts over the points the filters leave.
 #[derive(Clone, PartialEq)]
-struct Summary {
+struct Shown {
     key: CompareKey,
     counts: [usize; 8],
     a: Tally,
     b: Tally,
     matched: usize,
     rows: usize,
+    shown: usize,
 }
 
 fn side_row(id: &'static str, who: String, t: Tally) -> impl IntoView {
@@ -48,6 +50,7 @@ pub fn ComparePanel() -> impl IntoView {
         xy,
         selection,
         error,
+        painted,
         ..
     } = context::study();
     let studies = LocalResource::new(api::studies);
@@ -68,13 +71,20 @@ pub fn ComparePanel() -> impl IntoView {
         cols.with(|c| {
             let c = c.as_ref()?;
             let x = c.compare.as_ref()?;
-            Some(Summary {
-                key: x.key.clone(),
-                counts: x.result.counts,
-                a: x.result.a,
-                b: x.result.b,
-                matched: x.matched,
-                rows: c.label.len(),
+            painted.with(|p| {
+                // Alpha of every point as painted (before the colours arrive: all shown).
+                let alpha = |r: usize| p.as_ref().and_then(|p| p.rgba.get(4 * r + 3)).copied();
+                let keep = |r: usize| alpha(r).is_none_or(shown_alpha);
+                let s = x.result.summary(keep);
+                Some(Shown {
+                    key: x.key.clone(),
+                    counts: s.counts,
+                    a: s.a,
+                    b: s.b,
+                    matched: x.matched,
+                    rows: c.label.len(),
+                    shown: (0..c.label.len()).filter(|&r| keep(r)).count(),
+                })
             })
         })
     });
@@ -168,8 +178,8 @@ pub fn ComparePanel() -> impl IntoView {
                 let counts = x.counts;
                 view! {
                     <p class="muted" id="compare-sides-note">{format!(
-                        "A = {here} · {}; B = {there} · {}; at {:.0} % coverage. {} of {} points matched.",
-                        x.key.csf_a, x.key.csf_b, x.key.coverage * 100.0, x.matched, x.rows
+                        "A = {here} · {}; B = {there} · {}; at {:.0} % coverage. {} of {} points matched; counted over the {} the filters show.",
+                        x.key.csf_a, x.key.csf_b, x.key.coverage * 100.0, x.matched, x.rows, x.shown
                     )}</p>
                     <table id="compare-sides"><thead><tr><th></th><th>"threshold"</th><th>"failures"</th><th>"silent"</th><th>"caught"</th></tr></thead>
                     <tbody>{side_row("compare-a", format!("A · {}", x.key.csf_a), x.a)}{side_row("compare-b", format!("B · {}", x.key.csf_b), x.b)}</tbody></table>
@@ -177,8 +187,13 @@ pub fn ComparePanel() -> impl IntoView {
                     <tbody>{Verdict::ALL.into_iter().filter(|v| counts[*v as usize] > 0).map(|v| {
                         let [r, g, bl] = VERDICT[v as usize];
                         let pick = move |_| {
+                            // Its points the filters show.
                             let rows = cols.with_untracked(|c| {
                                 c.as_ref().and_then(|c| c.compare.as_ref()).map(|x| x.result.rows_of(v)).unwrap_or_default()
+                            });
+                            let rows: Vec<usize> = painted.with_untracked(|p| match p {
+                                Some(p) => rows.into_iter().filter(|&r| p.rgba.get(4 * r + 3).copied().is_none_or(shown_alpha)).collect(),
+                                None => rows,
                             });
                             let cam = xy.with_untracked(|p| p.as_ref().map(|p| state.get_untracked().cam.framing(p, &rows, 0.8)));
                             selection.set(Selection(rows));

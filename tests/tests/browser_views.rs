@@ -10,7 +10,7 @@ use std::time::Duration;
 use failscope::store::Store;
 use failscope_e2e::browser::{click, drawn, serve, session, shot, start_chromedriver, text, with_element};
 use failscope_e2e::synthetic::{synthetic_pair, synthetic_study, synthetic_study_planted, TEST_SETS};
-use failscope_shared::analysis::compare::{compare, Comparison, Side, Tally, Verdict};
+use failscope_shared::analysis::compare::{compare, Side, Summary, Tally, Verdict};
 use failscope_shared::api::HotspotRanking;
 use failscope_shared::wire::SILENT_FAILURE_COVERAGE;
 use fantoccini::Locator;
@@ -358,7 +358,7 @@ impl Cols {
 
 /// Waits (up to 20 s) until the compare panel shows `expected`: both sides' tallies and every
 /// verdict's count.
-async fn shows(c: &fantoccini::Client, expected: &Comparison) -> Cmd<()> {
+async fn shows(c: &fantoccini::Client, expected: &Summary) -> Cmd<()> {
     let attr = |css: String, name: &'static str| async move {
         with_element(c, &css, |e| async move { e.attr(name).await })
             .await
@@ -410,8 +410,11 @@ async fn a_comparison_link_opens_the_same_comparison_in_a_fresh_browser_profile(
     );
     drop(store);
     let reversed: Vec<u32> = (0..3_000).rev().collect();
-    let models = compare(&a.side(), &b.side(), Some(&reversed), 0.9);
-    let csfs = compare(&a.side(), &pe.side(), None, SILENT_FAILURE_COVERAGE);
+    let compared = compare(&a.side(), &b.side(), Some(&reversed), 0.9);
+    let models = compared.all;
+    // With the i.i.d. sets (dataset indices 0 and 1) hidden by the filters.
+    let shifted = compared.summary(|r| a.dataset_idx[r] > 1);
+    let csfs = compare(&a.side(), &pe.side(), None, SILENT_FAILURE_COVERAGE).all;
     assert!(
         models.counts[Verdict::SilentACaughtB as usize] > 0 && models.counts[Verdict::SilentARightB as usize] > 0,
         "the models disagree: {:?}",
@@ -469,6 +472,14 @@ async fn a_comparison_link_opens_the_same_comparison_in_a_fresh_browser_profile(
         shows(&c2, &models).await?;
         assert_eq!(value(&c2, "#compare-with").await?, "2");
         assert_eq!(value(&c2, "#compare-coverage").await?, "0.9");
+        // The filters narrow the counts to the points shown; the thresholds stay.
+        c2.goto(&format!(
+            "http://{addr}/?study=1&hide=0,1&vs=2&cov=0.9&color=compare&panel=compare"
+        ))
+        .await?;
+        drawn(&c2).await?;
+        shows(&c2, &shifted).await?;
+        assert!(shifted.a.failures < models.a.failures && shifted.a.threshold == models.a.threshold);
 
         // One study, two CSFs: which failures each catches.
         c2.goto(&format!(

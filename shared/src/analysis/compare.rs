@@ -42,12 +42,12 @@ impl Side<'_> {
     }
 }
 
-/// A row's fate on one side.
+/// A row's fate on one side (its code: right 0, caught 1, silent 2).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fate {
-    Right,
-    Caught,
-    Silent,
+    Right = 0,
+    Caught = 1,
+    Silent = 2,
 }
 
 /// What a row of A is in the comparison (its colour and legend entry), in legend order.
@@ -145,17 +145,35 @@ pub struct Tally {
     pub caught: usize,
 }
 
-/// A comparison of A's rows with B's.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Comparison {
-    /// [`Verdict`] code per row of A.
-    pub verdicts: Vec<u8>,
+/// The counts of a comparison over some of its rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Summary {
     /// Rows per verdict code.
     pub counts: [usize; 8],
     /// Side A over the matched rows.
     pub a: Tally,
     /// Side B over the matched rows.
     pub b: Tally,
+}
+
+/// A row's pair of fates, `3 × A + B` ([`Fate`] codes), or [`UNMATCHED`].
+const UNMATCHED: u8 = 9;
+
+fn fate_of(code: u8) -> Fate {
+    [Fate::Right, Fate::Caught, Fate::Silent][usize::from(code % 3)]
+}
+
+/// A comparison of A's rows with B's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    /// [`Verdict`] code per row of A.
+    pub verdicts: Vec<u8>,
+    /// Both sides' fates per row of A (`3 × A + B`, or `UNMATCHED`).
+    fates: Vec<u8>,
+    /// Both thresholds.
+    thresholds: (f64, f64),
+    /// Counts over every row.
+    pub all: Summary,
 }
 
 impl Comparison {
@@ -165,53 +183,75 @@ impl Comparison {
             .filter(|&r| self.verdicts[r] == v as u8)
             .collect()
     }
+
+    /// The counts over the rows `keep` accepts (the points a view's filters leave, say); the
+    /// thresholds stay each side's own.
+    pub fn summary(&self, keep: impl Fn(usize) -> bool) -> Summary {
+        let mut out = Summary {
+            a: Tally {
+                threshold: self.thresholds.0,
+                ..Tally::default()
+            },
+            b: Tally {
+                threshold: self.thresholds.1,
+                ..Tally::default()
+            },
+            ..Summary::default()
+        };
+        let tally = |t: &mut Tally, f: Fate| match f {
+            Fate::Right => {}
+            Fate::Silent => {
+                t.failures += 1;
+                t.silent += 1;
+            }
+            Fate::Caught => {
+                t.failures += 1;
+                t.caught += 1;
+            }
+        };
+        for (r, (&v, &f)) in self.verdicts.iter().zip(&self.fates).enumerate() {
+            if !keep(r) {
+                continue;
+            }
+            out.counts[usize::from(v)] += 1;
+            if f != UNMATCHED {
+                tally(&mut out.a, fate_of(f / 3));
+                tally(&mut out.b, fate_of(f % 3));
+            }
+        }
+        out
+    }
 }
 
 /// Compares A's rows with B's at `coverage`: `matched[r]` is the row of B holding A's row `r`
 /// (`u32::MAX`: none); without `matched` the sides share their rows (one study, two CSFs).
 pub fn compare(a: &Side, b: &Side, matched: Option<&[u32]>, coverage: f64) -> Comparison {
     let (ta, tb) = (a.threshold(coverage), b.threshold(coverage));
-    let mut out = Comparison {
-        verdicts: Vec::with_capacity(a.label.len()),
-        counts: [0; 8],
-        a: Tally {
-            threshold: ta,
-            ..Tally::default()
-        },
-        b: Tally {
-            threshold: tb,
-            ..Tally::default()
-        },
-    };
-    let tally = |t: &mut Tally, f: Fate| match f {
-        Fate::Right => {}
-        Fate::Silent => {
-            t.failures += 1;
-            t.silent += 1;
-        }
-        Fate::Caught => {
-            t.failures += 1;
-            t.caught += 1;
-        }
-    };
-    for r in 0..a.label.len() {
+    let n = a.label.len();
+    let (mut verdicts, mut fates) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for r in 0..n {
         let rb = match matched {
             None => Some(r),
             Some(m) => m.get(r).filter(|&&x| x != u32::MAX).map(|&x| x as usize),
         }
         .filter(|&rb| rb < b.label.len());
-        let v = match rb {
-            None => Verdict::Unmatched,
+        let (v, f) = match rb {
+            None => (Verdict::Unmatched, UNMATCHED),
             Some(rb) => {
                 let (fa, fb) = (a.fate(r, ta), b.fate(rb, tb));
-                tally(&mut out.a, fa);
-                tally(&mut out.b, fb);
-                Verdict::of(fa, fb)
+                (Verdict::of(fa, fb), 3 * fa as u8 + fb as u8)
             }
         };
-        out.counts[v as usize] += 1;
-        out.verdicts.push(v as u8);
+        verdicts.push(v as u8);
+        fates.push(f);
     }
+    let mut out = Comparison {
+        verdicts,
+        fates,
+        thresholds: (ta, tb),
+        all: Summary::default(),
+    };
+    out.all = out.summary(|_| true);
     out
 }
 
@@ -264,7 +304,7 @@ mod tests {
         let (a, b) = (side(&label, &predicted, &sa), side(&label, &predicted, &sb));
         let c = compare(&a, &b, None, 0.5);
         // By hand: A's five highest are 0.95, 0.9, 0.85, 0.8, 0.7 → threshold 0.7.
-        assert_eq!((c.a.threshold, c.b.threshold), (0.7f32 as f64, 0.7f32 as f64));
+        assert_eq!((c.all.a.threshold, c.all.b.threshold), (0.7f32 as f64, 0.7f32 as f64));
         use Verdict::*;
         let v: Vec<Verdict> = c.verdicts.iter().map(|&x| Verdict::from_code(x).unwrap()).collect();
         assert_eq!(
@@ -282,10 +322,16 @@ mod tests {
                 Right
             ]
         );
-        assert_eq!(c.counts, [6, 1, 1, 0, 1, 0, 1, 0]);
-        assert_eq!((c.a.failures, c.a.silent, c.a.caught), (4, 2, 2));
-        assert_eq!((c.b.failures, c.b.silent, c.b.caught), (4, 2, 2));
+        assert_eq!(c.all.counts, [6, 1, 1, 0, 1, 0, 1, 0]);
+        assert_eq!((c.all.a.failures, c.all.a.silent, c.all.a.caught), (4, 2, 2));
+        assert_eq!((c.all.b.failures, c.all.b.silent, c.all.b.caught), (4, 2, 2));
         assert_eq!(c.rows_of(SilentACaughtB), [0]);
+        // Over rows 0–2 only: A's silent rows 0 and 1, B's 1 and 2; row 3 (caught by both) out.
+        let part = c.summary(|r| r < 3);
+        assert_eq!(part.counts, [0, 1, 1, 0, 1, 0, 0, 0]);
+        assert_eq!((part.a.failures, part.a.silent, part.a.caught), (3, 2, 1));
+        assert_eq!((part.b.failures, part.b.silent, part.b.caught), (3, 2, 1));
+        assert_eq!(part.a.threshold, c.all.a.threshold, "filters keep the thresholds");
     }
 
     #[test]
@@ -302,7 +348,7 @@ mod tests {
         let v: Vec<Verdict> = c.verdicts.iter().map(|&x| Verdict::from_code(x).unwrap()).collect();
         // Row 0: A wrong, B's row 3 right. Row 1: A right, B's row 2 wrong. Row 2: both wrong.
         assert_eq!(v, [SilentARightB, SilentBRightA, SilentBoth, Unmatched]);
-        assert_eq!((c.a.failures, c.b.failures), (2, 2), "only matched rows count");
+        assert_eq!((c.all.a.failures, c.all.b.failures), (2, 2), "only matched rows count");
     }
 
     #[test]
