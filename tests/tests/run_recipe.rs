@@ -4,6 +4,11 @@
 use failscope_e2e::failscope;
 use serde_json::Value;
 
+/// Rows' keys as `match_rows` takes them.
+fn keys(k: &[(String, Option<String>)]) -> Vec<(&str, Option<&str>)> {
+    k.iter().map(|(set, id)| (set.as_str(), id.as_deref())).collect()
+}
+
 #[test]
 fn a_small_recipe_trains_infers_scores_and_stores() {
     let d = tempfile::tempdir().unwrap();
@@ -91,6 +96,17 @@ fn a_small_recipe_trains_infers_scores_and_stores() {
         "{}",
         list.stdout
     );
+    // The two models' studies hold the same samples, with ids: the compare view pairs every row.
+    let store = failscope::store::Store::open(&db).unwrap();
+    let (k1, k2) = (store.row_keys(1).unwrap(), store.row_keys(2).unwrap());
+    assert!(k1.iter().all(|k| k.1.is_some()), "every row has its sample id");
+    let (a, b) = (keys(&k1), keys(&k2));
+    let rows = failscope_shared::analysis::compare::match_rows(&a, &b);
+    assert!(
+        rows.iter().all(|&r| r != u32::MAX),
+        "every row of one model is in the other's study"
+    );
+    assert!(rows.iter().enumerate().all(|(r, &m)| a[r] == b[m as usize]));
     // A bad recipe is named.
     std::fs::write(&recipe, "name = \"x\"\n[data]\nsource = \"ham10000\"\nsize = [8]\n").unwrap();
     let bad = failscope(&[
