@@ -67,6 +67,7 @@ pub fn ComparePanel() -> impl IntoView {
             }
         }
     });
+    let csf_b = Memo::new(move |_| state.get().csf_of_b().to_string());
     let summary = Memo::new(move |_| {
         cols.with(|c| {
             let c = c.as_ref()?;
@@ -145,13 +146,22 @@ pub fn ComparePanel() -> impl IntoView {
                 </select>
             </label>
             <label>" B's CSF "
-                <select id="compare-csf" prop:value=move || state.get().csf_of_b().to_string()
+                <select id="compare-csf" prop:value=move || csf_b.get()
                     on:change=move |ev| { let v = event_target_value(&ev); state.update(|s| s.csf_b = Some(v)); }>
                     {move || csfs_b.get().map(|r| match r {
-                        Ok(list) => list.into_iter().map(|c| {
-                            let me = c.clone();
-                            view! { <option value=c.clone() prop:selected=move || state.get().csf_of_b() == me>{c.clone()}</option> }
-                        }).collect_view().into_any(),
+                        Ok(list) => {
+                            // A CSF side B lacks (A's own, after picking another study) shows as
+                            // such, so that choosing one of B's is a change.
+                            let wanted = csf_b.get();
+                            let missing = (!list.contains(&wanted)).then(|| view! {
+                                <option value=wanted.clone() disabled=true selected=true>{format!("{wanted}: not in B")}</option>
+                            });
+                            let options = list.into_iter().map(|c| {
+                                let me = c.clone();
+                                view! { <option value=c.clone() prop:selected=move || csf_b.get() == me>{c.clone()}</option> }
+                            }).collect_view();
+                            view! { {missing}{options} }.into_any()
+                        }
                         Err(e) => view! { <option value="">{e}</option> }.into_any(),
                     })}
                 </select>

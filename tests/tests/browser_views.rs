@@ -505,6 +505,19 @@ async fn a_comparison_link_opens_the_same_comparison_in_a_fresh_browser_profile(
             e.contains("cannot compare with study 2 under nope") && e.contains("nope"),
             "{e}"
         );
+        // The CSF select says so, and choosing one of B's CSFs compares.
+        assert_eq!(text(&c2, "#compare-csf option:checked").await?, "nope: not in B");
+        with_element(
+            &c2,
+            "#compare-csf",
+            |e| async move { e.select_by_value("det_mcp").await },
+        )
+        .await?;
+        c2.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("#compare-verdicts"))
+            .await?;
+        assert!(view_state(&c2).await?.contains("csf2=det_mcp"));
         Cmd::Ok(())
     })
     .await;
