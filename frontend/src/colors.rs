@@ -129,14 +129,14 @@ pub fn colors(c: &Columns, s: &ViewState, threshold: f64, test_sets: &[String], 
                 Some(&code) if code > 0 => PALETTE[usize::from(code - 1) % 10],
                 _ => GREY,
             },
-            ColorMode::Compare => match c.compare.as_ref().and_then(|x| x.result.verdicts.get(i)) {
-                Some(&v) => VERDICT[usize::from(v) % VERDICT.len()],
+            ColorMode::Compare => match c.compare.as_ref().and_then(|x| x.result.verdict(i)) {
+                Some(v) => VERDICT[v as usize],
                 None => GREY,
             },
         };
         if visible(c, s, &sets, threshold, i) {
-            if let Some(&v) = c.compare.as_ref().and_then(|x| x.result.verdicts.get(i)) {
-                verdicts_shown[usize::from(v) % 8] += 1;
+            if let Some(v) = c.compare.as_ref().and_then(|x| x.result.verdict(i)) {
+                verdicts_shown[v as usize] += 1;
             }
             rgba.extend_from_slice(&[rgb[0], rgb[1], rgb[2], alpha]);
         } else if s.ghost {

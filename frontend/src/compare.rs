@@ -12,7 +12,7 @@ use failscope_shared::view::ColorMode;
 use leptos::prelude::*;
 
 use crate::api;
-use crate::colors::VERDICT;
+use crate::colors::{Paint, VERDICT};
 use crate::columns::CompareKey;
 use crate::context::{self, StudyCtx};
 use crate::panels::Selection;
@@ -37,6 +37,14 @@ fn side_row(id: &'static str, who: String, t: Tally) -> impl IntoView {
             <td class="num">{t.failures}</td><td class="num">{t.silent}</td><td class="num">{t.caught}</td>
         </tr>
     }
+}
+
+/// Whether point `r` is shown as painted (before the colours arrive, every point is).
+fn shown(paint: Option<&Paint>, r: usize) -> bool {
+    paint
+        .and_then(|p| p.rgba.get(4 * r + 3))
+        .copied()
+        .is_none_or(shown_alpha)
 }
 
 /// The panel.
@@ -73,10 +81,7 @@ pub fn ComparePanel() -> impl IntoView {
             let c = c.as_ref()?;
             let x = c.compare.as_ref()?;
             painted.with(|p| {
-                // Alpha of every point as painted (before the colours arrive: all shown).
-                let alpha = |r: usize| p.as_ref().and_then(|p| p.rgba.get(4 * r + 3)).copied();
-                let keep = |r: usize| alpha(r).is_none_or(shown_alpha);
-                let s = x.result.summary(keep);
+                let s = x.result.summary(|r| shown(p.as_ref(), r));
                 Some(Shown {
                     key: x.key.clone(),
                     counts: s.counts,
@@ -84,7 +89,8 @@ pub fn ComparePanel() -> impl IntoView {
                     b: s.b,
                     matched: x.matched,
                     rows: c.label.len(),
-                    shown: (0..c.label.len()).filter(|&r| keep(r)).count(),
+                    // Every row kept has one verdict.
+                    shown: s.counts.iter().sum(),
                 })
             })
         })
@@ -201,10 +207,7 @@ pub fn ComparePanel() -> impl IntoView {
                             let rows = cols.with_untracked(|c| {
                                 c.as_ref().and_then(|c| c.compare.as_ref()).map(|x| x.result.rows_of(v)).unwrap_or_default()
                             });
-                            let rows: Vec<usize> = painted.with_untracked(|p| match p {
-                                Some(p) => rows.into_iter().filter(|&r| p.rgba.get(4 * r + 3).copied().is_none_or(shown_alpha)).collect(),
-                                None => rows,
-                            });
+                            let rows: Vec<usize> = painted.with_untracked(|p| rows.into_iter().filter(|&r| shown(p.as_ref(), r)).collect());
                             let cam = xy.with_untracked(|p| p.as_ref().map(|p| state.get_untracked().cam.framing(p, &rows, 0.8)));
                             selection.set(Selection(rows));
                             state.update(|s| {

@@ -85,11 +85,6 @@ impl Verdict {
         Verdict::Unmatched,
     ];
 
-    /// The verdict of code `c` (`None` past the last).
-    pub fn from_code(c: u8) -> Option<Verdict> {
-        Self::ALL.get(usize::from(c)).copied()
-    }
-
     /// Its URL and element name.
     pub fn name(self) -> &'static str {
         [
@@ -163,12 +158,19 @@ fn fate_of(code: u8) -> Fate {
     [Fate::Right, Fate::Caught, Fate::Silent][usize::from(code % 3)]
 }
 
+/// The verdict of a pair of fates' code.
+fn verdict_of(pair: u8) -> Verdict {
+    if pair == UNMATCHED {
+        Verdict::Unmatched
+    } else {
+        Verdict::of(fate_of(pair / 3), fate_of(pair % 3))
+    }
+}
+
 /// A comparison of A's rows with B's.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
-    /// [`Verdict`] code per row of A.
-    pub verdicts: Vec<u8>,
-    /// Both sides' fates per row of A (`3 × A + B`, or `UNMATCHED`).
+    /// Both sides' fates per row of A (`3 × A + B`, or `UNMATCHED`); a row's verdict follows.
     fates: Vec<u8>,
     /// Both thresholds.
     thresholds: (f64, f64),
@@ -177,10 +179,15 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// The verdict of row `r` of A (`None` past the last row).
+    pub fn verdict(&self, r: usize) -> Option<Verdict> {
+        self.fates.get(r).map(|&f| verdict_of(f))
+    }
+
     /// The rows of A with verdict `v`.
     pub fn rows_of(&self, v: Verdict) -> Vec<usize> {
-        (0..self.verdicts.len())
-            .filter(|&r| self.verdicts[r] == v as u8)
+        (0..self.fates.len())
+            .filter(|&r| verdict_of(self.fates[r]) == v)
             .collect()
     }
 
@@ -209,11 +216,11 @@ impl Comparison {
                 t.caught += 1;
             }
         };
-        for (r, (&v, &f)) in self.verdicts.iter().zip(&self.fates).enumerate() {
+        for (r, &f) in self.fates.iter().enumerate() {
             if !keep(r) {
                 continue;
             }
-            out.counts[usize::from(v)] += 1;
+            out.counts[verdict_of(f) as usize] += 1;
             if f != UNMATCHED {
                 tally(&mut out.a, fate_of(f / 3));
                 tally(&mut out.b, fate_of(f % 3));
@@ -228,25 +235,19 @@ impl Comparison {
 pub fn compare(a: &Side, b: &Side, matched: Option<&[u32]>, coverage: f64) -> Comparison {
     let (ta, tb) = (a.threshold(coverage), b.threshold(coverage));
     let n = a.label.len();
-    let (mut verdicts, mut fates) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for r in 0..n {
-        let rb = match matched {
-            None => Some(r),
-            Some(m) => m.get(r).filter(|&&x| x != u32::MAX).map(|&x| x as usize),
-        }
-        .filter(|&rb| rb < b.label.len());
-        let (v, f) = match rb {
-            None => (Verdict::Unmatched, UNMATCHED),
-            Some(rb) => {
-                let (fa, fb) = (a.fate(r, ta), b.fate(rb, tb));
-                (Verdict::of(fa, fb), 3 * fa as u8 + fb as u8)
+    let fates = (0..n)
+        .map(|r| {
+            let rb = match matched {
+                None => Some(r),
+                Some(m) => m.get(r).filter(|&&x| x != u32::MAX).map(|&x| x as usize),
+            };
+            match rb.filter(|&rb| rb < b.label.len()) {
+                None => UNMATCHED,
+                Some(rb) => 3 * a.fate(r, ta) as u8 + b.fate(rb, tb) as u8,
             }
-        };
-        verdicts.push(v as u8);
-        fates.push(f);
-    }
+        })
+        .collect();
     let mut out = Comparison {
-        verdicts,
         fates,
         thresholds: (ta, tb),
         all: Summary::default(),
@@ -306,7 +307,7 @@ mod tests {
         // By hand: A's five highest are 0.95, 0.9, 0.85, 0.8, 0.7 → threshold 0.7.
         assert_eq!((c.all.a.threshold, c.all.b.threshold), (0.7f32 as f64, 0.7f32 as f64));
         use Verdict::*;
-        let v: Vec<Verdict> = c.verdicts.iter().map(|&x| Verdict::from_code(x).unwrap()).collect();
+        let v: Vec<Verdict> = (0..c.fates.len()).map(|r| c.verdict(r).unwrap()).collect();
         assert_eq!(
             v,
             [
@@ -345,7 +346,7 @@ mod tests {
         let c = compare(&a, &b, Some(&matched), 1.0);
         // Threshold at full coverage: the lowest score, 0.1; everything wrong is silent.
         use Verdict::*;
-        let v: Vec<Verdict> = c.verdicts.iter().map(|&x| Verdict::from_code(x).unwrap()).collect();
+        let v: Vec<Verdict> = (0..c.fates.len()).map(|r| c.verdict(r).unwrap()).collect();
         // Row 0: A wrong, B's row 3 right. Row 1: A right, B's row 2 wrong. Row 2: both wrong.
         assert_eq!(v, [SilentARightB, SilentBRightA, SilentBoth, Unmatched]);
         assert_eq!((c.all.a.failures, c.all.b.failures), (2, 2), "only matched rows count");
