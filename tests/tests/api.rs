@@ -474,7 +474,7 @@ async fn samples_columns_images_failures_links_and_figures() {
         "exact",
         "a study below the threshold is searched exactly"
     );
-    // From `approx_from` rows the answers come from an HNSW index built in the background (exact
+    // From `approx_from` rows the answers come from a partition index built in the background (exact
     // scans answer meanwhile), as the header says; here it finds the same rows and distances.
     let approx = state.clone().with_approx_from(1);
     let mut how = String::new();

@@ -316,7 +316,7 @@ fn demo(args: &[String]) -> Result<()> {
 /// numpy, scipy, scikit-learn and pyyaml — the FD-Shifts-style reference on the same workload, so the
 /// README's ratios compare numbers from one run on one machine. Then the embedding benchmark, which
 /// runs scikit-learn's and openTSNE's t-SNE itself when `FAILSCOPE_BENCH_PYTHON` is set, and the
-/// neighbour-search benchmark (exact against HNSW, recall).
+/// neighbour-search benchmark (exact against the partition search and HNSW, recall).
 fn bench() -> Result<()> {
     data_dir()?;
     run(cargo().args(["bench", "-p", "failscope-shared", "--bench", "metrics"]))?;

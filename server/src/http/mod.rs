@@ -56,7 +56,7 @@ pub struct AppState {
     pub(crate) responses: Arc<cache::ResponseCache>,
     /// Tokens on or off, and the rate limit.
     pub access: access::Access,
-    /// Rows from which "similar cases" come from an HNSW index once it is built
+    /// Rows from which "similar cases" come from a partition index (`latent::ivf::Index`) once it is built
     /// ([`samples::APPROX_FROM`] unless changed).
     pub approx_from: usize,
 }
@@ -83,7 +83,7 @@ impl AppState {
         Self { access, ..self }
     }
 
-    /// The same state answering "similar cases" from an HNSW index from `rows` rows (with a
+    /// The same state answering "similar cases" from a partition index from `rows` rows (with a
     /// feature cache of its own).
     pub fn with_approx_from(self, rows: usize) -> Self {
         Self {

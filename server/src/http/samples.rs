@@ -21,7 +21,7 @@ use ndarray::Array2;
 use super::cache::study_data;
 use super::{parse_id, with_store, AppError, AppState};
 use crate::error::lock;
-use crate::latent::{ann, knn};
+use crate::latent::{ivf, knn};
 use crate::shift::corrupt::Applied;
 use crate::sources::{self, ImageError};
 use crate::store::{Store, StoreError};
@@ -248,18 +248,17 @@ pub async fn image(
         .into_response())
 }
 
-/// Rows from which "similar cases" are answered from an HNSW index ([`ann`]) once it is built:
-/// an exact scan costs time linear in the rows (`benches/neighbours.rs`, 512 features: 171 ms
-/// per click at 100k on one thread; HNSW 1.8 ms there, recall@10 0.98).
+/// Rows from which "similar cases" are answered from a partition index ([`ivf::Index`]) once it
+/// is built: an exact scan costs time linear in the rows (`benches/neighbours.rs`, 512 features).
 pub const APPROX_FROM: usize = 50_000;
 
 /// A study's feature matrix, kept for neighbour queries (its records are in `cache::StudyCache`),
-/// and for a large study the HNSW index over it, built in the background on the first query
+/// and for a large study the partition index over it, built in the background on the first query
 /// (exact scans answer until it is ready).
 pub(crate) struct FeatureCache {
     study: i64,
     features: Arc<Array2<f32>>,
-    index: Arc<OnceLock<ann::Index>>,
+    index: Arc<OnceLock<ivf::Index>>,
     /// Set when this entry is replaced: an index build still running stops at its next chunk.
     replaced: Arc<AtomicBool>,
 }
@@ -282,7 +281,7 @@ impl FeatureCache {
                 };
                 // On the jobs' low-priority threads: the exact scans answering meanwhile, on the
                 // request side, keep the CPU they need.
-                let build = || ann::Index::build(x.view(), &stop);
+                let build = || ivf::Index::build(x.view(), &stop);
                 let built = match crate::latent::jobs::background_pool() {
                     Some(pool) => pool.install(build),
                     None => build(),

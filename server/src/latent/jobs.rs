@@ -102,9 +102,10 @@ pub fn embedding(
             return Ok((a, true));
         }
     }
-    let x = features(store, id)?;
+    // The features (2 GB at a million rows of 512) are dropped once reduced.
+    let z = super::reduce(features(store, id)?.view(), params, progress)?;
     let live = if n <= LIVE_MAX_ROWS { live } else { &() };
-    let y = super::embed_live(x.view(), params, progress, live)?;
+    let y = super::lay_out(z.view(), params, progress, live)?;
     store.cache(id, "embedding", &key, &wire::f32_bytes(y.iter().copied()))?;
     Ok((y, false))
 }
@@ -230,7 +231,7 @@ impl Slots {
 const JOB_NICE_STEPS: i32 = 10;
 
 /// The threads jobs compute on (their rayon pool, one thread per core), [`JOB_NICE_STEPS`] below the
-/// server's priority — also the background HNSW builds of `http::samples`; `None` when no thread
+/// server's priority — also the background neighbour-index builds of `http::samples`; `None` when no thread
 /// could be started (the work then runs on the global pool).
 pub fn background_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();

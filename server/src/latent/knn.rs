@@ -113,45 +113,88 @@ pub fn knn_with_progress(
         k,
         BLOCK,
         progress,
-        || (Array2::<f32>::zeros((BLOCK, TILE.min(n))), Vec::new()),
-        |(g, heaps): &mut (Array2<f32>, Vec<BinaryHeap<Cand>>), rows, idx, d2| {
-            let (lo, hi) = (rows.start, rows.end);
-            heaps.clear();
-            heaps.resize_with(hi - lo, || BinaryHeap::with_capacity(k + 1));
-            let block = x.slice(s![lo..hi, ..]);
-            for c0 in (0..n).step_by(TILE) {
-                let c1 = (c0 + TILE).min(n);
-                let mut g = g.slice_mut(s![..hi - lo, ..c1 - c0]);
-                general_mat_mul(1.0, &block, &x.slice(s![c0..c1, ..]).t(), 0.0, &mut g);
-                for (r, (grow, heap)) in g.axis_iter(Axis(0)).zip(heaps.iter_mut()).enumerate() {
-                    let grow = grow.as_slice().expect("a contiguous tile row");
-                    scan(heap, grow, &norms[c0..c1], c0, (lo + r, norms[lo + r]), k);
+        || Scratch::new(n),
+        |scratch, rows, idx, d2| {
+            let lo = rows.start;
+            search_block(x.slice(s![rows, ..]), lo, x, &norms, k, scratch, |r, found| {
+                for (t, (d, j)) in found.iter().enumerate() {
+                    idx[r * k + t] = *j;
+                    d2[r * k + t] = *d;
                 }
-            }
-            for (r, heap) in heaps.drain(..).enumerate() {
-                let i = lo + r;
-                // Exact distances of the chosen neighbours in f64 (the f32 expansion above loses
-                // precision for near points, which the perplexity calibration is sensitive to).
-                let mut found: Vec<(f64, u32)> = heap
-                    .into_iter()
-                    .map(|Cand(_, j)| {
-                        let d = x
-                            .row(i)
-                            .iter()
-                            .zip(x.row(j as usize))
-                            .map(|(a, b)| f64::from(a - b).powi(2))
-                            .sum::<f64>();
-                        (d, j)
-                    })
-                    .collect();
-                found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                for (t, f) in found.iter().enumerate() {
-                    idx[r * k + t] = f.1;
-                    d2[r * k + t] = f.0;
-                }
-            }
+            });
         },
     )
+}
+
+/// One thread's scratch space for [`search_block`]: a distance tile and one heap per query row.
+pub struct Scratch {
+    g: Array2<f32>,
+    heaps: Vec<BinaryHeap<Cand>>,
+}
+
+impl Scratch {
+    /// Scratch for searches among at most `candidates` rows (the tile is no wider).
+    pub fn new(candidates: usize) -> Self {
+        Scratch {
+            g: Array2::zeros((BLOCK, TILE.min(candidates.max(1)))),
+            heaps: Vec::new(),
+        }
+    }
+}
+
+/// Rows per query block of [`search_block`].
+pub const QUERY_BLOCK: usize = BLOCK;
+
+/// The `k` nearest of the rows of `cands` to each row of `block` (at most [`QUERY_BLOCK`] rows),
+/// whose row `r` is candidate `first + r` and is not its own neighbour; `norms` are the
+/// candidates' squared norms. Calls `emit(r, found)` with row `r`'s neighbours as `(squared
+/// distance, candidate index)`, nearest first, the distances recomputed exactly in f64 (the f32
+/// expansion used to rank them loses precision for near points, which the perplexity calibration
+/// is sensitive to). Blocked matrix products of [`TILE`] candidates, scanned by [`scan`].
+pub fn search_block(
+    block: ArrayView2<'_, f32>,
+    first: usize,
+    cands: ArrayView2<'_, f32>,
+    norms: &[f32],
+    k: usize,
+    scratch: &mut Scratch,
+    mut emit: impl FnMut(usize, &[(f64, u32)]),
+) {
+    let Scratch { g, heaps } = scratch;
+    let (rows, n) = (block.nrows(), cands.nrows());
+    assert!(
+        rows <= BLOCK && k < n,
+        "a block of at most {BLOCK} rows, k < candidates"
+    );
+    if g.ncols() < TILE.min(n) {
+        *g = Array2::zeros((BLOCK, TILE.min(n)));
+    }
+    heaps.clear();
+    heaps.resize_with(rows, || BinaryHeap::with_capacity(k + 1));
+    for c0 in (0..n).step_by(TILE) {
+        let c1 = (c0 + TILE).min(n);
+        let mut g = g.slice_mut(s![..rows, ..c1 - c0]);
+        general_mat_mul(1.0, &block, &cands.slice(s![c0..c1, ..]).t(), 0.0, &mut g);
+        for (r, (grow, heap)) in g.axis_iter(Axis(0)).zip(heaps.iter_mut()).enumerate() {
+            let grow = grow.as_slice().expect("a contiguous tile row");
+            scan(heap, grow, &norms[c0..c1], c0, (first + r, norms[first + r]), k);
+        }
+    }
+    let mut found: Vec<(f64, u32)> = Vec::with_capacity(k);
+    for (r, heap) in heaps.drain(..).enumerate() {
+        found.clear();
+        found.extend(heap.into_iter().map(|Cand(_, j)| {
+            let d = block
+                .row(r)
+                .iter()
+                .zip(cands.row(j as usize))
+                .map(|(a, b)| f64::from(a - b).powi(2))
+                .sum::<f64>();
+            (d, j)
+        }));
+        found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        emit(r, &found);
+    }
 }
 
 /// A [`Knn`] of `n` rows filled in place, `chunk` rows at a time on all cores: `fill(state, rows,

@@ -2,7 +2,8 @@
 //! ([`tsne`]), in 2-D (FFT-accelerated, [`fft`]) or 3-D (parallel Barnes-Hut, [`octree`]), or
 //! UMAP ([`umap`]);
 //! clustering ([`cluster`]);
-//! nearest neighbours ([`knn`]); embedding quality ([`quality`]).
+//! nearest neighbours (exact: [`knn`]; by partition past 50,000 rows: [`ivf`]); embedding quality
+//! ([`quality`]).
 //!
 //! Invariant: every function here is pure (features in, numbers out) and validates its input with
 //! an [`InputError`] instead of panicking; caching and jobs live in [`jobs`].
@@ -11,6 +12,7 @@ pub mod affinity;
 pub mod ann;
 pub mod cluster;
 pub mod fft;
+pub mod ivf;
 pub mod jobs;
 pub mod knn;
 pub mod live;
@@ -139,6 +141,14 @@ pub fn embed_live(
     progress: Progress<'_>,
     live: &dyn Live,
 ) -> Result<Array2<f32>, EmbedError> {
+    let z = reduce(x, params, progress)?;
+    lay_out(z.view(), params, progress, live)
+}
+
+/// The first step of [`embed`]: checks `params` and `x`, and answers the PCA scores the layout
+/// starts from. A caller holding the features can drop them here (a million rows of 512 features
+/// are 2 GB; the scores 200 MB).
+pub fn reduce(x: ArrayView2<'_, f32>, params: &EmbedParams, progress: Progress<'_>) -> Result<Array2<f32>, EmbedError> {
     let n = x.nrows();
     params.check_for(n).map_err(param)?;
     check_finite(x)?;
@@ -155,11 +165,89 @@ pub fn embed_live(
     step(progress, "pca", 0.0)?;
     let z = pca(x, params.pca.max(params.dims))?;
     step(progress, "pca", 1.0)?;
+    Ok(z)
+}
+
+/// The second step of [`embed`]: the layout of the PCA scores `z` from [`reduce`].
+///
+/// The rows are laid out in [`locality_order`] and the result put back in theirs: a point's
+/// neighbours then sit near it in memory, so the gradient's reads of their coordinates hit the
+/// cache instead of memory (a million points' coordinates do not fit in it).
+pub fn lay_out(
+    z: ArrayView2<'_, f32>,
+    params: &EmbedParams,
+    progress: Progress<'_>,
+    live: &dyn Live,
+) -> Result<Array2<f32>, EmbedError> {
+    let order = locality_order(z);
+    let zo = z.select(Axis(0), &order);
+    let live = Reordered { live, order: &order };
     let fitted = match params.layout {
-        Layout::Tsne => tsne_of(z.view(), params, progress, live),
-        Layout::Umap => umap_of(z.view(), params, progress, live),
+        Layout::Tsne => tsne_of(zo.view(), params, progress, &live),
+        Layout::Umap => umap_of(zo.view(), params, progress, &live),
     };
-    fitted.ok_or(EmbedError::Cancelled)
+    drop(zo);
+    let yo = fitted.ok_or(EmbedError::Cancelled)?;
+    Ok(unorder(yo.view(), &order))
+}
+
+/// The rows of `z` sorted by the Morton code of their first (up to) three columns, each scaled to
+/// 21 bits over its range (ties by row): points near in the leading principal components come
+/// one after the other.
+pub fn locality_order(z: ArrayView2<'_, f32>) -> Vec<usize> {
+    use rayon::prelude::*;
+    let axes = z.ncols().min(3);
+    let ranges: Vec<(f32, f32)> = (0..axes)
+        .map(|a| {
+            let col = z.column(a);
+            let lo = col.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = col.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            (lo, (hi - lo).max(f32::MIN_POSITIVE))
+        })
+        .collect();
+    let scale = ((1u64 << 21) - 1) as f32;
+    let mut keyed: Vec<(u64, usize)> = z
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let code = ranges.iter().enumerate().fold(0u64, |code, (a, (lo, span))| {
+                let q = (((row[a] - lo) / span).clamp(0.0, 1.0) * scale) as u64;
+                code | octree::spread(q) << a
+            });
+            (code, i)
+        })
+        .collect();
+    keyed.par_sort_unstable();
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The rows of `yo`, laid out in `order` (row `r` is row `order[r]`), back in their own order.
+fn unorder(yo: ArrayView2<'_, f32>, order: &[usize]) -> Array2<f32> {
+    let mut y = Array2::zeros(yo.dim());
+    for (r, &i) in order.iter().enumerate() {
+        y.row_mut(i).assign(&yo.row(r));
+    }
+    y
+}
+
+/// Intermediate layouts of reordered rows, shown in the rows' own order.
+struct Reordered<'a> {
+    live: &'a dyn Live,
+    order: &'a [usize],
+}
+
+impl Live for Reordered<'_> {
+    fn due(&self) -> bool {
+        self.live.due()
+    }
+    fn show(&self, coords: Vec<f32>, dims: usize) {
+        let mut own = vec![0.0; coords.len()];
+        for (r, &i) in self.order.iter().enumerate() {
+            own[i * dims..(i + 1) * dims].copy_from_slice(&coords[r * dims..(r + 1) * dims]);
+        }
+        self.live.show(own, dims);
+    }
 }
 
 /// A layout's phases as progress stages: `neighbours`, then `optimise` (the method's name).
@@ -229,6 +317,27 @@ fn umap_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_locality_order_is_a_permutation_that_puts_near_rows_together() {
+        // Two far groups interleaved by row: the order puts each group's rows together.
+        let z = Array2::from_shape_fn((400, 4), |(i, j)| {
+            if i % 2 == 0 {
+                100.0 + j as f32
+            } else {
+                (i % 7) as f32 * 0.01
+            }
+        });
+        let order = locality_order(z.view());
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..400).collect::<Vec<_>>());
+        let switches = order.windows(2).filter(|w| w[0] % 2 != w[1] % 2).count();
+        assert_eq!(switches, 1, "one group after the other");
+        // Laying out in that order and putting the rows back is the identity.
+        let zo = z.select(Axis(0), &order);
+        assert_eq!(unorder(zo.view(), &order), z);
+    }
 
     #[test]
     fn fewer_feature_columns_than_output_axes_is_named_not_a_panic() {

@@ -40,7 +40,7 @@ struct Node {
 }
 
 /// Spreads the low 21 bits of `v` three apart.
-fn spread(v: u64) -> u64 {
+pub(super) fn spread(v: u64) -> u64 {
     let mut x = v & 0x1f_ffff;
     x = (x | x << 32) & 0x1f_0000_0000_ffff;
     x = (x | x << 16) & 0x1f_0000_ff00_00ff;

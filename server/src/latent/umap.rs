@@ -1,4 +1,5 @@
-//! UMAP (McInnes, Healy & Melville 2018) as umap-learn 0.5 computes it, on exact neighbours:
+//! UMAP (McInnes, Healy & Melville 2018) as umap-learn 0.5 computes it, on exact neighbours below
+//! 50,000 rows ([`super::ivf::neighbours`]):
 //!
 //! 1. **Fuzzy simplicial set.** Each point's `k − 1` nearest neighbours (`k` counts the point
 //!    itself, as `n_neighbors` does) get memberships `exp(−(d − ρ) / σ)`, `ρ` the distance to
@@ -11,8 +12,8 @@
 //!    away from 5 random points; gradients are clipped to ±4; the learning rate falls linearly
 //!    from 1 to 0 over the epochs.
 //!
-//! Differences from umap-learn, each on purpose: the neighbours are exact (umap-learn's
-//! NN-descent approximates them); the start is the PCA (umap-learn's `init="pca"`, not its
+//! Differences from umap-learn, each on purpose: the neighbours are exact below 50,000 rows and
+//! from a partition search past that (umap-learn's NN-descent approximates them at any size); the start is the PCA (umap-learn's `init="pca"`, not its
 //! default spectral layout, which needs an eigensolver over the whole graph); the SGD runs on all
 //! cores, lock-free — as umap-learn's does without a `random_state` — with relaxed atomic loads and
 //! stores of the coordinates, so two runs with one seed agree in quality, not bit for bit (the
@@ -26,7 +27,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::affinity::{self, Csr};
-use super::knn::{self, Knn};
+use super::knn::Knn;
 use super::live::Live;
 use super::tsne::Phase;
 
@@ -165,7 +166,7 @@ pub fn graph(
     neighbours: usize,
     progress: &(dyn Fn(Phase, f64) -> std::ops::ControlFlow<()> + Sync),
 ) -> Option<Csr> {
-    let Knn { k, indices, mut dist2 } = knn::knn_with_progress(x, neighbours - 1, &|f| progress(Phase::Neighbours, f))?;
+    let Knn { k, indices, mut dist2 } = super::ivf::neighbours(x, neighbours - 1, &|f| progress(Phase::Neighbours, f))?;
     memberships(&mut dist2, k + 1);
     Some(affinity::symmetrise(indices, dist2, k, |a, b| a + b - a * b))
 }
@@ -387,7 +388,7 @@ mod tests {
         let shown = shown.0.into_inner().unwrap();
         assert_eq!(shown.len(), 3);
         assert_ne!(shown[0], shown[2], "the points move from epoch to epoch");
-        let nn = knn::knn(y.view(), 1);
+        let nn = super::super::knn::knn(y.view(), 1);
         let same = (0..300).filter(|&i| nn.indices[i] as usize / 100 == i / 100).count();
         assert_eq!(same, 300);
         // Stopping at the first epoch answers nothing.
