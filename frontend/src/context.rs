@@ -62,6 +62,9 @@ pub struct StudyCtx {
     /// Counts changes of the scatter's size (window resized, rail folded, panel dragged): the
     /// canvas redraws at its new size.
     pub resized: RwSignal<u32>,
+    /// Whether the view is being dragged or zoomed (the scatter keeps its last full frame and
+    /// the contours their last raster, both moved with the camera, until it stops).
+    pub moving: RwSignal<bool>,
 }
 
 /// The page's colour theme: dark when true (`data-theme` on the document, kept in the browser's

@@ -1,9 +1,11 @@
 //! Contours of the silent failures' density over a 2-D layout (`contours=1`): the grid density
 //! of `failscope_shared::analysis::regions` (the one the hotspot regions come from), cut at four
 //! levels by marching squares, drawn as one SVG path per level in layout coordinates and moved
-//! with the camera by an SVG transform — panning never recomputes them.
+//! with the camera by an SVG transform — panning never recomputes them, and while the view moves
+//! the drawn layer is moved by the compositor instead of redrawn.
 
 use failscope_shared::analysis::regions::{self, DEFAULT_BANDWIDTH, DEFAULT_GRID};
+use failscope_shared::view::camera::Camera;
 use leptos::prelude::*;
 
 use crate::context::{self, StudyCtx};
@@ -40,6 +42,7 @@ pub fn Contours() -> impl IntoView {
         cols,
         threshold,
         resized,
+        moving,
         ..
     } = context::study();
     let wanted = Memo::new(move |_| {
@@ -61,21 +64,43 @@ pub fn Contours() -> impl IntoView {
             })
         })
     });
-    let transform = move || {
+    // The camera the paths were last drawn for: the current one, except while the view moves —
+    // then the drawn SVG is moved and scaled as one layer by the compositor (a CSS transform on
+    // the `svg`) instead of being redrawn every frame; at a million points the contours have
+    // enough segments to cost a frame of their own.
+    let cam_now = Memo::new(move |_| state.with(|s| s.cam));
+    let drawn_cam = Memo::new(move |prev: Option<&Camera>| match prev {
+        Some(p) if moving.get() => *p,
+        _ => cam_now.get(),
+    });
+    let size = move || {
         resized.track();
-        let cam = state.get().cam;
-        let (w, h) = document().get_element_by_id("scatter").map_or((1.0, 1.0), |c| {
+        document().get_element_by_id("scatter").map_or((1.0, 1.0), |c| {
             (f64::from(c.client_width()), f64::from(c.client_height()))
-        });
-        let [a, b, c, d, e, f] = cam.svg_matrix(w, h);
+        })
+    };
+    let transform = move || {
+        let (w, h) = size();
+        let [a, b, c, d, e, f] = drawn_cam.get().svg_matrix(w, h);
         format!("matrix({a} {b} {c} {d} {e} {f})")
+    };
+    let moved = move || {
+        let (w, h) = size();
+        let (from, to) = (drawn_cam.get().svg_matrix(w, h), cam_now.get().svg_matrix(w, h));
+        (from != to).then(|| {
+            // Both maps scale each axis and translate (no rotation in 2-D): pixel p drawn at
+            // `from` belongs at `to`'s sx·p + tx.
+            let (sx, sy) = (to[0] / from[0], to[3] / from[3]);
+            let (tx, ty) = (to[4] - from[4] * sx, to[5] - from[5] * sy);
+            format!("transform-origin: 0 0; transform: matrix({sx}, 0, 0, {sy}, {tx}, {ty})")
+        })
     };
     move || {
         let paths = csf_paths.get();
         (!paths.is_empty()).then(|| {
             let levels = paths.iter().filter(|p| !p.is_empty()).count();
             view! {
-                <svg class="contours" id="contour-lines" data-levels=levels.to_string()>
+                <svg class="contours" id="contour-lines" data-levels=levels.to_string() style=moved>
                     <g transform=transform>
                         {paths.into_iter().enumerate().map(|(k, d)| view! {
                             <path d=d class=format!("level level-{k}") vector-effect="non-scaling-stroke"/>

@@ -57,6 +57,7 @@ pub fn StudyView(layout: StudyLayout) -> impl IntoView {
         threshold,
         tool: RwSignal::new(Tool::Move),
         resized,
+        moving: RwSignal::new(false),
     });
     let frame = workspace::Frame::new(resized);
     workspace::use_shortcuts(frame);

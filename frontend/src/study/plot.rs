@@ -92,12 +92,12 @@ fn use_gl(ctx: StudyCtx, canvas_ref: NodeRef<leptos::html::Canvas>, moving: RwSi
             })
         })
     });
+    // The camera and marker size alone: a click that selects a point or opens a panel changes the
+    // view state but not the picture (a full frame of a million points costs SwiftShader ~0.5 s).
+    let view = Memo::new(move |_| state.with(|s| (s.cam, s.size)));
     Effect::new(move |_| {
         let version = uploaded.get();
-        let (cam, size) = {
-            let s = state.get();
-            (s.cam, s.size)
-        };
+        let (cam, size) = view.get();
         resized.track();
         let background = if dark.get() { DARK_BACKGROUND } else { [1.0; 3] };
         let Some(canvas) = canvas_ref.get() else { return };
@@ -178,7 +178,7 @@ pub fn Plot() -> impl IntoView {
         ..
     } = ctx;
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
-    let moving = RwSignal::new(false);
+    let moving = ctx.moving;
     let stats = FrameStats {
         drawn: RwSignal::new(0),
         frame_ms: RwSignal::new(0.0),
