@@ -28,7 +28,7 @@ pub fn synthetic_study(db: &std::path::Path, n: usize) {
 /// [`synthetic_study`], with images when `images` names a folder: 64 small PNGs written there,
 /// shared by the rows in turn (the web app renders a row's image from it, as for a real study).
 pub fn synthetic_study_with_images(db: &std::path::Path, n: usize, images: Option<&std::path::Path>) {
-    build(db, n, images, 0, Model::Only);
+    build(db, n, images, 0, Model::Only, None);
 }
 
 /// Two studies of the same `n` samples, as two models would give them: study 1 is
@@ -37,8 +37,8 @@ pub fn synthetic_study_with_images(db: &std::path::Path, n: usize, images: Optio
 /// right and wrong and its own scores. Only the sample ids can pair their rows. Both have a second
 /// CSF, `det_pe`, with scores of its own.
 pub fn synthetic_pair(db: &std::path::Path, n: usize, images: &std::path::Path) {
-    build(db, n, Some(images), 0, Model::PairA);
-    build(db, n, Some(images), 0, Model::PairB);
+    build(db, n, Some(images), 0, Model::PairA, None);
+    build(db, n, Some(images), 0, Model::PairB, None);
 }
 
 /// Which model's study [`build`] makes.
@@ -56,7 +56,7 @@ enum Model {
 /// at (5, 8), above the class blobs, every row wrong with a confidence of 0.999, in the test set
 /// `blur_5`. Returns their rows.
 pub fn synthetic_study_planted(db: &std::path::Path, n: usize, planted: usize) -> std::ops::Range<usize> {
-    build(db, n, None, planted, Model::Only);
+    build(db, n, None, planted, Model::Only, None);
     n - planted..n
 }
 
@@ -68,7 +68,7 @@ pub fn synthetic_study_planted_with_images(
     planted: usize,
     images: &std::path::Path,
 ) -> std::ops::Range<usize> {
-    build(db, n, Some(images), planted, Model::Only);
+    build(db, n, Some(images), planted, Model::Only, None);
     n - planted..n
 }
 
@@ -82,7 +82,21 @@ fn stream(mut state: u64) -> impl FnMut() -> f64 {
     }
 }
 
-fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, planted: usize, model: Model) {
+/// A study of `features.nrows()` points as [`synthetic_study`] makes them, storing `features` as
+/// its features and no embedding (the embedding is computed from them, as for an imported
+/// study). Answers its id.
+pub fn synthetic_study_of_features(db: &std::path::Path, features: Array2<f32>) -> i64 {
+    build(db, features.nrows(), None, 0, Model::Only, Some(features))
+}
+
+fn build(
+    db: &std::path::Path,
+    n: usize,
+    images: Option<&std::path::Path>,
+    planted: usize,
+    model: Model,
+    features: Option<Array2<f32>>,
+) -> i64 {
     let mut store = Store::open(db).unwrap();
     let mut next = stream(0x2545_F491_4F6C_DD1D);
     let first_planted = n - planted;
@@ -151,6 +165,10 @@ fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, plant
     if model != Model::Only {
         scores.insert("det_pe".to_string(), second);
     }
+    // Given features are stored as they are and embedded later; else the coordinates are the
+    // features and the embedding is cached.
+    let cache_embedding = features.is_none();
+    let stored = features.unwrap_or_else(|| coords.clone());
     let id = store
         .insert(
             &NewStudy {
@@ -165,7 +183,7 @@ fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, plant
                 report: Report::new(),
                 files: Vec::new(),
                 samples,
-                features: Some(coords.clone()),
+                features: Some(stored),
                 mc: None,
                 scores,
                 probs: None,
@@ -174,6 +192,9 @@ fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, plant
             },
         )
         .unwrap();
+    if !cache_embedding {
+        return id;
+    }
     let blob: Vec<u8> = coords.iter().flat_map(|v| v.to_le_bytes()).collect();
     store
         .cache(id, "embedding", &EmbedParams::default().key(), &blob)
@@ -187,6 +208,7 @@ fn build(db: &std::path::Path, n: usize, images: Option<&std::path::Path>, plant
     store
         .cache(id, "embedding", &EmbedParams::default().dims(3).key(), &blob)
         .unwrap();
+    id
 }
 
 /// 64 PNGs of 32×32 in `dir`, and the provenance of rows holding the samples `order` names, each

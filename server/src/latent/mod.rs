@@ -340,6 +340,31 @@ mod tests {
     }
 
     #[test]
+    fn intermediate_layouts_of_reordered_rows_are_shown_in_the_rows_own_order() {
+        struct Shown(std::sync::Mutex<Vec<Vec<f32>>>);
+        impl Live for Shown {
+            fn due(&self) -> bool {
+                true
+            }
+            fn show(&self, coords: Vec<f32>, _: usize) {
+                self.0.lock().unwrap().push(coords);
+            }
+        }
+        let shown = Shown(Default::default());
+        // Laid-out row 0 is row 2, row 1 is row 0, row 2 is row 1.
+        let live = Reordered {
+            live: &shown,
+            order: &[2, 0, 1],
+        };
+        assert!(live.due());
+        live.show(vec![20.0, 21.0, 0.0, 1.0, 10.0, 11.0], 2);
+        assert_eq!(
+            shown.0.into_inner().unwrap(),
+            vec![vec![0.0, 1.0, 10.0, 11.0, 20.0, 21.0]]
+        );
+    }
+
+    #[test]
     fn fewer_feature_columns_than_output_axes_is_named_not_a_panic() {
         let x = Array2::from_shape_fn((200, 2), |(i, j)| (i * (j + 1)) as f32 % 7.0);
         let params = EmbedParams {
