@@ -13,7 +13,7 @@ use std::time::Instant;
 use failscope::latent::EmbedParams;
 use failscope::store::Store;
 use failscope_e2e::browser::{serve, session, start_chromedriver};
-use failscope_e2e::synthetic::{synthetic_study, synthetic_study_of_features};
+use failscope_e2e::synthetic::{cache_3d_bowl, synthetic_study, synthetic_study_of_features};
 use features::{features, peak_rss_mib};
 
 /// The embedding benchmarks' synthetic features (ReLU features of a 12-cluster mixture); its
@@ -172,14 +172,7 @@ fn import_and_embed(db: &std::path::Path, n: usize) -> i64 {
     assert!(!cached, "computed, not read from the cache");
     let embed = t.elapsed().as_secs_f64();
     let embed_peak = peak_rss_mib().unwrap_or(f64::NAN);
-    let blob: Vec<u8> = y
-        .outer_iter()
-        .flat_map(|p| [p[0], p[1], (p[0] * p[0] + p[1] * p[1]).sqrt() / 4.0])
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    store
-        .cache(id, "embedding", &params.clone().dims(3).key(), &blob)
-        .unwrap();
+    cache_3d_bowl(&store, id, y.view());
     println!(
         "{n} points × 512 features on {} threads: generated in {generate:.1} s; stored (as an import stores them) in {import:.1} s, peak memory {import_peak:.0} MiB; 2-D t-SNE from the store (read, PCA, neighbours, t-SNE, cached) in {embed:.1} s = {:.1} min, peak memory {embed_peak:.0} MiB (goal: 15 min, 6 GiB)",
         std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -199,7 +199,12 @@ fn build(
     store
         .cache(id, "embedding", &EmbedParams::default().key(), &blob)
         .unwrap();
-    // A 3-D embedding too: the 2-D one lifted onto a bowl.
+    cache_3d_bowl(&store, id, coords.view());
+    id
+}
+
+/// Caches a 3-D embedding of study `id` made from its 2-D one, `coords`: lifted onto a bowl.
+pub fn cache_3d_bowl(store: &Store, id: i64, coords: ndarray::ArrayView2<'_, f32>) {
     let blob: Vec<u8> = coords
         .outer_iter()
         .flat_map(|p| [p[0], p[1], (p[0] * p[0] + p[1] * p[1]).sqrt() / 4.0])
@@ -208,7 +213,6 @@ fn build(
     store
         .cache(id, "embedding", &EmbedParams::default().dims(3).key(), &blob)
         .unwrap();
-    id
 }
 
 /// 64 PNGs of 32×32 in `dir`, and the provenance of rows holding the samples `order` names, each

@@ -125,17 +125,22 @@ impl Partition {
                 // Its own cell first, whatever the rounding.
                 order[a].0 = f32::NEG_INFINITY;
                 order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-                let (mut rows, mut out) = (0, Vec::new());
-                for (_, b) in order {
-                    if out.len() >= probe && rows >= need {
-                        break;
-                    }
-                    rows += self.members[b as usize].len();
-                    out.push(b);
-                }
-                out
+                self.enough(order.into_iter().map(|(_, b)| b as usize), probe, need)
             })
             .collect()
+    }
+
+    /// The first cells of `order` that make at least `probe` cells and hold at least `need` rows.
+    fn enough(&self, order: impl IntoIterator<Item = usize>, probe: usize, need: usize) -> Vec<u32> {
+        let (mut rows, mut out) = (0, Vec::new());
+        for c in order {
+            if out.len() >= probe && rows >= need {
+                break;
+            }
+            rows += self.members[c].len();
+            out.push(c as u32);
+        }
+        out
     }
 }
 
@@ -265,8 +270,7 @@ impl Index {
     /// excluded) among the probed cells' rows, nearest first, with squared distances in f64 (as
     /// [`knn::neighbours_of`] computes them); `min(k, n − 1)` of them.
     pub fn near(&self, x: ArrayView2<'_, f32>, i: usize, k: usize) -> Vec<(usize, f64)> {
-        let q = x.row(i);
-        let g = self.part.centroids.dot(&q);
+        let g = self.part.centroids.dot(&x.row(i));
         let mut order: Vec<(f32, usize)> = self
             .cnorms
             .iter()
@@ -275,32 +279,13 @@ impl Index {
             .zip(0..)
             .collect();
         order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let need = (k + 1).min(x.nrows());
-        let (mut rows, mut cands) = (0, Vec::new());
-        for (_, c) in order {
-            if cands.len() >= QUERY_PROBE && rows >= need {
-                break;
-            }
-            rows += self.part.members[c].len();
-            cands.push(c);
-        }
-        let mut d: Vec<(f64, usize)> = cands
+        let cells = self
+            .part
+            .enough(order.into_iter().map(|(_, c)| c), QUERY_PROBE, (k + 1).min(x.nrows()));
+        let among = cells
             .par_iter()
-            .flat_map_iter(|c| self.part.members[*c].iter().map(|&j| j as usize))
-            .filter(|j| *j != i)
-            .map(|j| {
-                let d2: f64 = q.iter().zip(x.row(j)).map(|(a, b)| f64::from(a - b).powi(2)).sum();
-                (d2, j)
-            })
-            .collect();
-        let k = k.min(d.len());
-        if k == 0 {
-            return Vec::new();
-        }
-        d.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        d.truncate(k);
-        d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        d.into_iter().map(|(d2, j)| (j, d2)).collect()
+            .flat_map_iter(|c| self.part.members[*c as usize].iter().map(|&j| j as usize));
+        knn::nearest_among(x, i, among, k)
     }
 }
 

@@ -242,10 +242,23 @@ pub fn fill_rows<S>(
 
 /// The `k` rows nearest to row `i` of `x` (itself excluded), nearest first, with Euclidean distances.
 pub fn neighbours_of(x: ArrayView2<'_, f32>, i: usize, k: usize) -> Vec<(usize, f64)> {
-    let q = x.row(i);
     // On all cores: one click at 100k × 512 scans 200 MB.
-    let mut d: Vec<(f64, usize)> = (0..x.nrows())
-        .into_par_iter()
+    nearest_among(x, i, (0..x.nrows()).into_par_iter(), k)
+        .into_iter()
+        .map(|(j, d2)| (j, d2.sqrt()))
+        .collect()
+}
+
+/// The `k` of the rows `among` (row numbers of `x`) nearest to row `i` (itself excluded),
+/// nearest first, with squared distances in f64; `min(k, candidates)` of them.
+pub fn nearest_among(
+    x: ArrayView2<'_, f32>,
+    i: usize,
+    among: impl ParallelIterator<Item = usize>,
+    k: usize,
+) -> Vec<(usize, f64)> {
+    let q = x.row(i);
+    let mut d: Vec<(f64, usize)> = among
         .filter(|j| *j != i)
         .map(|j| {
             let d2: f64 = q.iter().zip(x.row(j)).map(|(a, b)| f64::from(a - b).powi(2)).sum();
@@ -259,7 +272,7 @@ pub fn neighbours_of(x: ArrayView2<'_, f32>, i: usize, k: usize) -> Vec<(usize, 
     d.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     d.truncate(k);
     d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    d.into_iter().map(|(d2, j)| (j, d2.sqrt())).collect()
+    d.into_iter().map(|(d2, j)| (j, d2)).collect()
 }
 
 #[cfg(test)]
