@@ -1,14 +1,13 @@
 //! Browser benchmark (`cargo xtask bench`; needs `dist/` and chromedriver, like the browser tests):
 //! in headless Chromium (WebGL2 on SwiftShader, i.e. software rendering — a real GPU is faster),
-//! the time from navigation start to the first drawn scatter of a 100,000-point study, and the
-//! frame time while panning (2-D) and orbiting (3-D) 1,000,000 points, against the idle frame.
-//! Studies are synthetic (random labels, scores and coordinates) with the embedding already cached,
-//! so the figures are the app's: loading columns and coordinates as binary buffers, colouring,
-//! uploading and drawing.
+//! the time from navigation start to the first drawn scatter of a synthetic 100,000-point study
+//! (random labels, scores and coordinates, the embedding cached), and a million points end to end:
+//! 512 synthetic features stored as an import stores them, embedded in 2-D by the embedding job's
+//! code from the store (time and peak memory), then browsed — the frame time while panning (2-D)
+//! and orbiting (3-D) against the idle frame, hover → tooltip, and click → inspector with its
+//! similar cases.
 
-use std::time::Duration;
-
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use failscope::latent::EmbedParams;
 use failscope::store::Store;
