@@ -73,19 +73,20 @@ pub fn Contours() -> impl IntoView {
         Some(p) if moving.get() => *p,
         _ => cam_now.get(),
     });
-    let size = move || {
+    // Read from the page once per resize, not twice per frame of a drag.
+    let size = Memo::new(move |_| {
         resized.track();
         document().get_element_by_id("scatter").map_or((1.0, 1.0), |c| {
             (f64::from(c.client_width()), f64::from(c.client_height()))
         })
-    };
+    });
     let transform = move || {
-        let (w, h) = size();
+        let (w, h) = size.get();
         let [a, b, c, d, e, f] = drawn_cam.get().svg_matrix(w, h);
         format!("matrix({a} {b} {c} {d} {e} {f})")
     };
     let moved = move || {
-        let (w, h) = size();
+        let (w, h) = size.get();
         let (from, to) = (drawn_cam.get().svg_matrix(w, h), cam_now.get().svg_matrix(w, h));
         (from != to).then(|| {
             // Both maps scale each axis and translate (no rotation in 2-D): pixel p drawn at

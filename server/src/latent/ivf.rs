@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -24,6 +24,8 @@ use super::knn::{self, Knn, Scratch, QUERY_BLOCK};
 pub const PROBE: usize = 32;
 /// Rows of the k-means sample per cell.
 const SAMPLE_PER_CELL: usize = 64;
+/// The k-means sample's seed (the same rows give the same cells).
+const SEED: u64 = 0x1f5;
 /// Lloyd iterations of the k-means.
 const ITERATIONS: usize = 10;
 
@@ -36,6 +38,8 @@ pub struct Partition {
     pub centroids: Array2<f32>,
     /// The rows of each cell, ascending.
     pub members: Vec<Vec<u32>>,
+    /// The centroids' squared norms.
+    cnorms: Vec<f32>,
 }
 
 /// The nearest of `centroids` (with squared norms `cnorms`) to each row of `x`, on all cores.
@@ -107,33 +111,42 @@ impl Partition {
         for (i, c) in assigned.iter().enumerate() {
             members[*c as usize].push(i as u32);
         }
-        Some(Partition { centroids, members })
+        Some(Partition {
+            centroids,
+            members,
+            cnorms,
+        })
     }
 
     /// Each cell's cells to search, its own first, then by centroid distance: at least `probe`
     /// cells and enough of them to hold `need` rows.
     pub fn probes(&self, probe: usize, need: usize) -> Vec<Vec<u32>> {
         let c = self.centroids.view();
-        let cnorms = squared_norms(c);
         let gram = c.dot(&c.t());
         (0..c.nrows())
             .into_par_iter()
-            .map(|a| {
-                let mut order: Vec<(f32, u32)> = (0..c.nrows())
-                    .map(|b| (cnorms[a] + cnorms[b] - 2.0 * gram[[a, b]], b as u32))
-                    .collect();
-                // Its own cell first, whatever the rounding.
-                order[a].0 = f32::NEG_INFINITY;
-                order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-                self.enough(order.into_iter().map(|(_, b)| b as usize), probe, need)
-            })
+            .map(|a| self.nearest_cells(gram.row(a), Some(a), probe, need))
             .collect()
     }
 
-    /// The first cells of `order` that make at least `probe` cells and hold at least `need` rows.
-    fn enough(&self, order: impl IntoIterator<Item = usize>, probe: usize, need: usize) -> Vec<u32> {
+    /// The cells nearest the point whose products with the centroids are `g` (`first`, when
+    /// given, before all others whatever the rounding): the nearest that make at least `probe`
+    /// cells and hold at least `need` rows.
+    fn nearest_cells(&self, g: ArrayView1<'_, f32>, first: Option<usize>, probe: usize, need: usize) -> Vec<u32> {
+        // ‖p − c‖² − ‖p‖² = ‖c‖² − 2p·c orders the cells as the distance does.
+        let mut order: Vec<(f32, usize)> = self
+            .cnorms
+            .iter()
+            .zip(g)
+            .map(|(nc, gc)| nc - 2.0 * gc)
+            .zip(0..)
+            .collect();
+        if let Some(a) = first {
+            order[a].0 = f32::NEG_INFINITY;
+        }
+        order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
         let (mut rows, mut out) = (0, Vec::new());
-        for c in order {
+        for (_, c) in order {
             if out.len() >= probe && rows >= need {
                 break;
             }
@@ -177,7 +190,7 @@ pub fn knn(
 ) -> Option<Knn> {
     let n = x.nrows();
     assert!(k < n, "k-NN needs k < n (checked by the caller)");
-    let part = Partition::new(x, cells_for(n), 0x1f5, &|| progress(0.0))?;
+    let part = Partition::new(x, cells_for(n), SEED, &|| progress(0.0))?;
     let probes = part.probes(probe, k + 1);
     let mut out = Knn {
         k,
@@ -253,17 +266,15 @@ pub const QUERY_PROBE: usize = 32;
 /// it — a few per cent of the rows at a million.
 pub struct Index {
     part: Partition,
-    cnorms: Vec<f32>,
 }
 
 impl Index {
     /// Partitions the rows of `x` into [`cells_for`] cells; `None` once `progress` answers `Break`
     /// (asked once per k-means iteration; 0 until the partition is done, then 1).
     pub fn build(x: ArrayView2<'_, f32>, progress: &(dyn Fn(f64) -> ControlFlow<()> + Sync)) -> Option<Index> {
-        let part = Partition::new(x, cells_for(x.nrows()), 0x1f5, &|| progress(0.0))?;
+        let part = Partition::new(x, cells_for(x.nrows()), SEED, &|| progress(0.0))?;
         progress(1.0).is_continue().then_some(())?;
-        let cnorms = squared_norms(part.centroids.view());
-        Some(Index { part, cnorms })
+        Some(Index { part })
     }
 
     /// The `k` rows nearest to row `i` of `x` (the matrix this index was built on; `i` itself
@@ -271,17 +282,9 @@ impl Index {
     /// [`knn::neighbours_of`] computes them); `min(k, n − 1)` of them.
     pub fn near(&self, x: ArrayView2<'_, f32>, i: usize, k: usize) -> Vec<(usize, f64)> {
         let g = self.part.centroids.dot(&x.row(i));
-        let mut order: Vec<(f32, usize)> = self
-            .cnorms
-            .iter()
-            .zip(&g)
-            .map(|(nc, gc)| nc - 2.0 * gc)
-            .zip(0..)
-            .collect();
-        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let cells = self
             .part
-            .enough(order.into_iter().map(|(_, c)| c), QUERY_PROBE, (k + 1).min(x.nrows()));
+            .nearest_cells(g.view(), None, QUERY_PROBE, (k + 1).min(x.nrows()));
         let among = cells
             .par_iter()
             .flat_map_iter(|c| self.part.members[*c as usize].iter().map(|&j| j as usize));

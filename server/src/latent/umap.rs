@@ -13,8 +13,9 @@
 //!    from 1 to 0 over the epochs.
 //!
 //! Differences from umap-learn, each on purpose: the neighbours are exact below 50,000 rows and
-//! from a partition search past that (umap-learn's NN-descent approximates them at any size); the start is the PCA (umap-learn's `init="pca"`, not its
-//! default spectral layout, which needs an eigensolver over the whole graph); the SGD runs on all
+//! from a partition search past that (umap-learn's NN-descent approximates them at any size);
+//! the start is the PCA (umap-learn's `init="pca"`, not its default spectral layout, which
+//! needs an eigensolver over the whole graph); the SGD runs on all
 //! cores, lock-free — as umap-learn's does without a `random_state` — with relaxed atomic loads and
 //! stores of the coordinates, so two runs with one seed agree in quality, not bit for bit (the
 //! layout is cached once computed).
