@@ -1,5 +1,5 @@
 //! t-SNE optimisation in 2-D or 3-D: sparse input affinities from k-NN (exact below
-//! 50,000 rows, a partition search past that: [`super::ivf::neighbours`]); repulsion by FFT
+//! 10,000 rows, a partition search past that: [`super::ivf::neighbours`]); repulsion by FFT
 //! interpolation in 2-D ([`super::fft`]), by a parallel Barnes-Hut octree in 3-D
 //! ([`super::octree`]), exact below [`EXACT_MAX`] points; openTSNE's schedule — early
 //! exaggeration 12 with momentum 0.5 for 250 iterations, then momentum 0.8; learning rate
@@ -82,14 +82,17 @@ fn attractive<const D: usize>(p: &Csr, p32: &[f32], y32: &[f32], exaggeration: f
                 let mut lanes = [f32x8::ZERO; D];
                 let (cc, vc) = (cols.chunks_exact(8), vals.chunks_exact(8));
                 let (ct, vt) = (cc.remainder(), vc.remainder());
+                let yl: [f32x8; D] = std::array::from_fn(|a| f32x8::splat(yi[a]));
                 for (js, ps) in cc.zip(vc) {
                     let d: [f32x8; D] = std::array::from_fn(|a| {
-                        f32x8::from(std::array::from_fn::<f32, 8, _>(|l| {
-                            yi[a] - y32[D * js[l] as usize + a]
-                        }))
+                        yl[a] - f32x8::from(std::array::from_fn::<f32, 8, _>(|l| y32[D * js[l] as usize + a]))
                     });
-                    let d2 = d.iter().fold(f32x8::ZERO, |s, v| s + *v * *v);
-                    let w = f32x8::from(<[f32; 8]>::try_from(ps).expect("8 lanes")) / (f32x8::ONE + d2);
+                    let d2 = d.iter().fold(f32x8::ONE, |s, v| s + *v * *v);
+                    // 1 / (1 + d²) from the approximate reciprocal and one Newton step (relative
+                    // error ~1e-7, f32's own): a division of eight lanes waited on the divider.
+                    let r = d2.recip();
+                    let r = r * (f32x8::splat(2.0) - d2 * r);
+                    let w = f32x8::from(<[f32; 8]>::try_from(ps).expect("8 lanes")) * r;
                     for a in 0..D {
                         lanes[a] += w * d[a];
                     }
@@ -180,6 +183,19 @@ fn repulsion<const D: usize>(fft: &mut Repulsion2d, y: &[f64], grad: &mut [f64])
     }
 }
 
+/// Rows per block of the step's coordinate sums.
+const SUM_ROWS: usize = 4096;
+
+/// Subtracts `mean` from every row of `y` (rows of `D` coordinates) and writes the result to `y32`.
+fn centre<const D: usize>(y: &mut [f64], y32: &mut [f32], mean: [f64; D]) {
+    y.par_chunks_mut(D).zip(y32.par_chunks_mut(D)).for_each(|(v, w)| {
+        for a in 0..D {
+            v[a] -= mean[a];
+            w[a] = v[a] as f32;
+        }
+    });
+}
+
 /// Embeds the rows of `x` (already PCA-reduced) in `D` = 2 or 3 dimensions, starting from `init`
 /// (`n × D`, e.g. the first principal components scaled to standard deviation 1e-4).
 /// `progress(phase, fraction)` is called after each block of neighbours and every ten iterations;
@@ -202,6 +218,7 @@ pub fn fit<const D: usize>(
     let p32: Vec<f32> = p.values.iter().map(|v| *v as f32).collect();
     let mut y: Vec<f64> = init.iter().copied().collect();
     let mut y32 = vec![0.0f32; D * n];
+    centre::<D>(&mut y, &mut y32, [0.0; D]);
     let mut update = vec![0.0; D * n];
     let mut gains = vec![1.0; D * n];
     let mut grad = vec![0.0; D * n];
@@ -215,42 +232,47 @@ pub fn fit<const D: usize>(
             (1.0, 0.8)
         };
         let rate = (n as f64 / exaggeration).max(200.0);
-        y32.iter_mut().zip(&y).for_each(|(a, b)| *a = *b as f32);
         attractive::<D>(&p, &p32, &y32, exaggeration, &mut grad);
         z = repulsion::<D>(&mut fft, &y, &mut grad);
-        update
-            .par_chunks_mut(D)
-            .zip(gains.par_chunks_mut(D))
-            .zip(grad.par_chunks(D))
-            .zip(y.par_chunks_mut(D))
-            .for_each(|(((u, g), d), yi)| {
-                for t in 0..D {
-                    if (u[t] > 0.0) != (d[t] > 0.0) || u[t] == 0.0 {
-                        g[t] += 0.2;
-                    } else {
-                        g[t] = g[t] * 0.8 + 0.01;
+        // The step, and each fixed block's coordinate sums (summed in order after: the same bits
+        // on every run, which rayon's own reduction does not promise).
+        let sums: Vec<[f64; D]> = update
+            .par_chunks_mut(D * SUM_ROWS)
+            .zip(gains.par_chunks_mut(D * SUM_ROWS))
+            .zip(grad.par_chunks(D * SUM_ROWS))
+            .zip(y.par_chunks_mut(D * SUM_ROWS))
+            .map(|(((u, g), d), yb)| {
+                let mut sum = [0.0; D];
+                for (((u, g), d), yi) in u
+                    .chunks_mut(D)
+                    .zip(g.chunks_mut(D))
+                    .zip(d.chunks(D))
+                    .zip(yb.chunks_mut(D))
+                {
+                    for t in 0..D {
+                        if (u[t] > 0.0) != (d[t] > 0.0) || u[t] == 0.0 {
+                            g[t] += 0.2;
+                        } else {
+                            g[t] = g[t] * 0.8 + 0.01;
+                        }
+                        u[t] = momentum * u[t] - rate * g[t] * d[t];
                     }
-                    u[t] = momentum * u[t] - rate * g[t] * d[t];
+                    let norm = u.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    if norm > 5.0 {
+                        u.iter_mut().for_each(|v| *v *= 5.0 / norm);
+                    }
+                    for t in 0..D {
+                        yi[t] += u[t];
+                        sum[t] += yi[t];
+                    }
                 }
-                let norm = u.iter().map(|v| v * v).sum::<f64>().sqrt();
-                if norm > 5.0 {
-                    u.iter_mut().for_each(|v| *v *= 5.0 / norm);
-                }
-                yi.iter_mut().zip(u.iter()).for_each(|(y, u)| *y += u);
-            });
-        // Keep the embedding centred (t-SNE is translation invariant; the grid stays small).
-        let mut mean = [0.0; D];
-        for v in y.chunks(D) {
-            for a in 0..D {
-                mean[a] += v[a];
-            }
-        }
-        let mean = mean.map(|m| m / n as f64);
-        y.par_chunks_mut(D).for_each(|v| {
-            for a in 0..D {
-                v[a] -= mean[a];
-            }
-        });
+                sum
+            })
+            .collect();
+        let sum = sums.iter().fold([0.0; D], |a, b| std::array::from_fn(|t| a[t] + b[t]));
+        // Keep the embedding centred (t-SNE is translation invariant; the grid stays small), and
+        // the f32 copy the attractive forces read, in one pass.
+        centre::<D>(&mut y, &mut y32, sum.map(|v| v / n as f64));
         if live.due() {
             live.show(y.iter().map(|v| *v as f32).collect(), D);
         }

@@ -1,5 +1,5 @@
 //! UMAP (McInnes, Healy & Melville 2018) as umap-learn 0.5 computes it, on exact neighbours below
-//! 50,000 rows ([`super::ivf::neighbours`]):
+//! 10,000 rows ([`super::ivf::neighbours`]):
 //!
 //! 1. **Fuzzy simplicial set.** Each point's `k − 1` nearest neighbours (`k` counts the point
 //!    itself, as `n_neighbors` does) get memberships `exp(−(d − ρ) / σ)`, `ρ` the distance to
@@ -12,7 +12,7 @@
 //!    away from 5 random points; gradients are clipped to ±4; the learning rate falls linearly
 //!    from 1 to 0 over the epochs.
 //!
-//! Differences from umap-learn, each on purpose: the neighbours are exact below 50,000 rows and
+//! Differences from umap-learn, each on purpose: the neighbours are exact below 10,000 rows and
 //! from a partition search past that (umap-learn's NN-descent approximates them at any size);
 //! the start is the PCA (umap-learn's `init="pca"`, not its default spectral layout, which
 //! needs an eigensolver over the whole graph); the SGD runs on all
