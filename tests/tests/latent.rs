@@ -68,6 +68,13 @@ fn trustworthiness_matches_scikit_learn_and_beats_a_random_projection() {
     })
     .unwrap();
     assert_eq!(y.dim(), (x.nrows(), 2));
+    // Deterministic: a second run (FFT repulsion at 1,500 points, all sums in fixed blocks) gives
+    // the same bits.
+    let again = embed(x.view(), &EmbedParams::default(), &|_, _| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert!(y == again, "two t-SNE runs of the same features differ");
     let t = quality::trustworthiness(x.view(), y.view(), 10);
     assert!((t - sk).abs() <= 0.01 || t > sk, "ours {t:.4} vs scikit-learn {sk:.4}");
     assert!(t > random + 0.2, "ours {t:.4} vs random projection {random:.4}");
