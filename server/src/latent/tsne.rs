@@ -67,8 +67,8 @@ const ATTRACT_ROWS: usize = 256;
 
 /// Sets `grad` to the attractive gradient `Σⱼ e·pᵢⱼ qᵢⱼ (yᵢ − yⱼ)` (divided by 4), in f32 over
 /// f32 coordinates. Eight entries of a row at a time (`wide`): their neighbours' coordinates are
-/// gathered into lanes and the kernel's division done for all eight at once; the scalar loop
-/// waited on one division per entry (perf: over half of a 100k-point run).
+/// gathered into lanes and the kernel computed for all eight at once (by reciprocal, below); the
+/// scalar loop waited on one division per entry (perf: over half of a 100k-point run).
 fn attractive<const D: usize>(p: &Csr, p32: &[f32], y32: &[f32], exaggeration: f64, grad: &mut [f64]) {
     let e = exaggeration as f32;
     grad.par_chunks_mut(D * ATTRACT_ROWS)
