@@ -297,16 +297,11 @@ fn lagrange(u: f64) -> [f64; P] {
 fn spread<const C: usize>(st: &Stencils, m: usize, mut grids: [&mut [f32]; C], q: impl Fn(usize) -> [f64; C]) {
     for i in 0..st.first.len() / 2 {
         let charges = q(i);
-        let (wa, wb) = (&st.weights[2 * i], &st.weights[2 * i + 1]);
-        for (ka, wa) in wa.iter().enumerate() {
-            let row = (st.first[2 * i] + ka) * m + st.first[2 * i + 1];
-            for (kb, wb) in wb.iter().enumerate() {
-                let w = wa * wb;
-                for (g, c) in grids.iter_mut().zip(charges) {
-                    g[row + kb] += (w * c) as f32;
-                }
+        st.each(i, m, |node, w| {
+            for (g, c) in grids.iter_mut().zip(charges) {
+                g[node] += (w * c) as f32;
             }
-        }
+        });
     }
 }
 
@@ -335,19 +330,29 @@ impl Stencils {
             });
     }
 
-    /// The stencil weights times the values of `grid` (rows of `m`) around point `i`.
+    /// Calls `f(node, weight)` for each of point `i`'s `P × P` nodes on a grid of rows of `m`
+    /// (`node` indexes the grid; the weight is `wa · wb`): the one stencil walk that spreading and
+    /// gathering share.
+    #[inline]
+    fn each(&self, i: usize, m: usize, mut f: impl FnMut(usize, f64)) {
+        let (wa, wb) = (&self.weights[2 * i], &self.weights[2 * i + 1]);
+        for (ka, wa) in wa.iter().enumerate() {
+            let row = (self.first[2 * i] + ka) * m + self.first[2 * i + 1];
+            for (kb, wb) in wb.iter().enumerate() {
+                f(row + kb, wa * wb);
+            }
+        }
+    }
+
+    /// The stencil weights times the values of `grids` (rows of `m`) around point `i`.
     #[inline]
     fn gather<const C: usize>(&self, i: usize, m: usize, grids: &[&[f32]; C]) -> [f64; C] {
         let mut phi = [0.0; C];
-        for (ka, wa) in self.weights[2 * i].iter().enumerate() {
-            let row = (self.first[2 * i] + ka) * m + self.first[2 * i + 1];
-            for (kb, wb) in self.weights[2 * i + 1].iter().enumerate() {
-                let w = wa * wb;
-                for (p, g) in phi.iter_mut().zip(grids) {
-                    *p += w * f64::from(g[row + kb]);
-                }
+        self.each(i, m, |node, w| {
+            for (p, g) in phi.iter_mut().zip(grids) {
+                *p += w * f64::from(g[node]);
             }
-        }
+        });
         phi
     }
 }
