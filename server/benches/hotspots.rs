@@ -98,8 +98,9 @@ fn main() {
             confidence: &s.confidence,
         };
         let (secs, ranked) = best(5, || {
-            let a = cluster::assign(s.layout.view(), &samples, &Method::density(), 0, 0.95).expect("density");
-            let c = cluster::summarise(s.layout.view(), a, &samples, "det_mcp", 0.95);
+            let threshold = cluster::coverage_threshold(&samples, 0.95);
+            let a = cluster::assign(s.layout.view(), &samples, &Method::density(), 0, threshold).expect("density");
+            let c = cluster::summarise(s.layout.view(), a, &samples, "det_mcp", threshold);
             hotspots::ranked(&c, &classes, &sets, &[])
         });
         let first = ranked.first().map_or(0, |h| h.silent);
@@ -113,7 +114,8 @@ fn main() {
         let eps = f64::from(s.layout.column(0).fold(0.0f32, |m, v| m.max(v.abs()))) / 64.0;
         let dbscan = Method::Dbscan { eps, min_points: 10 };
         let (base, _) = best(1, || {
-            cluster::assign(s.layout.view(), &samples, &dbscan, 0, 0.95).expect("DBSCAN")
+            // DBSCAN ignores the threshold (it clusters every point).
+            cluster::assign(s.layout.view(), &samples, &dbscan, 0, f64::NAN).expect("DBSCAN")
         });
         println!(
             "  {dims}-D DBSCAN (linfa, eps {eps:.3}, 10 points): {base:.3} s — {:.0}× the density regions",

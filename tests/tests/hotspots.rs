@@ -44,7 +44,18 @@ async fn the_planted_cluster_ranks_first_and_bad_queries_are_named() {
         assert!(r.hotspots.windows(2).all(|w| w[0].silent >= w[1].silent), "{query}");
         // The planted rows are confident errors at 0.999, above the working point.
         assert!(r.threshold < 0.999, "{}", r.threshold);
+        // Asked again, the same ranking, now read from the store's cache.
+        let (_, again) = get(&state, &format!("/api/studies/1/hotspots{query}")).await;
+        assert_eq!(again, body, "{query}");
     }
+    let cached: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM latent_results WHERE kind = 'hotspots'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // Three queries, two of them the same parameters spelt twice ("" and the explicit 2-D t-SNE).
+    assert_eq!(cached, 2);
 
     for (query, status, says) in [
         ("?dims=4", StatusCode::BAD_REQUEST, "dims"),

@@ -2,7 +2,8 @@
 //! density (`Method::Density` on the cached embedding the query names) and ranked by silent
 //! failures, then their rate (`failscope_shared::analysis::hotspots`). A read: it needs the
 //! embedding computed already (409 otherwise) and takes well under a second at 100,000 points,
-//! so it answers at once instead of starting a job; the regions are cached like a clustering's.
+//! so it answers at once instead of starting a job; the regions and their ranking are cached like a
+//! clustering.
 //! Labels name a metadata value (of a column with at most 50 values) that marks a region out.
 
 use std::ops::ControlFlow;
@@ -20,6 +21,9 @@ use crate::latent::jobs;
 
 /// A metadata column with more distinct values (ids, ages) names no region.
 const MAX_CATEGORIES: usize = 50;
+
+/// The store's cache kind of a ranking.
+const HOTSPOTS: &str = "hotspots";
 
 /// The handler.
 pub async fn hotspots(
@@ -49,6 +53,14 @@ pub async fn hotspots(
                 embed.describe()
             )));
         }
+        // The ranking reads every sample's metadata: computed once per parameters and cached
+        // beside the clustering (a study does not change after import).
+        let key = params.key();
+        if let Some(blob) = s.cached(id, HOTSPOTS, &key)? {
+            if let Ok(r) = serde_json::from_slice::<HotspotRanking>(&blob) {
+                return Ok(r);
+            }
+        }
         let (c, _) = jobs::clustering(s, id, &params, &|_, _| ControlFlow::Continue(()))?;
         let names: Vec<String> = s.test_sets(id)?.into_iter().map(|t| t.name).collect();
         let columns = meta_columns(&s.sample_meta(id)?, MAX_CATEGORIES);
@@ -60,12 +72,15 @@ pub async fn hotspots(
                 categories,
             })
             .collect();
-        Ok(HotspotRanking {
+        let ranking = HotspotRanking {
             hotspots: hotspots::ranked(&c, &s.classes(id)?, &names, &meta),
             csf: c.csf,
             threshold: c.threshold,
             assignment: c.assignment,
-        })
+        };
+        let blob = serde_json::to_vec(&ranking).map_err(|e| AppError::Internal(format!("hotspot ranking: {e}")))?;
+        s.cache(id, HOTSPOTS, &key, &blob)?;
+        Ok(ranking)
     })
     .await?;
     Ok(Json(ranking))

@@ -40,20 +40,19 @@ fn bad(problem: impl Into<String>) -> InputError {
 }
 
 /// Cluster ids (−1 = noise) of the rows of `x`. Density regions are of the silent failures of
-/// `s` at the confidence threshold of `coverage`.
+/// `s` at the confidence `threshold` ([`coverage_threshold`]).
 pub fn assign(
     x: ArrayView2<'_, f32>,
     s: &Samples<'_>,
     method: &Method,
     seed: u64,
-    coverage: f64,
+    threshold: f64,
 ) -> Result<Vec<i32>, InputError> {
     let n = x.nrows();
     let labels = s.labels;
     super::check_finite(x)?;
     method.check_for(n).map_err(|e| super::param(e.under("method")))?;
     if let Method::Density { grid, bandwidth } = *method {
-        let threshold = coverage_threshold(s, coverage);
         let silent: Vec<bool> = (0..n).map(|r| s.is_silent(r, threshold)).collect();
         let coords: Vec<f32> = x.iter().copied().collect();
         return Ok(regions::assign(&coords, x.ncols(), &silent, grid, bandwidth));
@@ -120,15 +119,15 @@ pub fn coverage_threshold(s: &Samples<'_>, coverage: f64) -> f64 {
     failscope_shared::analysis::rc::coverage_threshold(s.confidence, s.dataset_idx, coverage)
 }
 
-/// Statistics of every cluster of `assignment` over the clustering space `x`.
+/// Statistics of every cluster of `assignment` over the clustering space `x`, silent failures
+/// counted at the confidence `threshold` ([`coverage_threshold`]).
 pub fn summarise(
     x: ArrayView2<'_, f32>,
     assignment: Vec<i32>,
     s: &Samples<'_>,
     csf: &str,
-    coverage: f64,
+    threshold: f64,
 ) -> Clustering {
-    let threshold = coverage_threshold(s, coverage);
     let n_clusters = assignment.iter().copied().max().map_or(0, |m| (m + 1).max(0) as usize);
     let n_classes = s.labels.iter().copied().max().map_or(0, |m| m as usize + 1);
     let n_sets = s.dataset_idx.iter().copied().max().map_or(0, |m| m as usize + 1);
@@ -211,7 +210,7 @@ mod tests {
                 min_points: 2,
             },
         ] {
-            let a = assign(x.view(), &samples(&labels), &method, 1, 0.95).unwrap();
+            let a = assign(x.view(), &samples(&labels), &method, 1, 0.5).unwrap();
             assert!(
                 a[..4].iter().all(|c| *c == a[0]) && a[4..].iter().all(|c| *c == a[4]),
                 "{method:?}: {a:?}"
@@ -224,7 +223,7 @@ mod tests {
             &samples(&labels),
             &Method::KMeans { k: 2, per_class: true },
             1,
-            0.95,
+            0.5,
         )
         .unwrap();
         assert!(
@@ -247,8 +246,9 @@ mod tests {
             confidence: &confidence,
         };
         // i.i.d. rows 0–4: confidences 0.95 0.9 0.8 0.7 0.3; 80 % coverage keeps 4 → threshold 0.7.
-        assert_eq!(coverage_threshold(&s, 0.8), f64::from(0.7f32));
-        let c = summarise(x.view(), vec![0, 0, 0, 0, 1, 1, 1, 1], &s, "det_mcp", 0.8);
+        let threshold = coverage_threshold(&s, 0.8);
+        assert_eq!(threshold, f64::from(0.7f32));
+        let c = summarise(x.view(), vec![0, 0, 0, 0, 1, 1, 1, 1], &s, "det_mcp", threshold);
         assert_eq!(c.threshold, f64::from(0.7f32));
         let a = &c.clusters[0];
         // Cluster 0: rows 0–3; failures rows 2 (0.95 ≥ 0.7: silent) and 3 (0.3: not silent).
@@ -271,7 +271,7 @@ mod tests {
             &samples(&[0; 8]),
             &Method::KMeans { k: 9, per_class: false },
             0,
-            0.95,
+            0.5,
         )
         .unwrap_err();
         assert!(

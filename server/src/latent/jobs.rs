@@ -146,8 +146,9 @@ pub fn clustering(
         confidence,
     };
     super::step(progress, "clustering", 0.0)?;
-    let assignment = cluster::assign(space.view(), &s, &params.method, params.seed, params.coverage)?;
-    let result = cluster::summarise(space.view(), assignment, &s, &params.csf, params.coverage);
+    let threshold = cluster::coverage_threshold(&s, params.coverage);
+    let assignment = cluster::assign(space.view(), &s, &params.method, params.seed, threshold)?;
+    let result = cluster::summarise(space.view(), assignment, &s, &params.csf, threshold);
     super::step(progress, "clustering", 1.0)?;
     store.cache(
         id,
