@@ -180,15 +180,26 @@ fn import_and_embed(db: &std::path::Path, n: usize) -> i64 {
     id
 }
 
+/// The body of a script answering the inspector's similar-cases list as text ('' while it has
+/// none): shared by [`CLICK`] and the wait for the first click's answer.
+macro_rules! neighbours_text {
+    () => {
+        "const el = document.getElementById('neighbours'); return el && el.querySelector('.thumb') ? el.textContent : '';"
+    };
+}
+
 /// Finds a point: hovers over a grid of canvas positions (starting at the `arguments[0]`-th) until
 /// its tooltip shows, then clicks there. Answers `[ms until that tooltip showed, ms until the
 /// inspector listed the point's similar cases (a changed, non-empty list) or -1 after 15 s]`
 /// (hover -1: no point found).
-const CLICK: &str = "const done = arguments[arguments.length - 1]; const start = arguments[0];
+const CLICK: &str = concat!(
+    "const done = arguments[arguments.length - 1]; const start = arguments[0];
  const c = document.getElementById('scatter'); const r = c.getBoundingClientRect();
  const ev = (t, x, y) => c.dispatchEvent(new MouseEvent(t, {clientX: r.left + x, clientY: r.top + y, bubbles: true}));
  const tick = () => new Promise(res => setTimeout(res, 2));
- const list = () => { const el = document.getElementById('neighbours'); return el && el.querySelector('.thumb') ? el.textContent : ''; };
+ const list = () => { ",
+    neighbours_text!(),
+    " };
  (async () => {
    const before = list();
    c.dispatchEvent(new MouseEvent('mouseleave', {bubbles: true}));
@@ -206,7 +217,8 @@ const CLICK: &str = "const done = arguments[arguments.length - 1]; const start =
    ev('mousedown', x, y); ev('mouseup', x, y);
    while ((list() === '' || list() === before) && performance.now() - t0 < 15000) await tick();
    done([hover, list() === '' || list() === before ? -1 : performance.now() - t0]);
- })();";
+ })();"
+);
 
 /// Asks the server for one row's neighbours from the page; answers the `x-failscope-search` header.
 const SEARCH: &str = "const done = arguments[arguments.length - 1];
@@ -229,7 +241,7 @@ async fn click_to_neighbours(c: &fantoccini::Client, url: &str, id: i64) -> [f64
         (at(0), at(1))
     };
     let list = async || {
-        c.execute("const el = document.getElementById('neighbours'); return el && el.querySelector('.thumb') ? el.textContent : ''", vec![])
+        c.execute(neighbours_text!(), vec![])
             .await
             .unwrap()
             .as_str()
