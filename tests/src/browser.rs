@@ -64,6 +64,41 @@ pub async fn session(port: u16, profile: &std::path::Path) -> fantoccini::Client
         .expect("a chromedriver session")
 }
 
+/// Runs `body` with `N` fresh Chromium sessions, each with a new profile folder under `dir`, in a
+/// task of its own; then closes every session — also when `body` failed — and fails the test
+/// with `body`'s panic or error.
+pub async fn in_browsers<const N: usize, F, Fut>(dir: &std::path::Path, body: F)
+where
+    F: FnOnce([fantoccini::Client; N]) -> Fut,
+    Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>> + Send + 'static,
+{
+    let (_driver, port) = start_chromedriver().await;
+    let mut clients = Vec::with_capacity(N);
+    for _ in 0..N {
+        let profile = tempfile::Builder::new()
+            .prefix("profile-")
+            .tempdir_in(dir)
+            .expect("a browser profile folder")
+            .keep();
+        clients.push(session(port, &profile).await);
+    }
+    let clients: [fantoccini::Client; N] = clients.try_into().unwrap_or_else(|_| unreachable!("N sessions"));
+    let outcome = tokio::spawn(body(clients.clone())).await;
+    for c in clients {
+        c.close().await.expect("close the browser session");
+    }
+    outcome.expect("browser task panicked").expect("browser command failed");
+}
+
+/// [`in_browsers`] with one session.
+pub async fn in_browser<F, Fut>(dir: &std::path::Path, body: F)
+where
+    F: FnOnce(fantoccini::Client) -> Fut,
+    Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>> + Send + 'static,
+{
+    in_browsers(dir, |[c]: [fantoccini::Client; 1]| body(c)).await
+}
+
 /// Serves the store `db` and the built frontend (`FAILSCOPE_DIST`, default `dist/`) on a free port.
 pub async fn serve(db: std::path::PathBuf) -> std::net::SocketAddr {
     serve_with(db, failscope::http::access::Access::default()).await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use failscope::store::Store;
 use failscope_e2e::browser::{
-    click, drawn, serve, serve_with, session, shot, start_chromedriver, text, type_into, with_element,
+    click, drawn, in_browser, in_browsers, serve, serve_with, shot, text, type_into, with_element,
 };
 use failscope_e2e::import_demo_study;
 use fantoccini::Locator;
@@ -27,11 +27,7 @@ async fn start_server(dir: &std::path::Path, db: Option<PathBuf>) -> SocketAddr 
 async fn page_lists_studies_and_shows_a_benchmark() {
     let dir = tempfile::tempdir().unwrap();
     let addr = start_server(dir.path(), None).await;
-    let (_driver, port) = start_chromedriver().await;
-    let client = session(port, &dir.path().join("chrome-profile")).await;
-    // Assertions run in their own task so the browser session is closed even when one fails.
-    let c = client.clone();
-    let outcome = tokio::spawn(async move {
+    in_browser(dir.path(), |c| async move {
         c.goto(&format!("http://{addr}/")).await?;
         let item = c
             .wait()
@@ -76,8 +72,6 @@ async fn page_lists_studies_and_shows_a_benchmark() {
         Ok::<_, fantoccini::error::CmdError>(())
     })
     .await;
-    client.close().await.expect("close the browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 }
 
 /// Coloured (non-white, non-grey-border) pixels inside the canvas in a real screenshot.
@@ -115,11 +109,7 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
     let label_of_5 = format!("class{}", store.samples(1).unwrap()[5].label);
     drop(store);
     let addr = start_server(dir.path(), Some(db)).await;
-    let (_driver, port) = start_chromedriver().await;
-    let client = session(port, &dir.path().join("profile-a")).await;
-    let fresh = session(port, &dir.path().join("profile-b")).await;
-    let (c, c2) = (client.clone(), fresh.clone());
-    let outcome = tokio::spawn(async move {
+    in_browsers(dir.path(), |[c, c2]: [fantoccini::Client; 2]| async move {
         let base = format!("http://{addr}");
         // The scatter draws every point (pixel check on a real screenshot, not just the DOM).
         c.goto(&format!("{base}/?study=1")).await?;
@@ -404,9 +394,6 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         Ok::<_, fantoccini::error::CmdError>(())
     })
     .await;
-    client.close().await.expect("close the browser session");
-    fresh.close().await.expect("close the second browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 }
 
 /// Drags across the scatter of `n` points and compares the frame mid-drag with the frame before,
@@ -449,10 +436,7 @@ async fn a_layout_grows_live_settles_and_stops_when_asked() {
     let db = dir.path().join("live.db");
     failscope_e2e::synthetic::synthetic_study(&db, 20_000);
     let addr = serve(db).await;
-    let (_driver, port) = start_chromedriver().await;
-    let client = session(port, &dir.path().join("profile")).await;
-    let c = client.clone();
-    let outcome = tokio::spawn(async move {
+    in_browser(dir.path(), |c| async move {
         let frame = |c: fantoccini::Client| async move {
             let v = c.execute(CANVAS_HASH, vec![]).await?;
             Ok::<_, fantoccini::error::CmdError>((v[0].as_i64().unwrap_or(0), v[1].as_str() == Some("true")))
@@ -511,8 +495,6 @@ async fn a_layout_grows_live_settles_and_stops_when_asked() {
         Ok::<_, fantoccini::error::CmdError>(())
     })
     .await;
-    client.close().await.expect("close the browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -523,10 +505,7 @@ async fn panning_a_large_study_keeps_every_point_on_screen() {
     let db = dir.path().join("large.db");
     failscope_e2e::synthetic::synthetic_study(&db, 60_000);
     let addr = serve(db).await;
-    let (_driver, port) = start_chromedriver().await;
-    let client = session(port, &dir.path().join("profile")).await;
-    let c = client.clone();
-    let outcome = tokio::spawn(async move {
+    in_browser(dir.path(), |c| async move {
         c.goto(&format!("http://{addr}/?study=1&size=2")).await?;
         assert_eq!(drawn(&c).await?, 60_000);
         let moved = c.execute_async(PAN_CHECK, vec![]).await?;
@@ -547,8 +526,6 @@ async fn panning_a_large_study_keeps_every_point_on_screen() {
         Ok::<_, fantoccini::error::CmdError>(())
     })
     .await;
-    client.close().await.expect("close the browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -568,10 +545,7 @@ async fn a_shared_server_signs_a_colleague_in_and_opens_the_share_link_they_were
     let link = store.create_link("study=1&panel=benchmark").unwrap();
     drop(store);
     let addr = serve_with(db, failscope::http::access::Access::new(true, None)).await;
-    let (_driver, port) = start_chromedriver().await;
-    let client = session(port, &dir.path().join("chrome-profile")).await;
-    let c = client.clone();
-    let outcome = tokio::spawn(async move {
+    in_browser(dir.path(), |c| async move {
         // Not signed in: the link shows the sign-in form, not the study. (Every element is found
         // afresh for each use: the form and the header re-render as the app learns who is in.)
         c.goto(&format!("http://{addr}/s/{link}")).await?;
@@ -643,8 +617,6 @@ async fn a_shared_server_signs_a_colleague_in_and_opens_the_share_link_they_were
         Ok::<_, fantoccini::error::CmdError>(())
     })
     .await;
-    client.close().await.expect("close the browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -674,10 +646,7 @@ async fn the_reports_list_opens_a_benchmark_report_with_its_figures() {
     store.save_report("fx", &[0], &data.studies, &files).unwrap();
     drop(store);
     let addr = serve(db).await;
-    let (_driver, port) = start_chromedriver().await;
-    let client = session(port, &dir.path().join("chrome-profile")).await;
-    let c = client.clone();
-    let outcome = tokio::spawn(async move {
+    in_browser(dir.path(), |c| async move {
         c.goto(&format!("http://{addr}/")).await?;
         let link = c
             .wait()
@@ -715,6 +684,4 @@ async fn the_reports_list_opens_a_benchmark_report_with_its_figures() {
         Ok::<_, fantoccini::error::CmdError>(())
     })
     .await;
-    client.close().await.expect("close the browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 }
