@@ -77,6 +77,16 @@ pub fn theme() -> Theme {
     expect_context()
 }
 
+/// Whether the keyboard-shortcuts overlay is shown: set by the header's `?` button and by the
+/// study view's `?` and Escape keys, drawn by the study view.
+#[derive(Clone, Copy)]
+pub struct Help(pub RwSignal<bool>);
+
+/// The shortcuts overlay's switch.
+pub fn help() -> Help {
+    expect_context()
+}
+
 /// The open study's context.
 pub fn study() -> StudyCtx {
     expect_context()

@@ -171,6 +171,8 @@ fn App() -> impl IntoView {
     provide_context(state);
     let dark = RwSignal::new(stored_theme_is_dark());
     provide_context(context::Theme(dark));
+    let help = RwSignal::new(false);
+    provide_context(context::Help(help));
     Effect::new(move |_| {
         let name = if dark.get() { "dark" } else { "light" };
         if let Some(root) = document().document_element() {
@@ -210,16 +212,7 @@ fn App() -> impl IntoView {
             <div class="header-tools">
                 <button id="theme-toggle" title="light or dark theme (t)" on:click=move |_| dark.update(|d| *d = !*d)>
                     {move || if dark.get() { "☀ light" } else { "☾ dark" }}</button>
-                <button id="help-toggle" title="keyboard shortcuts (?)" on:click=move |_| {
-                    // The study view listens for "?"; the button sends it the same key.
-                    if let Ok(ev) = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &{
-                        let init = web_sys::KeyboardEventInit::new();
-                        init.set_key("?");
-                        init
-                    }) {
-                        let _ = window().dispatch_event(&ev);
-                    }
-                }>"?"</button>
+                <button id="help-toggle" title="keyboard shortcuts (?)" on:click=move |_| help.update(|h| *h = !*h)>"?"</button>
                 <Account/>
             </div>
         </header>

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use failscope::store::Store;
-use failscope_e2e::browser::{click, drawn, serve, session, shot, start_chromedriver, text, with_element};
+use failscope_e2e::browser::{click, drawn, in_browser, in_browsers, serve, shot, text, with_element};
 use failscope_e2e::synthetic::{synthetic_pair, synthetic_study, synthetic_study_planted, TEST_SETS};
 use failscope_shared::analysis::compare::{compare, Side, Summary, Tally, Verdict};
 use failscope_shared::api::HotspotRanking;
@@ -69,11 +69,8 @@ async fn shift_families_group_the_filters_and_a_severity_range_reopens_exactly()
         count(&|k| k != 2),
     );
     let addr = serve(db).await;
-    let (_driver, port) = start_chromedriver().await;
-    let client = session(port, &dir.path().join("chrome-profile")).await;
-    let c = client.clone();
     let link = format!("http://{addr}/?study=1&sev=blur:3-5");
-    let outcome = tokio::spawn(async move {
+    in_browser(dir.path(), |c| async move {
         c.goto(&link).await?;
         assert_eq!(drawn(&c).await?, 3_000);
         // Three families: i.i.d. (validation, test), acquisition (site2), corruption (blur 1, 3, 5).
@@ -132,14 +129,10 @@ async fn shift_families_group_the_filters_and_a_severity_range_reopens_exactly()
         Cmd::Ok(())
     })
     .await;
-    client.close().await.expect("close the browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 
     // The link opened in a fresh browser profile reopens exactly: the same range, the same points.
-    let fresh = session(port, &dir.path().join("fresh-profile")).await;
-    let c = fresh.clone();
     let link = format!("http://{addr}/?study=1&hide=2&sev=blur:3-3");
-    let outcome = tokio::spawn(async move {
+    in_browser(dir.path(), |c| async move {
         c.goto(&link).await?;
         drawn(&c).await?;
         assert_eq!(
@@ -153,8 +146,6 @@ async fn shift_families_group_the_filters_and_a_severity_range_reopens_exactly()
         Cmd::Ok(())
     })
     .await;
-    fresh.close().await.expect("close the browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,10 +155,7 @@ async fn a_planted_cluster_of_confident_errors_is_the_first_hotspot_and_a_click_
     let db = dir.path().join("s.db");
     let planted = synthetic_study_planted(&db, 20_000, 400);
     let addr = serve(db).await;
-    let (_driver, port) = start_chromedriver().await;
-    let client = session(port, &dir.path().join("chrome-profile")).await;
-    let c = client.clone();
-    let outcome = tokio::spawn(async move {
+    in_browser(dir.path(), |c| async move {
         c.goto(&format!("http://{addr}/?study=1&panel=clusters")).await?;
         // The ranking over the API: the planted blob is ranked first and holds ≥ 90 % of it.
         let answer = c
@@ -242,8 +230,6 @@ async fn a_planted_cluster_of_confident_errors_is_the_first_hotspot_and_a_click_
         Cmd::Ok(())
     })
     .await;
-    client.close().await.expect("close the browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -253,10 +239,7 @@ async fn the_scatter_fills_the_window_with_the_panels_open() {
     let db = dir.path().join("s.db");
     synthetic_study(&db, 5_000);
     let addr = serve(db).await;
-    let (_driver, port) = start_chromedriver().await;
-    let client = session(port, &dir.path().join("chrome-profile")).await;
-    let c = client.clone();
-    let outcome = tokio::spawn(async move {
+    in_browser(dir.path(), |c| async move {
         let measure = "const r = document.getElementById('scatter').getBoundingClientRect(); \
              const p = document.querySelector('aside.panel').getBoundingClientRect(); \
              return [r.width, r.height, window.innerWidth, window.innerHeight, p.width];";
@@ -312,6 +295,16 @@ async fn the_scatter_fills_the_window_with_the_panels_open() {
             let hidden = with_element(&c, "#shortcuts", |e| async move { e.attr("class").await }).await?;
             assert_eq!(!hidden.unwrap_or_default().contains("hidden"), shown, "after {key}");
         }
+        // The header's "?" button opens it too; a click on the overlay closes it.
+        for (css, shown) in [("#help-toggle", true), ("#shortcuts", false)] {
+            click(&c, css).await?;
+            let hidden = with_element(&c, "#shortcuts", |e| async move { e.attr("class").await }).await?;
+            assert_eq!(
+                !hidden.unwrap_or_default().contains("hidden"),
+                shown,
+                "after a click on {css}"
+            );
+        }
         click(&c, "#theme-toggle").await?;
         let theme = c
             .execute("return document.documentElement.getAttribute('data-theme')", vec![])
@@ -322,8 +315,6 @@ async fn the_scatter_fills_the_window_with_the_panels_open() {
         Cmd::Ok(())
     })
     .await;
-    client.close().await.expect("close the browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 }
 
 /// Side A's or B's columns from the store, as the comparison reads them.
@@ -421,11 +412,7 @@ async fn a_comparison_link_opens_the_same_comparison_in_a_fresh_browser_profile(
         models.counts
     );
     let addr = serve(db).await;
-    let (_driver, port) = start_chromedriver().await;
-    let client = session(port, &dir.path().join("profile-a")).await;
-    let fresh = session(port, &dir.path().join("profile-b")).await;
-    let (c, c2) = (client.clone(), fresh.clone());
-    let outcome = tokio::spawn(async move {
+    in_browsers(dir.path(), |[c, c2]: [fantoccini::Client; 2]| async move {
         c.goto(&format!("http://{addr}/?study=1&panel=compare")).await?;
         assert_eq!(drawn(&c).await?, 3_000);
         // Compare with study 2 at 90 % coverage, as a user does it in the panel.
@@ -521,7 +508,4 @@ async fn a_comparison_link_opens_the_same_comparison_in_a_fresh_browser_profile(
         Cmd::Ok(())
     })
     .await;
-    client.close().await.expect("close the browser session");
-    fresh.close().await.expect("close the second browser session");
-    outcome.expect("browser task panicked").expect("browser command failed");
 }

@@ -41,7 +41,8 @@ pub struct Frame {
     pub rail: RwSignal<bool>,
     /// The right panel's width in CSS pixels.
     pub panel_width: RwSignal<f64>,
-    /// Whether the shortcuts overlay is shown.
+    /// Whether the shortcuts overlay is shown (the page's [`context::Help`], closed when a study
+    /// opens).
     pub help: RwSignal<bool>,
 }
 
@@ -53,8 +54,9 @@ impl Frame {
         let f = Self {
             rail: RwSignal::new(true),
             panel_width: RwSignal::new((0.3 * width).clamp(320.0, 460.0).round()),
-            help: RwSignal::new(false),
+            help: context::help().0,
         };
+        f.help.set(false);
         Effect::new(move |_| {
             f.rail.track();
             f.panel_width.track();
