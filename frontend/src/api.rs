@@ -86,6 +86,12 @@ pub async fn study(id: i64) -> Result<StudyDetail, String> {
     get_json(&format!("/api/studies/{id}")).await
 }
 
+/// `GET /api/studies/{id}/features/warm`: a large study's features start loading on the server
+/// for its "similar cases" (nothing to answer; a failure only means the first query waits).
+pub async fn warm_features(id: i64) {
+    let _ = Request::get(&format!("/api/studies/{id}/features/warm")).send().await;
+}
+
 /// `GET /api/studies/{id}/layout`.
 pub async fn layout(id: i64) -> Result<StudyLayout, String> {
     get_json(&format!("/api/studies/{id}/layout")).await

@@ -100,6 +100,7 @@ fn StudyReports(id: i64) -> impl IntoView {
 fn Study(id: i64) -> impl IntoView {
     let state = context::view_state();
     let layout = LocalResource::new(move || api::layout(id));
+    leptos::task::spawn_local(api::warm_features(id));
     view! {
         <p class="crumbs"><a href="/" on:click=move |ev| { ev.prevent_default(); state.set(ViewState::default()); }>"← all studies"</a><StudyReports id=id/></p>
         // A Transition, not a Suspense: a resource that reloads inside the view (a panel's list,

@@ -274,6 +274,7 @@ async fn a_share_link_to_study_a_reveals_nothing_about_study_b() {
         "/api/studies/2/samples/0",
         "/api/studies/2/figures/rc.svg",
         "/api/studies/2/hotspots",
+        "/api/studies/2/features/warm",
     ] {
         let a = get(&s.state, uri, &s.scoped).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{uri}");

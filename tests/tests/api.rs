@@ -489,6 +489,23 @@ async fn samples_columns_images_failures_links_and_figures() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(how, "approximate", "the index was never used");
+    // Warming a study of `approx_from` rows or more (the web app asks when it opens one) reads
+    // its features and builds the index before anything is asked: after a pause, the very first
+    // query is answered from the index.
+    let warm = state.clone().with_approx_from(1);
+    assert_eq!(
+        get(&warm, "/api/studies/9/features/warm").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get(&warm, "/api/studies/1/features/warm").await.0, StatusCode::ACCEPTED);
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let resp = get_response(&warm, "/api/studies/1/samples/3/neighbours?k=5").await;
+    assert_eq!(
+        resp.headers()[header],
+        "approximate",
+        "the first query after the study was opened"
+    );
+    assert_eq!(axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap(), body);
     assert_eq!(
         get(&state, "/api/studies/1/samples/100000/neighbours").await.0,
         StatusCode::NOT_FOUND

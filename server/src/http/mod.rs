@@ -50,6 +50,8 @@ pub struct AppState {
     /// reading it from SQLite per click would take seconds (studies are immutable once imported,
     /// so it never goes stale).
     pub(crate) neighbours: Arc<Mutex<Option<samples::FeatureCache>>>,
+    /// Held while a study's features are read into `neighbours` (see `samples::Features`).
+    pub(crate) feature_loads: Arc<Mutex<()>>,
     /// The records and scores of the studies read last (see `cache::StudyCache`).
     pub(crate) studies: Arc<Mutex<cache::StudyCache>>,
     /// Whole responses of study routes and job results (see `cache::ResponseCache`).
@@ -71,6 +73,7 @@ impl AppState {
             store: Arc::new(Pool::new(store, db, STORE_CONNECTIONS)),
             dist,
             neighbours: Arc::default(),
+            feature_loads: Arc::default(),
             studies: Arc::default(),
             responses: Arc::default(),
             access: access::Access::default(),
@@ -89,6 +92,7 @@ impl AppState {
         Self {
             approx_from: rows,
             neighbours: Arc::default(),
+            feature_loads: Arc::default(),
             ..self
         }
     }
@@ -236,6 +240,7 @@ pub fn app(state: AppState) -> Router {
         .route("/studies/{id}/samples/{row}", get(samples::sample))
         .route("/studies/{id}/samples/{row}/image", get(samples::image))
         .route("/studies/{id}/samples/{row}/neighbours", get(samples::neighbours))
+        .route("/studies/{id}/features/warm", get(samples::warm_features))
         .route("/links", post(samples::create_link))
         .route("/me", get(access::me))
         .route("/reports", get(reports::list))

@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Json};
 use failscope_shared::analysis::hotspots;
@@ -14,7 +14,7 @@ use failscope_shared::api::{
 };
 use failscope_shared::wire::{self, DEFAULT_CSF};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ndarray::Array2;
 
@@ -300,6 +300,79 @@ impl FeatureCache {
     }
 }
 
+/// A study's features and its partition index (set once built).
+type Searchable = (Arc<Array2<f32>>, Arc<OnceLock<ivf::Index>>);
+
+/// The parts of [`AppState`] that hold a study's features for "similar cases".
+pub(crate) struct Features {
+    cache: Arc<Mutex<Option<FeatureCache>>>,
+    /// Held while a study's features are read from the store: a warm-up and a click (or two
+    /// clicks) on a study not cached yet read them once, not once each (2 GiB at a million rows).
+    loading: Arc<Mutex<()>>,
+    approx_from: usize,
+}
+
+impl Features {
+    pub(crate) fn of(state: &AppState) -> Self {
+        Self {
+            cache: state.neighbours.clone(),
+            loading: state.feature_loads.clone(),
+            approx_from: state.approx_from,
+        }
+    }
+
+    /// Study `id`'s features and partition index (being built for a large study), read from the
+    /// store unless cached; `None` when the study has no features.
+    fn get(&self, s: &Store, id: i64) -> Result<Option<Searchable>, StoreError> {
+        let hit = || {
+            lock(&self.cache)
+                .as_ref()
+                .filter(|c| c.study == id)
+                .map(|c| (c.features.clone(), c.index.clone()))
+        };
+        if let Some(h) = hit() {
+            return Ok(Some(h));
+        }
+        let _one_read_at_a_time = lock(&self.loading);
+        if let Some(h) = hit() {
+            return Ok(Some(h));
+        }
+        // The previous study's matrix goes first: the two need not both be in memory.
+        *lock(&self.cache) = None;
+        let Some(x) = s.features(id)? else { return Ok(None) };
+        let entry = FeatureCache::new(id, Arc::new(x), self.approx_from);
+        let h = (entry.features.clone(), entry.index.clone());
+        *lock(&self.cache) = Some(entry);
+        Ok(Some(h))
+    }
+}
+
+/// `GET /api/studies/{id}/features/warm` (the web app asks when it opens a study): 202, and a
+/// study large enough for a partition index has its features read and the index built in the
+/// background, so that its first "similar cases" need not wait seconds for a million rows to be
+/// read. A read (viewers may ask); smaller studies are read on their first query, in well under
+/// a second.
+pub async fn warm_features(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+    let id = parse_id(&id)?;
+    let facts = with_store(&state, move |s| s.facts(id))
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no study with id {id}")))?;
+    if facts.has_features && facts.n_samples as usize >= state.approx_from {
+        warm(&state, id);
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Reads study `id`'s features into the cache on a blocking thread (see [`warm_features`]).
+fn warm(state: &AppState, id: i64) {
+    let (features, pool) = (Features::of(state), state.store.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = pool.get().and_then(|s| features.get(&s, id)) {
+            tracing::warn!("reading the features of study {id} ahead of a query: {e}");
+        }
+    });
+}
+
 /// The response header that says how the neighbours were found: `exact` or `approximate`.
 pub const SEARCH_HEADER: &str = "x-failscope-search";
 
@@ -313,21 +386,10 @@ pub async fn neighbours(
 ) -> Result<Response, AppError> {
     let (id, row) = (parse_id(&id)?, row_of(&row)?);
     let k = q.k.unwrap_or(8).min(MAX_LIST);
-    let (cache, studies, approx_from) = (state.neighbours.clone(), state.studies.clone(), state.approx_from);
+    let (features, studies) = (Features::of(&state), state.studies.clone());
     let out = with_store(&state, move |s| {
-        let cached = lock(&cache)
-            .as_ref()
-            .filter(|c| c.study == id)
-            .map(|c| (c.features.clone(), c.index.clone()));
-        let (x, index) = match cached {
-            Some(hit) => hit,
-            None => {
-                let Some(x) = s.features(id)? else { return Ok(None) };
-                let entry = FeatureCache::new(id, Arc::new(x), approx_from);
-                let hit = (entry.features.clone(), entry.index.clone());
-                *lock(&cache) = Some(entry);
-                hit
-            }
+        let Some((x, index)) = features.get(s, id)? else {
+            return Ok(None);
         };
         if row as usize >= x.nrows() {
             return Ok(None);
