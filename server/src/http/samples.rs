@@ -363,11 +363,18 @@ pub async fn warm_features(State(state): State<AppState>, Path(id): Path<String>
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Reads study `id`'s features into the cache on a blocking thread (see [`warm_features`]).
+/// Reads study `id`'s features into the cache (see [`warm_features`]) on the jobs' low-priority
+/// threads: on 2 cores a million rows take seconds of CPU, which the page being drawn (software
+/// rendering, without a GPU) and the requests should not have to share equally.
 fn warm(state: &AppState, id: i64) {
     let (features, pool) = (Features::of(state), state.store.clone());
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = pool.get().and_then(|s| features.get(&s, id)) {
+        let read = || pool.get().and_then(|s| features.get(&s, id));
+        let read = match crate::latent::jobs::background_pool() {
+            Some(jobs) => jobs.install(read),
+            None => read(),
+        };
+        if let Err(e) = read {
             tracing::warn!("reading the features of study {id} ahead of a query: {e}");
         }
     });
