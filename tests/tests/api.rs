@@ -478,7 +478,8 @@ async fn samples_columns_images_failures_links_and_figures() {
     // scans answer meanwhile), as the header says; here it finds the same rows and distances.
     let approx = state.clone().with_approx_from(1);
     let mut how = String::new();
-    for _ in 0..400 {
+    // The index is built on idle-priority threads: while other tests compute, it waits.
+    for _ in 0..1200 {
         let resp = get_response(&approx, "/api/studies/1/samples/3/neighbours?k=5").await;
         how = resp.headers()[header].to_str().unwrap().to_string();
         let answer = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
@@ -497,8 +498,21 @@ async fn samples_columns_images_failures_links_and_figures() {
         get(&warm, "/api/studies/9/features/warm").await.0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(get(&warm, "/api/studies/1/features/warm").await.0, StatusCode::ACCEPTED);
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let mut warmth = failscope_shared::api::FeaturesWarmth {
+        loaded: false,
+        indexed: false,
+    };
+    // The index is built on idle-priority threads: while other tests compute, it waits.
+    for _ in 0..1200 {
+        let (status, answer) = get(&warm, "/api/studies/1/features/warm").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        warmth = serde_json::from_slice(&answer).unwrap();
+        if warmth.indexed {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(warmth.loaded && warmth.indexed, "{warmth:?}");
     let resp = get_response(&warm, "/api/studies/1/samples/3/neighbours?k=5").await;
     assert_eq!(
         resp.headers()[header],

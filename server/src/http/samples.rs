@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Json};
 use failscope_shared::analysis::hotspots;
 use failscope_shared::api::{
-    FailuresQuery, Identity, Link, NeighboursQuery, NewLink, RankedSample, SampleDetail, StudyLayout,
+    FailuresQuery, FeaturesWarmth, Identity, Link, NeighboursQuery, NewLink, RankedSample, SampleDetail, StudyLayout,
 };
 use failscope_shared::wire::{self, DEFAULT_CSF};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -279,10 +279,10 @@ impl FeatureCache {
                     true => std::ops::ControlFlow::Break(()),
                     false => std::ops::ControlFlow::Continue(()),
                 };
-                // On the jobs' low-priority threads: the exact scans answering meanwhile, on the
-                // request side, keep the CPU they need.
+                // On idle-priority threads: the exact scans answering meanwhile, on the request
+                // side, keep the CPU they need.
                 let build = || ivf::Index::build(x.view(), &stop);
-                let built = match crate::latent::jobs::background_pool() {
+                let built = match crate::latent::jobs::idle_pool() {
                     Some(pool) => pool.install(build),
                     None => build(),
                 };
@@ -321,6 +321,20 @@ impl Features {
         }
     }
 
+    /// Whether study `id`'s features are cached, and its index built.
+    fn warmth(&self, id: i64) -> FeaturesWarmth {
+        lock(&self.cache).as_ref().filter(|c| c.study == id).map_or(
+            FeaturesWarmth {
+                loaded: false,
+                indexed: false,
+            },
+            |c| FeaturesWarmth {
+                loaded: true,
+                indexed: c.index.get().is_some(),
+            },
+        )
+    }
+
     /// Study `id`'s features and partition index (being built for a large study), read from the
     /// store unless cached; `None` when the study has no features.
     fn get(&self, s: &Store, id: i64) -> Result<Option<Searchable>, StoreError> {
@@ -347,30 +361,34 @@ impl Features {
     }
 }
 
-/// `GET /api/studies/{id}/features/warm` (the web app asks when it opens a study): 202, and a
-/// study large enough for a partition index has its features read and the index built in the
-/// background, so that its first "similar cases" need not wait seconds for a million rows to be
-/// read. A read (viewers may ask); smaller studies are read on their first query, in well under
-/// a second.
-pub async fn warm_features(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+/// `GET /api/studies/{id}/features/warm` (the web app asks when it opens a study): 202 with
+/// [`FeaturesWarmth`]; a study large enough for a partition index has its features read and the
+/// index built in the background unless they are already, so that its first "similar cases" need
+/// not wait seconds for a million rows to be read. A read (viewers may ask); smaller studies are
+/// read on their first query, in well under a second.
+pub async fn warm_features(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<FeaturesWarmth>), AppError> {
     let id = parse_id(&id)?;
     let facts = with_store(&state, move |s| s.facts(id))
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no study with id {id}")))?;
-    if facts.has_features && facts.n_samples as usize >= state.approx_from {
+    let warmth = Features::of(&state).warmth(id);
+    if !warmth.loaded && facts.has_features && facts.n_samples as usize >= state.approx_from {
         warm(&state, id);
     }
-    Ok(StatusCode::ACCEPTED)
+    Ok((StatusCode::ACCEPTED, Json(warmth)))
 }
 
-/// Reads study `id`'s features into the cache (see [`warm_features`]) on the jobs' low-priority
-/// threads: on 2 cores a million rows take seconds of CPU, which the page being drawn (software
-/// rendering, without a GPU) and the requests should not have to share equally.
+/// Reads study `id`'s features into the cache (see [`warm_features`]) on idle-priority threads:
+/// on 2 cores a million rows take seconds of CPU, which the page being drawn (software rendering,
+/// without a GPU) and the requests should not have to share.
 fn warm(state: &AppState, id: i64) {
     let (features, pool) = (Features::of(state), state.store.clone());
     tokio::task::spawn_blocking(move || {
         let read = || pool.get().and_then(|s| features.get(&s, id));
-        let read = match crate::latent::jobs::background_pool() {
+        let read = match crate::latent::jobs::idle_pool() {
             Some(jobs) => jobs.install(read),
             None => read(),
         };

@@ -232,19 +232,46 @@ impl Slots {
 const JOB_NICE_STEPS: i32 = 10;
 
 /// The threads jobs compute on (their rayon pool, one thread per core), [`JOB_NICE_STEPS`] below the
-/// server's priority — also the background neighbour-index builds of `http::samples`; `None` when no thread
-/// could be started (the work then runs on the global pool).
+/// server's priority; `None` when no thread could be started (the work then runs on the global
+/// pool).
 pub fn background_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("failscope-job-{i}"))
-            .start_handler(|_| lower_priority())
-            .build()
-            .map_err(|e| tracing::warn!("no thread pool for jobs ({e}); they run at normal priority"))
-            .ok()
-    })
-    .as_ref()
+    POOL.get_or_init(|| pool("failscope-job", lower_priority)).as_ref()
+}
+
+/// The threads of work nobody waits for — `http::samples` reading a study's features ahead of its
+/// first query and building its neighbour index — scheduled only when the CPU would otherwise be
+/// idle (Linux `SCHED_IDLE`; elsewhere like [`background_pool`]'s): on a 2-core server it then
+/// takes nothing from the requests or from a browser drawing on the same machine.
+pub fn idle_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| pool("failscope-idle", idle_priority)).as_ref()
+}
+
+/// A rayon pool of one thread per core, each started by `start`.
+fn pool(name: &'static str, start: fn()) -> Option<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(move |i| format!("{name}-{i}"))
+        .start_handler(move |_| start())
+        .build()
+        .map_err(|e| tracing::warn!("no {name} thread pool ({e}); its work runs at normal priority"))
+        .ok()
+}
+
+/// Puts the calling thread in Linux's `SCHED_IDLE` class (run only when no other thread wants the
+/// CPU); elsewhere [`lower_priority`].
+fn idle_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` lives across the call; `pid = 0` is the calling thread.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+            tracing::warn!("could not make a background thread idle-priority; lowering it instead");
+            lower_priority();
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    lower_priority();
 }
 
 /// Lowers the calling thread's scheduling priority by [`JOB_NICE_STEPS`] (to 19 at most). On Linux

@@ -172,6 +172,15 @@ pub struct StudyLayout {
     pub has_images: bool,
 }
 
+/// The answer of `GET /api/studies/{id}/features/warm`: where the study's "similar cases" stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeaturesWarmth {
+    /// The study's features are in the server's memory (a query need not read them).
+    pub loaded: bool,
+    /// Its partition index is built (queries are answered from it).
+    pub indexed: bool,
+}
+
 /// A sample row with a value (neighbours: distance; failures: confidence).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RankedSample {
