@@ -308,6 +308,8 @@ pub(crate) struct Features {
     cache: Arc<Mutex<Option<FeatureCache>>>,
     /// Held while a study's features are read from the store: a warm-up and a click (or two
     /// clicks) on a study not cached yet read them once, not once each (2 GiB at a million rows).
+    /// A query arriving during a warm-up's read waits for it, which runs at idle priority: on a
+    /// machine busy with other work that wait can be longer than the read alone.
     loading: Arc<Mutex<()>>,
     approx_from: usize,
 }
