@@ -47,7 +47,7 @@ pub async fn hotspots(
             .facts(id)?
             .ok_or_else(|| AppError::NotFound(format!("no study with id {id}")))?;
         params.check_for(facts.n_samples as usize, &facts.csfs)?;
-        if s.cached(id, "embedding", &embed.key())?.is_none() {
+        if !s.is_cached(id, "embedding", &embed.key())? {
             return Err(AppError::Conflict(format!(
                 "study {id} has no {} embedding with these parameters yet: start it with POST /api/studies/{id}/embeddings (the web app does when the view opens)",
                 embed.describe()

@@ -376,9 +376,10 @@ pub async fn warm_features(
     let facts = with_store(&state, move |s| s.facts(id))
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no study with id {id}")))?;
-    let warmth = Features::of(&state).warmth(id);
+    let features = Features::of(&state);
+    let warmth = features.warmth(id);
     if !warmth.loaded && facts.has_features && facts.n_samples as usize >= state.approx_from {
-        warm(&state, id);
+        warm(features, state.store.clone(), id);
     }
     Ok((StatusCode::ACCEPTED, Json(warmth)))
 }
@@ -386,8 +387,7 @@ pub async fn warm_features(
 /// Reads study `id`'s features into the cache (see [`warm_features`]) on idle-priority threads:
 /// on 2 cores a million rows take seconds of CPU, which the page being drawn (software rendering,
 /// without a GPU) and the requests should not have to share.
-fn warm(state: &AppState, id: i64) {
-    let (features, pool) = (Features::of(state), state.store.clone());
+fn warm(features: Features, pool: Arc<super::Pool>, id: i64) {
     tokio::task::spawn_blocking(move || {
         let read = || pool.get().and_then(|s| features.get(&s, id));
         let read = match crate::latent::jobs::idle_pool() {
