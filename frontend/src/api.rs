@@ -199,14 +199,28 @@ struct JobHandleState {
 }
 
 impl JobHandle {
-    /// Cancels the job (once started; a job not yet started is cancelled as soon as it is).
+    /// Cancels the job (once started; a job not yet started is cancelled as soon as it is). Used
+    /// when the page stops needing it: a refusal is only logged to the console.
     pub fn cancel(&self) {
+        self.stop(|e| leptos::logging::warn!("{e}"));
+    }
+
+    /// [`cancel`](Self::cancel) at the user's request: `failed` hears when the server could not
+    /// be reached or refused, so that the page does not claim a job stopped that did not.
+    pub fn stop(&self, failed: impl FnOnce(String) + 'static) {
         self.0.cancelled.store(true, Ordering::Relaxed);
         let job = self.0.job.swap(0, Ordering::Relaxed);
         if job != 0 {
             leptos::task::spawn_local(async move {
-                // The job may have finished meanwhile; either way nothing is left to do.
-                let _ = Request::delete(&format!("/api/jobs/{job}")).send().await;
+                // A job that finished meanwhile answers its status: nothing is left to do.
+                let sent = Request::delete(&format!("/api/jobs/{job}")).send().await;
+                let answer = match sent {
+                    Ok(resp) => check(resp).await.map(drop),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = answer {
+                    failed(format!("could not stop job {job}: {e}"));
+                }
             });
         }
     }

@@ -95,7 +95,7 @@ fn JobProgress() -> impl IntoView {
     } = context::study();
     let stop = move |_| {
         if let Some(job) = embedding_job.get_untracked() {
-            job.cancel();
+            job.stop(move |e| error.set(Some(e)));
             embedding_job.set(None);
             let stage = progress.get_untracked().map(|(s, _)| s).unwrap_or_default();
             progress.set(None);
