@@ -183,6 +183,28 @@ pub async fn text(c: &fantoccini::Client, css: &str) -> Result<String, fantoccin
     with_element(c, css, |e| async move { e.text().await }).await
 }
 
+/// The text of the element `css` once `ready` holds for it (the page may still be loading or
+/// re-rendering after an action), or as it is after 30 s, for the caller's assertion to show.
+pub async fn text_when(
+    c: &fantoccini::Client,
+    css: &str,
+    ready: impl Fn(&str) -> bool,
+) -> Result<String, fantoccini::error::CmdError> {
+    let mut last = String::new();
+    for _ in 0..300 {
+        // The element may be gone between finding and reading it while a new page loads.
+        last = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if ready(&last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(last)
+}
+
 /// Clicks the element `css`.
 pub async fn click(c: &fantoccini::Client, css: &str) -> Result<(), fantoccini::error::CmdError> {
     with_element(c, css, |e| async move { e.click().await }).await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use failscope::store::Store;
 use failscope_e2e::browser::{
-    click, drawn, in_browser, in_browsers, serve, serve_with, shot, text, type_into, with_element,
+    click, drawn, in_browser, in_browsers, serve, serve_with, shot, text, text_when, type_into, with_element,
 };
 use failscope_e2e::import_demo_study;
 use fantoccini::Locator;
@@ -477,17 +477,7 @@ async fn a_layout_grows_live_settles_and_stops_when_asked() {
         let job = cancel.attr("data-job").await?.expect("the running job's id on its stop button");
         cancel.click().await?;
         // The page says so at once; the server's answer to the stop request follows.
-        let mut said = String::new();
-        for _ in 0..100 {
-            said = match c.find(Locator::Css("#view-error")).await {
-                Ok(e) => e.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            };
-            if !said.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let said = text_when(&c, "#view-error", |t| !t.is_empty()).await?;
         assert!(said.contains("embedding stopped"), "the page's line after the click: {said:?}");
         // The job ends as cancelled at its next epoch (slow on a busy 2-core runner: the job runs at
         // a lower priority than the browsers drawing beside it).
@@ -580,11 +570,13 @@ async fn a_shared_server_signs_a_colleague_in_and_opens_the_share_link_they_were
         // A wrong token is refused on the form.
         type_into(&c, "input#token", "fst_0123").await?;
         click(&c, "button#signin").await?;
-        assert!(text(&c, "#signin-error").await?.contains("not valid"));
+        // The form posts and the answer is a new page: until it arrives, the old one's empty line.
+        let refused = text_when(&c, "#signin-error", |t| !t.is_empty()).await?;
+        assert!(refused.contains("not valid"), "{refused:?}");
         // The right one opens the shared view: the study's benchmark, signed in as bob.
         type_into(&c, "input#token", &token).await?;
         click(&c, "button#signin").await?;
-        assert_eq!(text(&c, "#signed-in-as").await?, "bob · viewer");
+        assert_eq!(text_when(&c, "#signed-in-as", |t| !t.is_empty()).await?, "bob · viewer");
         c.wait()
             .at_most(Duration::from_secs(30))
             .for_element(Locator::Css("section.benchmark table"))
