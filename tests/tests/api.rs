@@ -297,6 +297,18 @@ async fn latent_jobs_run_in_the_background_and_serve_binary_coordinates() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let e: ApiError = serde_json::from_slice(&body).unwrap();
     assert!(e.error.contains("has no features"), "{}", e.error);
+    // Nor has it similar cases; asking for them leaves study 1's features in the cache.
+    assert_eq!(
+        get(&state, "/api/studies/1/samples/0/neighbours").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&state, "/api/studies/2/samples/0/neighbours").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, warmth) = get(&state, "/api/studies/1/features/warm").await;
+    let warmth: failscope_shared::api::FeaturesWarmth = serde_json::from_slice(&warmth).unwrap();
+    assert!(warmth.loaded, "study 1's features were dropped for a study without any");
     // Malformed parameters, unknown study, unknown job.
     let (status, body) = post(&state, "/api/studies/1/embeddings", r#"{"perplexity": "high"}"#).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

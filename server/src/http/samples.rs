@@ -353,6 +353,10 @@ impl Features {
         if let Some(h) = hit() {
             return Ok(Some(h));
         }
+        // A study without features (or none at all) leaves the cached one where it is.
+        if !s.facts(id)?.is_some_and(|f| f.has_features) {
+            return Ok(None);
+        }
         // The previous study's matrix goes first: the two need not both be in memory.
         *lock(&self.cache) = None;
         let Some(x) = s.features(id)? else { return Ok(None) };
