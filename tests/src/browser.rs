@@ -184,14 +184,16 @@ pub async fn text(c: &fantoccini::Client, css: &str) -> Result<String, fantoccin
 }
 
 /// The text of the element `css` once `ready` holds for it (the page may still be loading or
-/// re-rendering after an action), or as it is after 30 s, for the caller's assertion to show.
+/// re-rendering after an action), or as it is after `within`, for the caller's assertion to show.
+/// Read every 100 ms.
 pub async fn text_when(
     c: &fantoccini::Client,
     css: &str,
+    within: Duration,
     ready: impl Fn(&str) -> bool,
 ) -> Result<String, fantoccini::error::CmdError> {
     let mut last = String::new();
-    for _ in 0..300 {
+    for _ in 0..within.as_millis().div_ceil(100) {
         // The element may be gone between finding and reading it while a new page loads.
         last = match c.find(Locator::Css(css)).await {
             Ok(e) => e.text().await.unwrap_or_default(),

@@ -196,12 +196,10 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         c.find(Locator::Css("#tab-clusters")).await?.click().await?;
         // The k-means clusters per class (density regions are `browser_views`' test).
         with_element(&c, "#regions", |e| async move { e.select_by_value("kmeans").await }).await?;
-        for _ in 0..600 {
-            if text(&c, "#clusters").await?.contains(" clusters, most silent failures first") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        text_when(&c, "#clusters", Duration::from_secs(60), |t| {
+            t.contains(" clusters, most silent failures first")
+        })
+        .await?;
         c.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("#clusters table")).await?;
         shot(&c, "panel-clusters.png").await?;
         // Hotspots: ranked by silent failures; a click frames the cluster and selects its samples.
@@ -281,14 +279,10 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         let row = tiles[0].attr("data-row").await?.unwrap_or_default();
         let wrong = tiles[0].attr("class").await?.unwrap_or_default().contains("wrong");
         tiles[0].click().await?;
-        let mut shown = String::new();
-        for _ in 0..50 {
-            shown = text(&c, "#inspector-row").await.unwrap_or_default();
-            if shown.starts_with(&format!("#{row} ")) || shown == format!("#{row}") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let shown = text_when(&c, "#inspector-row", Duration::from_secs(5), |t| {
+            t.starts_with(&format!("#{row} ")) || t == format!("#{row}")
+        })
+        .await?;
         assert!(shown.starts_with(&format!("#{row}")), "inspector shows {shown:?}, tile {row}");
         assert_eq!(text(&c, "#inspector-prediction").await?.contains("wrong"), wrong);
         c.find(Locator::Css("#tab-selection")).await?.click().await?;
@@ -308,16 +302,7 @@ async fn latent_view_inspect_recolour_share_and_refuse() {
         // Waits for the selection panel to change from `before`.
         let changed = |before: String| {
             let c = c.clone();
-            async move {
-                for _ in 0..50 {
-                    let now = text(&c, "#selection-stats").await?;
-                    if now != before {
-                        return Ok(now);
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Ok::<_, fantoccini::error::CmdError>(before)
-            }
+            async move { text_when(&c, "#selection-stats", Duration::from_secs(5), |now| now != before).await }
         };
         c.execute(&lasso("[[0.005,0.005],[0.995,0.995],[0.005,0.995],[0.005,0.01]]"), vec![]).await?;
         let some = changed(boxed).await?;
@@ -477,7 +462,7 @@ async fn a_layout_grows_live_settles_and_stops_when_asked() {
         let job = cancel.attr("data-job").await?.expect("the running job's id on its stop button");
         cancel.click().await?;
         // The page says so at once; the server's answer to the stop request follows.
-        let said = text_when(&c, "#view-error", |t| !t.is_empty()).await?;
+        let said = text_when(&c, "#view-error", Duration::from_secs(30), |t| !t.is_empty()).await?;
         assert!(said.contains("embedding stopped"), "the page's line after the click: {said:?}");
         // The job ends as cancelled at its next epoch (slow on a busy 2-core runner: the job runs at
         // a lower priority than the browsers drawing beside it).
@@ -571,12 +556,15 @@ async fn a_shared_server_signs_a_colleague_in_and_opens_the_share_link_they_were
         type_into(&c, "input#token", "fst_0123").await?;
         click(&c, "button#signin").await?;
         // The form posts and the answer is a new page: until it arrives, the old one's empty line.
-        let refused = text_when(&c, "#signin-error", |t| !t.is_empty()).await?;
+        let refused = text_when(&c, "#signin-error", Duration::from_secs(30), |t| !t.is_empty()).await?;
         assert!(refused.contains("not valid"), "{refused:?}");
         // The right one opens the shared view: the study's benchmark, signed in as bob.
         type_into(&c, "input#token", &token).await?;
         click(&c, "button#signin").await?;
-        assert_eq!(text_when(&c, "#signed-in-as", |t| !t.is_empty()).await?, "bob · viewer");
+        assert_eq!(
+            text_when(&c, "#signed-in-as", Duration::from_secs(30), |t| !t.is_empty()).await?,
+            "bob · viewer"
+        );
         c.wait()
             .at_most(Duration::from_secs(30))
             .for_element(Locator::Css("section.benchmark table"))
