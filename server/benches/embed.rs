@@ -1,7 +1,7 @@
 //! Embedding benchmark (`cargo xtask bench`): the joint 2-D and 3-D embeddings (PCA 50 → t-SNE)
 //! and the 2-D UMAP of `FAILSCOPE_BENCH_N` (default 20,000) points × 512 features
 //! (`FAILSCOPE_BENCH_DIMS=2` or `3` for one t-SNE, `FAILSCOPE_BENCH_LAYOUT=tsne` or `umap` for one
-//! method), timed here and — in the same run, on the same features and threads — by scikit-learn
+//! method; `FAILSCOPE_BENCH_ITERATIONS` for t-SNE's total iterations, default 750), timed here and — in the same run, on the same features and threads — by scikit-learn
 //! (the SF-Visuals pipeline, 2-D and 3-D), openTSNE (2-D) and umap-learn (its warm second fit) when
 //! `FAILSCOPE_BENCH_PYTHON` names a Python with them (`benches/tsne_reference.py`). Prints the
 //! ratios, each embedding's trustworthiness (k = 10, computed by scikit-learn on one subsample)
@@ -53,7 +53,13 @@ fn main() {
     let layout = std::env::var("FAILSCOPE_BENCH_LAYOUT").ok();
     if layout.as_deref() != Some("umap") {
         for d in dims {
-            let params = EmbedParams::default().dims(d);
+            let mut params = EmbedParams::default().dims(d);
+            if let Some(it) = std::env::var("FAILSCOPE_BENCH_ITERATIONS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                params = params.iterations(it);
+            }
             let (ours, emb_path) = ours(&x, &params, dir);
             compare(&feat_path, &emb_path, n, &params, threads, ours);
         }
