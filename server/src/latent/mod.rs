@@ -10,6 +10,7 @@
 
 pub mod affinity;
 pub mod ann;
+pub mod attract;
 pub mod cluster;
 pub mod fft;
 pub mod ivf;

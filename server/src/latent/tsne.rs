@@ -9,9 +9,9 @@ use std::ops::ControlFlow;
 
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
-use wide::f32x8;
 
 use super::affinity::{self, Csr};
+use super::attract::Attraction;
 use super::fft::Repulsion2d;
 use super::ivf;
 use super::live::Live;
@@ -60,56 +60,6 @@ fn diff<const D: usize, T: Copy + std::ops::Sub<Output = T> + std::ops::Mul<Outp
     let d: [T; D] = std::array::from_fn(|a| y[D * i + a] - y[D * j + a]);
     // Folded from the first square (a sum from 0.0 costs one more addition per pair).
     (d, d[1..].iter().fold(d[0] * d[0], |s, v| s + *v * *v))
-}
-
-/// Rows of the gradient per parallel task of [`attractive`].
-const ATTRACT_ROWS: usize = 256;
-
-/// Sets `grad` to the attractive gradient `Σⱼ e·pᵢⱼ qᵢⱼ (yᵢ − yⱼ)` (divided by 4), in f32 over
-/// f32 coordinates. Eight entries of a row at a time (`wide`): their neighbours' coordinates are
-/// gathered into lanes and the kernel computed for all eight at once (by reciprocal, below); the
-/// scalar loop waited on one division per entry (perf: over half of a 100k-point run).
-fn attractive<const D: usize>(p: &Csr, p32: &[f32], y32: &[f32], exaggeration: f64, grad: &mut [f64]) {
-    let e = exaggeration as f32;
-    grad.par_chunks_mut(D * ATTRACT_ROWS)
-        .enumerate()
-        .for_each(|(c, block)| {
-            for (r, g) in block.chunks_mut(D).enumerate() {
-                let i = c * ATTRACT_ROWS + r;
-                let yi: [f32; D] = std::array::from_fn(|a| y32[D * i + a]);
-                let row = p.indptr[i]..p.indptr[i + 1];
-                let (cols, vals) = (&p.indices[row.clone()], &p32[row]);
-                let mut lanes = [f32x8::ZERO; D];
-                let (cc, vc) = (cols.chunks_exact(8), vals.chunks_exact(8));
-                let (ct, vt) = (cc.remainder(), vc.remainder());
-                let yl: [f32x8; D] = std::array::from_fn(|a| f32x8::splat(yi[a]));
-                for (js, ps) in cc.zip(vc) {
-                    let d: [f32x8; D] = std::array::from_fn(|a| {
-                        yl[a] - f32x8::from(std::array::from_fn::<f32, 8, _>(|l| y32[D * js[l] as usize + a]))
-                    });
-                    let d2 = d.iter().fold(f32x8::ONE, |s, v| s + *v * *v);
-                    // 1 / (1 + d²) from the approximate reciprocal and one Newton step (relative
-                    // error ~1e-7, f32's own): a division of eight lanes waited on the divider.
-                    let r = d2.recip();
-                    let r = r * (f32x8::splat(2.0) - d2 * r);
-                    let w = f32x8::from(<[f32; 8]>::try_from(ps).expect("8 lanes")) * r;
-                    for a in 0..D {
-                        lanes[a] += w * d[a];
-                    }
-                }
-                let mut acc: [f32; D] = std::array::from_fn(|a| lanes[a].reduce_add());
-                for (&j, &pij) in ct.iter().zip(vt) {
-                    let (d, d2) = diff::<D, f32>(y32, i, j as usize);
-                    let w = pij / (1.0 + d2);
-                    for a in 0..D {
-                        acc[a] += w * d[a];
-                    }
-                }
-                for a in 0..D {
-                    g[a] = f64::from(e * acc[a]);
-                }
-            }
-        });
 }
 
 /// Below this many points the repulsion is summed exactly (O(n²), parallel): cheaper than the
@@ -215,7 +165,7 @@ pub fn fit<const D: usize>(
 
     assert!(D == 2 || D == 3, "t-SNE here embeds in 2 or 3 dimensions");
     assert_eq!(init.dim(), (n, D), "one initial point of D coordinates per row");
-    let p32: Vec<f32> = p.values.iter().map(|v| *v as f32).collect();
+    let attraction = Attraction::new(&p);
     let mut y: Vec<f64> = init.iter().copied().collect();
     let mut y32 = vec![0.0f32; D * n];
     centre::<D>(&mut y, &mut y32, [0.0; D]);
@@ -232,7 +182,7 @@ pub fn fit<const D: usize>(
             (1.0, 0.8)
         };
         let rate = (n as f64 / exaggeration).max(200.0);
-        attractive::<D>(&p, &p32, &y32, exaggeration, &mut grad);
+        attraction.apply::<D>(&y32, exaggeration, &mut grad);
         z = repulsion::<D>(&mut fft, &y, &mut grad);
         // The step, and each fixed block's coordinate sums (summed in order after: the same bits
         // on every run, which rayon's own reduction does not promise).
