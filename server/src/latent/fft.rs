@@ -1,12 +1,19 @@
 //! t-SNE's repulsive forces in 2-D by FFT-accelerated interpolation (Linderman et al., "Fast
 //! interpolation-based t-SNE", Nature Methods 2019 — the method of FIt-SNE and openTSNE).
 //!
-//! The repulsion needs, for every point `i`, sums over all points `j` of the squared Cauchy kernel
-//! `K = (1 + |yᵢ − yⱼ|²)⁻²` times the charges `1, yⱼ₁, yⱼ₂, |yⱼ|²`. The plane is cut into boxes with
-//! `P` equispaced interpolation nodes each; charges are spread onto the nodes with Lagrange
-//! polynomials, the node-to-node sums are a 2-D convolution with the kernel (done by zero-padded
-//! real FFTs), and the potentials are interpolated back to the points. O(n + m² log m) per
+//! The repulsion needs, for every point `i`, the sums over all points `j` of `Kᵢⱼ²(yᵢ − yⱼ)` and,
+//! for the normaliser, of `Kᵢⱼ = (1 + |yᵢ − yⱼ|²)⁻¹`. The plane is cut into boxes with `P`
+//! equispaced interpolation nodes each; a unit charge per point is spread onto the nodes with
+//! Lagrange polynomials, the node-to-node sums are 2-D convolutions of that one grid with three
+//! kernels — `K`, and `Δ₁K²`, `Δ₂K²` for the two components of the force — done by zero-padded
+//! real FFTs, and the three potentials are interpolated back to the points. O(n + m² log m) per
 //! iteration instead of O(n log n) (Barnes-Hut) or O(n²).
+//!
+//! FIt-SNE and openTSNE convolve four charges (`1, y₁, y₂, |y|²`) with `K²` and assemble the
+//! force as `yᵢ·φ₀ − φ₁`: four forward transforms and four inverse ones per iteration, and a
+//! difference of large terms. With the force's components as kernels of their own, all three
+//! convolutions share one charge grid and so one forward transform (two thirds of the transforms,
+//! a third of the spreading), and the force comes out of its convolution directly.
 //!
 //! The grids and transforms are single precision (twice the SIMD width): their rounding error,
 //! ~1e-6 of the grid's norm, is far below the interpolation error (~1e-2 on openTSNE's coarsest
@@ -20,7 +27,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
-use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use realfft::{RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
 
 /// Interpolation nodes per box and dimension.
@@ -34,7 +41,6 @@ const BOXES_PER_UNIT: f64 = 1.0;
 struct Plans {
     m: usize,
     r2c: Arc<dyn RealToComplex<f32>>,
-    c2r: Arc<dyn ComplexToReal<f32>>,
     fwd: Arc<dyn Fft<f32>>,
     inv: Arc<dyn Fft<f32>>,
 }
@@ -46,7 +52,6 @@ impl Plans {
         Self {
             m,
             r2c: real.plan_fft_forward(m),
-            c2r: real.plan_fft_inverse(m),
             fwd: complex.plan_fft_forward(m),
             inv: complex.plan_fft_inverse(m),
         }
@@ -74,134 +79,263 @@ impl Plans {
             );
     }
 
-    /// The column transforms: column `c` of `spec` (column-major, `spec[c * m + r]`) is set to
-    /// column `c` of `rows_hat` (`rows × h`, zero below) and transformed; with a kernel spectrum,
-    /// multiplied by its column and transformed back (unnormalised) in the same task, while the
-    /// column is in cache.
-    fn columns(
+    /// Copies column `c0 + dc` of `rows_hat` (`rows × h`, zero below) into column `dc` of
+    /// `chunk` (columns of `m`) and transforms the chunk's columns in place.
+    fn column_forward(
         &self,
         rows_hat: &[Complex<f32>],
         rows: usize,
-        spec: &mut [Complex<f32>],
-        kernel_hat: Option<&[Complex<f32>]>,
+        c0: usize,
+        chunk: &mut [Complex<f32>],
+        scratch: &mut [Complex<f32>],
     ) {
         let (m, h) = (self.m, self.h());
-        let scratch_len = self
-            .fwd
+        for (dc, col) in chunk.chunks_mut(m).enumerate() {
+            for (r, v) in col[..rows].iter_mut().enumerate() {
+                *v = rows_hat[r * h + c0 + dc];
+            }
+            col[rows..].fill(Complex::new(0.0, 0.0));
+        }
+        self.fwd.process_with_scratch(chunk, scratch);
+    }
+
+    fn scratch_len(&self) -> usize {
+        self.fwd
             .get_inplace_scratch_len()
-            .max(self.inv.get_inplace_scratch_len());
+            .max(self.inv.get_inplace_scratch_len())
+    }
+
+    /// The column transforms of `rows_hat` (`rows × h`, zero below) into `spec` (column-major,
+    /// `spec[c * m + r]`), a few columns per parallel task.
+    fn columns(&self, rows_hat: &[Complex<f32>], rows: usize, spec: &mut [Complex<f32>]) {
+        let m = self.m;
         spec.par_chunks_mut(m * COLUMNS_PER_TASK).enumerate().for_each_init(
-            || vec![Complex::new(0.0, 0.0); scratch_len],
-            |scratch, (t, chunk)| {
-                let c0 = t * COLUMNS_PER_TASK;
-                for (dc, col) in chunk.chunks_mut(m).enumerate() {
-                    for (r, v) in col[..rows].iter_mut().enumerate() {
-                        *v = rows_hat[r * h + c0 + dc];
-                    }
-                    col[rows..].fill(Complex::new(0.0, 0.0));
-                }
-                self.fwd.process_with_scratch(chunk, scratch);
-                if let Some(k) = kernel_hat {
-                    chunk.iter_mut().zip(&k[c0 * m..]).for_each(|(s, k)| *s *= k);
-                    self.inv.process_with_scratch(chunk, scratch);
-                }
-            },
+            || vec![Complex::new(0.0, 0.0); self.scratch_len()],
+            |scratch, (t, chunk)| self.column_forward(rows_hat, rows, t * COLUMNS_PER_TASK, chunk, scratch),
         );
     }
 
-    /// The inverse real transforms of the first `rows` rows of the column-major spectrum `spec`
-    /// into the rows of `out` (rows of `m` values), a row per parallel task.
-    fn rows_inverse(&self, spec: &[Complex<f32>], rows: usize, out: &mut [f32]) {
+    /// The column passes of the convolutions of one grid with the force kernels, and the
+    /// normaliser's sum: each column of `rows_hat` is transformed once, multiplied by each force
+    /// kernel's column into `specs` and transformed back (unnormalised) in the same task, while
+    /// the columns are in cache. Answers `Σ_ω |Ŝ(ω)|² K̂(ω)` over the whole spectrum (the
+    /// columns past `h` are the conjugates of those before: counted twice), from `kernels.z`.
+    /// Per column of spectrum, this streams the kernels' columns from memory: they are kept as
+    /// one f32 each (their real or imaginary part), half the traffic of complex ones (perf: the
+    /// products took as long as the transforms).
+    fn columns_convolved(
+        &self,
+        rows_hat: &[Complex<f32>],
+        rows: usize,
+        kernels: &Kernels,
+        specs: &mut [Vec<Complex<f32>>; 2],
+    ) -> f64 {
         let (m, h) = (self.m, self.h());
-        out[..rows * m].par_chunks_mut(m).enumerate().for_each_init(
-            || (vec![Complex::new(0.0, 0.0); h], self.c2r.make_scratch_vec()),
-            |(row, scratch), (r, o)| {
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v = spec[c * m + r];
-                }
-                // A real signal's spectrum has real DC and Nyquist terms; rounding leaves ~1e-17.
-                row[0].im = 0.0;
-                row[h - 1].im = 0.0;
-                self.c2r
-                    .process_with_scratch(row, o, scratch)
-                    .expect("buffers sized for the plan");
-            },
-        );
+        let [s0, s1] = specs;
+        let width = m * COLUMNS_PER_TASK;
+        let sums: Vec<f64> = s0
+            .par_chunks_mut(width)
+            .zip(s1.par_chunks_mut(width))
+            .enumerate()
+            .map_init(
+                || {
+                    (
+                        vec![Complex::new(0.0, 0.0); width],
+                        vec![Complex::new(0.0, 0.0); self.scratch_len()],
+                    )
+                },
+                |(hat, scratch), (t, (c0, c1))| {
+                    let (start, len) = (t * width, c0.len());
+                    let hat = &mut hat[..len];
+                    self.column_forward(rows_hat, rows, t * COLUMNS_PER_TASK, hat, scratch);
+                    let mut z = 0.0f64;
+                    for (dc, (col, kz)) in hat.chunks(m).zip(kernels.z[start..start + len].chunks(m)).enumerate() {
+                        let c = t * COLUMNS_PER_TASK + dc;
+                        let twice = if c == 0 || c == h - 1 { 1.0 } else { 2.0 };
+                        // A column's sum in f32 (720 terms: ~1e-5, far below the interpolation's
+                        // error), the columns' in f64.
+                        z += twice * f64::from(col.iter().zip(kz).map(|(v, k)| v.norm_sqr() * k).sum::<f32>());
+                    }
+                    let force = kernels.force.iter().map(|k| &k[start..start + len]);
+                    for (out, k) in [&mut *c0, &mut *c1].into_iter().zip(force) {
+                        // Times `i·k`: the force kernels' spectra are imaginary.
+                        for ((o, v), k) in out.iter_mut().zip(&*hat).zip(k) {
+                            *o = Complex::new(-v.im * k, v.re * k);
+                        }
+                        self.inv.process_with_scratch(out, scratch);
+                    }
+                    z
+                },
+            )
+            .collect();
+        sums.iter().sum()
+    }
+
+    /// The inverse real transforms of the first `rows` rows of two column-major spectra at once,
+    /// into the rows of `outs` (rows of `m` values): each pair of rows is one complex transform,
+    /// `a + i·b`, its spectrum `Â + i·B̂` completed past `h` by conjugate symmetry (one transform
+    /// where two real inverses took about as long as a complex one each: perf). A few rows per
+    /// parallel task: they are adjacent in every column, so each cache line read is used whole.
+    fn rows_inverse_pair(&self, specs: &[Vec<Complex<f32>>; 2], rows: usize, outs: &mut [Vec<f32>; 2]) {
+        let (m, h) = (self.m, self.h());
+        let [oa, ob] = outs;
+        oa[..rows * m]
+            .par_chunks_mut(m * ROWS_PER_TASK)
+            .zip(ob[..rows * m].par_chunks_mut(m * ROWS_PER_TASK))
+            .enumerate()
+            .for_each_init(
+                || {
+                    let half = vec![Complex::new(0.0, 0.0); 2 * h * ROWS_PER_TASK];
+                    (
+                        half,
+                        vec![Complex::new(0.0, 0.0); m],
+                        vec![Complex::new(0.0, 0.0); self.scratch_len()],
+                    )
+                },
+                |(half, row, scratch), (t, (oa, ob))| {
+                    let (r0, count) = (t * ROWS_PER_TASK, oa.len() / m);
+                    let (ha, hb) = half.split_at_mut(h * ROWS_PER_TASK);
+                    for (spec, half) in specs.iter().zip([ha, hb]) {
+                        for c in 0..h {
+                            for (k, v) in spec[c * m + r0..c * m + r0 + count].iter().enumerate() {
+                                half[k * h + c] = *v;
+                            }
+                        }
+                    }
+                    let (ha, hb) = half.split_at(h * ROWS_PER_TASK);
+                    for k in 0..count {
+                        let (a, b) = (&ha[k * h..(k + 1) * h], &hb[k * h..(k + 1) * h]);
+                        // A real row's spectrum has real DC and Nyquist terms; rounding leaves
+                        // ~1e-7 there, which would leak from one row of the pair into the other.
+                        let real = |v: Complex<f32>, c: usize| {
+                            if c == 0 || c == h - 1 {
+                                Complex::new(v.re, 0.0)
+                            } else {
+                                v
+                            }
+                        };
+                        for c in 0..h {
+                            let (a, b) = (real(a[c], c), real(b[c], c));
+                            row[c] = Complex::new(a.re - b.im, a.im + b.re);
+                        }
+                        for c in h..m {
+                            let (a, b) = (a[m - c].conj(), b[m - c].conj());
+                            row[c] = Complex::new(a.re - b.im, a.im + b.re);
+                        }
+                        self.inv.process_with_scratch(row, scratch);
+                        for ((x, va), vb) in row
+                            .iter()
+                            .zip(&mut oa[k * m..(k + 1) * m])
+                            .zip(&mut ob[k * m..(k + 1) * m])
+                        {
+                            *va = x.re;
+                            *vb = x.im;
+                        }
+                    }
+                },
+            );
     }
 }
 
+/// Rows per parallel task of [`Plans::rows_inverse_pair`]: 8 complex values fill a cache line.
+const ROWS_PER_TASK: usize = 8;
+
 /// Columns of the spectrum per parallel task of [`Plans::columns`].
 const COLUMNS_PER_TASK: usize = 4;
+
+/// The kernels' spectra for one grid size and node spacing, column-major (`h × m`), as functions
+/// of the offset `Δ` between two nodes. Each kernel is even or odd in each coordinate of `Δ` (on
+/// the circulant too), so its spectrum is real or imaginary: only that part is kept.
+struct Kernels {
+    /// Node spacing they were computed for.
+    delta: f64,
+    /// `K = (1 + |Δ|²)⁻¹` (even: a real spectrum): summed over all pairs of points, Z + n.
+    z: Vec<f32>,
+    /// `Δ₁K²` and `Δ₂K²` (each odd in one coordinate: imaginary spectra, their imaginary parts
+    /// here): their potentials are the two components of a point's repulsive force, divided by 4.
+    force: [Vec<f32>; 2],
+}
 
 /// Grids reused between iterations while the grid size stays the same (allocating and zeroing
 /// fresh pages each iteration cost a fifth of the run).
 struct Buffers {
     m: usize,
-    /// Node spacing `kernel_hat` was computed for.
-    kernel_delta: f64,
-    /// The kernel's spectrum, column-major (`h × m`).
-    kernel_hat: Vec<Complex<f32>>,
-    /// Per charge ([`CHARGES`]).
-    terms: Vec<Term>,
-}
-
-/// One charge's grids.
-struct Term {
-    /// The charges on the nodes (`nodes` rows of `m`, zero past column `nodes`), then the
-    /// potentials on them.
-    grid: Vec<f32>,
-    /// The real transforms of the grid's rows (`nodes × h`).
+    kernels: Kernels,
+    /// The unit charges on the nodes (`nodes` rows of `m`, zero past column `nodes`).
+    charges: Vec<f32>,
+    /// The real transforms of the charge grid's rows (`nodes × h`).
     rows_hat: Vec<Complex<f32>>,
-    /// The spectrum, column-major (`h × m`).
-    spec: Vec<Complex<f32>>,
+    /// Per force kernel: the spectrum of its convolution, column-major (`h × m`).
+    specs: [Vec<Complex<f32>>; 2],
+    /// Per force kernel: its potentials on the nodes (`nodes` rows of `m`).
+    potentials: [Vec<f32>; 2],
 }
-
-/// The charges spread onto the grid: `1, y₁, y₂`. FIt-SNE and openTSNE spread a fourth, `|y|²`,
-/// for the normaliser Z only; Z needs just its sum over the points, `Σᵢ Σⱼ Kᵢⱼ|yⱼ|²`, which by the
-/// (interpolated) kernel's symmetry is `Σⱼ |yⱼ|² φ₀(yⱼ)`: one transform fewer per iteration.
-const CHARGES: usize = 3;
 
 impl Buffers {
     fn new(m: usize) -> Self {
         let (h, nodes) = (m / 2 + 1, m / 2);
+        let spectrum = || vec![Complex::new(0.0, 0.0); h * m];
         Self {
             m,
-            kernel_delta: f64::NAN,
-            kernel_hat: vec![Complex::new(0.0, 0.0); h * m],
-            terms: (0..CHARGES)
-                .map(|_| Term {
-                    grid: vec![0.0f32; nodes * m],
-                    rows_hat: vec![Complex::new(0.0, 0.0); nodes * h],
-                    spec: vec![Complex::new(0.0, 0.0); h * m],
-                })
-                .collect(),
+            kernels: Kernels {
+                delta: f64::NAN,
+                z: vec![0.0; h * m],
+                force: [vec![0.0; h * m], vec![0.0; h * m]],
+            },
+            charges: vec![0.0f32; nodes * m],
+            rows_hat: vec![Complex::new(0.0, 0.0); nodes * h],
+            specs: [spectrum(), spectrum()],
+            potentials: [vec![0.0f32; nodes * m], vec![0.0f32; nodes * m]],
         }
     }
 
-    /// Recomputes the kernel's spectrum for node spacing `delta` unless it is current: the kernel
-    /// on node offsets, embedded in a circulant of size `m` (offset `m / 2` unused).
+    /// Recomputes the kernels' spectra for node spacing `delta` unless they are current: each
+    /// kernel on node offsets, embedded in a circulant of size `m` (offset `m / 2` unused).
     fn kernel_for(&mut self, plans: &Plans, delta: f64) {
-        if self.kernel_delta == delta {
+        let k = &mut self.kernels;
+        if k.delta == delta {
             return;
         }
-        self.kernel_delta = delta;
+        k.delta = delta;
         let (m, h, nodes) = (self.m, plans.h(), self.m / 2);
+        // Offset of index `a` of the circulant: `a` up to `nodes`, then negative.
+        let offset = |a: usize| if a <= nodes { a as f64 } else { a as f64 - m as f64 };
         let mut kernel = vec![0.0f32; m * m];
-        kernel.par_chunks_mut(m).enumerate().for_each(|(a, row)| {
-            let da = if a <= nodes { a } else { m - a };
-            for (b, v) in row.iter_mut().enumerate() {
-                let db = if b <= nodes { b } else { m - b };
-                *v = if a == nodes || b == nodes {
-                    0.0
-                } else {
-                    let r2 = delta * delta * (da * da + db * db) as f64;
-                    (1.0 / ((1.0 + r2) * (1.0 + r2))) as f32
-                };
-            }
-        });
         let mut rows_hat = vec![Complex::new(0.0, 0.0); m * h];
-        plans.rows_forward(&mut kernel, m, &mut rows_hat);
-        plans.columns(&rows_hat, m, &mut self.kernel_hat, None);
+        let mut hat = vec![Complex::new(0.0, 0.0); m * h];
+        for force in [false, true] {
+            kernel.par_chunks_mut(m).enumerate().for_each(|(a, row)| {
+                for (b, v) in row.iter_mut().enumerate() {
+                    *v = if a == nodes || b == nodes {
+                        0.0
+                    } else {
+                        let (da, db) = (delta * offset(a), delta * offset(b));
+                        let k = 1.0 / (1.0 + da * da + db * db);
+                        (if force { da * k * k } else { k }) as f32
+                    };
+                }
+            });
+            plans.rows_forward(&mut kernel, m, &mut rows_hat);
+            plans.columns(&rows_hat, m, &mut hat);
+            if force {
+                // `Δ₂K²` is `Δ₁K²` transposed, and so is its spectrum: F₂[r][c] = F₁[c][r], read
+                // from the stored half (`hat[c * m + r]`, c < h) directly or, past it, by
+                // conjugate symmetry (F[r][c] = conj F[−r][−c] for a real kernel).
+                let [f1, f2] = &mut k.force;
+                f1.iter_mut().zip(&hat).for_each(|(k, v)| *k = v.im);
+                f2.par_chunks_mut(m).enumerate().for_each(|(c, col)| {
+                    for (r, v) in col.iter_mut().enumerate() {
+                        *v = if r < h {
+                            hat[r * m + c].im
+                        } else {
+                            -hat[(m - r) * m + (m - c) % m].im
+                        };
+                    }
+                });
+            } else {
+                k.z.iter_mut().zip(&hat).for_each(|(k, v)| *k = v.re);
+            }
+        }
     }
 }
 
@@ -213,19 +347,16 @@ pub struct Repulsion2d {
     stencils: Stencils,
 }
 
-/// Points per block of the sum of Z.
-const Z_ROWS: usize = 4096;
-
 /// Box widths of small embeddings are powers of `2^(1 / WIDTH_STEPS)`.
 const WIDTH_STEPS: f64 = 16.0;
 
 /// Boxes per dimension and their width for an embedding spanning `range`. Small embeddings get
-/// about `MIN_BOXES` boxes (at most 9 % more), of the largest width on a geometric ladder (ratio
-/// `2^(1/8)`) that gives `MIN_BOXES`; larger ones boxes of fixed width `1 / BOXES_PER_UNIT`
-/// (openTSNE's width is at most that). The kernel's spectrum depends only on the grid size and
-/// node spacing, so it is reused until the embedding grows past a step of the ladder or the grid
-/// has to grow: openTSNE sizes its boxes to the range exactly and recomputes it every iteration of
-/// early exaggeration. Box counts are FFT-friendly (5-smooth).
+/// about `MIN_BOXES` boxes (50 to 54), of the largest width on a geometric ladder (ratio
+/// `2^(1/WIDTH_STEPS)`) that gives `MIN_BOXES`; larger ones boxes of fixed width
+/// `1 / BOXES_PER_UNIT` (openTSNE's width is at most that). The kernels' spectra depend only on
+/// the grid size and node spacing, so they are reused until the embedding grows past a step of the
+/// ladder or the grid has to grow: openTSNE sizes its boxes to the range exactly and recomputes its
+/// kernel every iteration of early exaggeration. Box counts are FFT-friendly (5-smooth).
 fn grid(range: f64) -> (usize, f64) {
     // Widen slightly so the largest coordinate falls inside the last box.
     let range = range * (1.0 + 1e-9);
@@ -292,18 +423,16 @@ fn lagrange(u: f64) -> [f64; P] {
     })
 }
 
-/// Adds the charges `q(i)` of every point onto `grids` (one per charge, rows of `m` nodes), each
-/// at its `P × P` nodes with weights `wa · wb` ([`Stencils`]).
-fn spread<const C: usize>(st: &Stencils, m: usize, mut grids: [&mut [f32]; C], q: impl Fn(usize) -> [f64; C]) {
+/// Adds a unit charge per point onto `grid` (rows of `m` nodes), at its `P × P` nodes with
+/// weights `wa · wb` ([`Stencils`]).
+fn spread(st: &Stencils, m: usize, grid: &mut [f32]) {
     for i in 0..st.first.len() / 2 {
-        let charges = q(i);
-        st.each(i, m, |node, w| {
-            for (g, c) in grids.iter_mut().zip(charges) {
-                g[node] += (w * c) as f32;
-            }
-        });
+        st.each(i, m, |node, w| grid[node] += w as f32);
     }
 }
+
+/// Coordinates per parallel task of [`Stencils::fill`].
+const STENCIL_ROWS: usize = 4096;
 
 /// Each point's first node and Lagrange weights along both axes (`2n` of each, row-major like
 /// the coordinates), kept between iterations.
@@ -322,9 +451,12 @@ impl Stencils {
             .par_iter_mut()
             .zip(self.weights.par_iter_mut())
             .zip(y.par_iter())
+            .with_min_len(STENCIL_ROWS)
             .for_each(|((f, w), v)| {
                 let t = (v - lo) / width;
-                let b = (t.floor() as usize).min(boxes - 1);
+                // `t ≥ 0` (`lo` is the least coordinate): truncation is the floor, without
+                // `floor`'s call into libm (plain x86-64 has no rounding instruction).
+                let b = (t as usize).min(boxes - 1);
                 *f = b * P;
                 *w = lagrange(t - b as f64);
             });
@@ -387,68 +519,24 @@ impl Repulsion2d {
         let buf = self.buffers.as_mut().expect("just made");
         buf.kernel_for(&plans, delta);
 
-        // The charges spread onto the nodes and convolved with the kernel, in parallel: the
-        // constant charge on one side, the two coordinate charges (one pass over the points) on
-        // the other, each term's transforms starting as soon as its grid is ready.
-        let Buffers { kernel_hat, terms, .. } = buf;
-        let kernel_hat = &kernel_hat[..];
-        let convolve = |term: &mut Term| {
-            plans.rows_forward(&mut term.grid, nodes, &mut term.rows_hat);
-            plans.columns(&term.rows_hat, nodes, &mut term.spec, Some(kernel_hat));
-            plans.rows_inverse(&term.spec, nodes, &mut term.grid);
-        };
-        let [one, by1, by2] = &mut terms[..] else {
-            unreachable!("{CHARGES} charges")
-        };
-        rayon::join(
-            || {
-                one.grid.fill(0.0);
-                spread(st, m, [&mut one.grid[..]], |_| [1.0]);
-                convolve(one);
-            },
-            || {
-                by1.grid.fill(0.0);
-                by2.grid.fill(0.0);
-                spread(st, m, [&mut by1.grid[..], &mut by2.grid[..]], |i| {
-                    [y[2 * i], y[2 * i + 1]]
-                });
-                rayon::join(|| convolve(by1), || convolve(by2));
-            },
-        );
+        // The charges spread onto the nodes, their rows transformed once, the column passes of
+        // the force convolutions (and Z's sum), and their inverse row transforms.
+        buf.charges.fill(0.0);
+        spread(st, m, &mut buf.charges);
+        plans.rows_forward(&mut buf.charges, nodes, &mut buf.rows_hat);
+        let pairs = plans.columns_convolved(&buf.rows_hat, nodes, &buf.kernels, &mut buf.specs);
+        plans.rows_inverse_pair(&buf.specs, nodes, &mut buf.potentials);
         let scale = 1.0 / (m * m) as f64;
-        let potentials: [&[f32]; CHARGES] = [&one.grid, &by1.grid, &by2.grid];
-
-        // Interpolate the potentials back to the points; Z and the repulsive gradient.
-        let per_point: Vec<[f64; CHARGES]> = (0..n)
-            .into_par_iter()
-            .map(|i| st.gather(i, m, &potentials).map(|p| p * scale))
-            .collect();
-        // Z = Σᵢ Σⱼ Kᵢⱼ (1 + |yᵢ − yⱼ|²) − n: per point (1 + |yᵢ|²) φ₀ − 2 yᵢ·(φ₁, φ₂), plus the sum
-        // of the |y|² charge's potentials, Σⱼ |yⱼ|² φ₀(yⱼ) (see [`CHARGES`]); the diagonal adds n.
-        // Summed in fixed blocks, then in order: the same bits on every run.
-        let z = per_point
-            .par_chunks(Z_ROWS)
-            .zip(y.par_chunks(2 * Z_ROWS))
-            .map(|(phis, ys)| {
-                phis.iter()
-                    .zip(ys.chunks(2))
-                    .map(|(phi, yi)| {
-                        let r2 = yi[0] * yi[0] + yi[1] * yi[1];
-                        (1.0 + 2.0 * r2) * phi[0] - 2.0 * (yi[0] * phi[1] + yi[1] * phi[2])
-                    })
-                    .sum::<f64>()
-            })
-            .collect::<Vec<f64>>()
-            .iter()
-            .sum::<f64>()
-            - n as f64;
-        grad.par_chunks_mut(2)
-            .zip(per_point.par_iter())
-            .zip(y.par_chunks(2))
-            .for_each(|((g, phi), yi)| {
-                g[0] -= (yi[0] * phi[0] - phi[1]) / z;
-                g[1] -= (yi[1] * phi[0] - phi[2]) / z;
-            });
+        // Z = Σᵢ Σⱼ≠ᵢ Kᵢⱼ. The interpolated Σᵢ Σⱼ Kᵢⱼ is Σ over the nodes of the charges times
+        // their potential, `⟨s, K ⊛ s⟩`, which is `Σ_ω |Ŝ|² K̂ / m²` (Parseval): no inverse
+        // transform. The diagonal adds n (K = 1 at Δ = 0).
+        let z = pairs * scale - n as f64;
+        let potentials = [&buf.potentials[0][..], &buf.potentials[1][..]];
+        grad.par_chunks_mut(2).enumerate().for_each(|(i, g)| {
+            let force = st.gather(i, m, &potentials);
+            g[0] -= force[0] * scale / z;
+            g[1] -= force[1] * scale / z;
+        });
         z
     }
 }
