@@ -16,18 +16,22 @@ use super::affinity::Csr;
 /// Rows of the gradient per parallel task.
 const ROWS: usize = 256;
 
-/// The affinities of one run in single precision, their column indices checked once to be rows
-/// of the embedding (the AVX2 kernel reads coordinates at them unchecked).
-pub struct Attraction<'a> {
-    indptr: &'a [usize],
-    indices: &'a [u32],
+/// The affinities of one run in single precision, each row padded to a multiple of 8 entries
+/// with entries of the row's own point at probability 0 (they add nothing: no scalar remainder
+/// per row), their column indices checked once to be rows of the embedding (the AVX2 kernel
+/// reads coordinates at them unchecked).
+pub struct Attraction {
+    /// Row `i` is `indices[indptr[i]..indptr[i + 1]]`.
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
     values: Vec<f32>,
 }
 
-impl<'a> Attraction<'a> {
+impl Attraction {
     /// Panics unless every column of `p` is a row of it and `3 n` fits an `i32` (a gather's
-    /// offset): `p` comes from [`super::affinity`], which builds it so.
-    pub fn new(p: &'a Csr) -> Self {
+    /// offset): `p` comes from [`super::affinity`], which builds it so. Takes `p`, so that its
+    /// double-precision values are freed once copied.
+    pub fn new(p: Csr) -> Self {
         let n = p.indptr.len() - 1;
         assert!(
             3 * n <= i32::MAX as usize,
@@ -37,11 +41,46 @@ impl<'a> Attraction<'a> {
             p.indices.iter().all(|j| (*j as usize) < n),
             "an affinity's column is not a row of the matrix"
         );
-        Self {
-            indptr: &p.indptr,
-            indices: &p.indices,
-            values: p.values.iter().map(|v| *v as f32).collect(),
+        let padded = |len: usize| len.div_ceil(8) * 8;
+        let total: usize = (0..n).map(|i| padded(p.indptr[i + 1] - p.indptr[i])).sum();
+        let mut out = Self {
+            indptr: Vec::with_capacity(n + 1),
+            indices: Vec::with_capacity(total),
+            values: Vec::with_capacity(total),
+        };
+        out.indptr.push(0);
+        for i in 0..n {
+            let s = p.indptr[i]..p.indptr[i + 1];
+            let pad = padded(s.len()) - s.len();
+            out.indices.extend_from_slice(&p.indices[s.clone()]);
+            out.indices.extend(std::iter::repeat_n(i as u32, pad));
+            out.values.extend(p.values[s].iter().map(|v| *v as f32));
+            out.values.extend(std::iter::repeat_n(0.0, pad));
+            out.indptr.push(out.indices.len());
         }
+        out
+    }
+
+    /// KL(P ‖ Q) of the embedding `y` (`n × D` in f64), with `z` the normaliser of Q.
+    pub fn kl_divergence<const D: usize>(&self, y: &[f64], z: f64) -> f64 {
+        (0..self.indptr.len() - 1)
+            .into_par_iter()
+            .map(|i| {
+                (self.indptr[i]..self.indptr[i + 1])
+                    .map(|s| {
+                        let j = self.indices[s] as usize;
+                        let d2: f64 = (0..D).map(|a| (y[D * i + a] - y[D * j + a]).powi(2)).sum();
+                        let q = 1.0 / (1.0 + d2) / z;
+                        let pv = f64::from(self.values[s]);
+                        if pv > 0.0 {
+                            pv * (pv / q.max(f64::MIN_POSITIVE)).ln()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum::<f64>()
+            })
+            .sum()
     }
 
     /// Sets `grad` (rows of `D` coordinates) to the attractive gradient divided by 4, for the
@@ -85,27 +124,14 @@ fn fast() -> bool {
     false
 }
 
-/// The scalar remainder of a row: `Σ pᵢⱼ (yᵢ − yⱼ) / (1 + |yᵢ − yⱼ|²)` over `cols`.
-fn tail<const D: usize>(y32: &[f32], yi: [f32; D], cols: &[u32], vals: &[f32], mut acc: [f32; D]) -> [f32; D] {
-    for (&j, &pij) in cols.iter().zip(vals) {
-        let d: [f32; D] = std::array::from_fn(|a| yi[a] - y32[D * j as usize + a]);
-        let w = pij / d.iter().fold(1.0, |s, v| s + v * v);
-        for a in 0..D {
-            acc[a] += w * d[a];
-        }
-    }
-    acc
-}
-
 /// Row `i`'s sum, eight entries at a time (`wide`): the neighbours' coordinates gathered into
 /// lanes and the kernel computed for all eight at once, by reciprocal (below).
 fn row<const D: usize>(y32: &[f32], i: usize, cols: &[u32], vals: &[f32]) -> [f32; D] {
     let yi: [f32; D] = std::array::from_fn(|a| y32[D * i + a]);
     let yl: [f32x8; D] = std::array::from_fn(|a| f32x8::splat(yi[a]));
     let mut lanes = [f32x8::ZERO; D];
-    let (cc, vc) = (cols.chunks_exact(8), vals.chunks_exact(8));
-    let (ct, vt) = (cc.remainder(), vc.remainder());
-    for (js, ps) in cc.zip(vc) {
+    debug_assert!(cols.len().is_multiple_of(8), "rows padded to whole lanes");
+    for (js, ps) in cols.chunks_exact(8).zip(vals.chunks_exact(8)) {
         let d: [f32x8; D] = std::array::from_fn(|a| {
             yl[a] - f32x8::from(std::array::from_fn::<f32, 8, _>(|l| y32[D * js[l] as usize + a]))
         });
@@ -119,7 +145,7 @@ fn row<const D: usize>(y32: &[f32], i: usize, cols: &[u32], vals: &[f32]) -> [f3
             lanes[a] += w * d[a];
         }
     }
-    tail::<D>(y32, yi, ct, vt, lanes.map(|l| l.reduce_add()))
+    lanes.map(|l| l.reduce_add())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -138,16 +164,17 @@ mod avx2 {
     ///
     /// # Safety
     /// The processor has AVX2 and FMA; `y32` holds rows of `D` coordinates, `i` and every entry of
-    /// `cols` are rows of it, and `D · rows ≤ i32::MAX`.
+    /// `cols` are rows of it, `D · rows ≤ i32::MAX`, and `cols` and `vals` are as long, a multiple
+    /// of 8.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn row<const D: usize>(y32: &[f32], i: usize, cols: &[u32], vals: &[f32]) -> [f32; D] {
         let yi: [f32; D] = std::array::from_fn(|a| y32[D * i + a]);
         let (one, two) = (_mm256_set1_ps(1.0), _mm256_set1_ps(2.0));
         let yl: [__m256; D] = std::array::from_fn(|a| _mm256_set1_ps(yi[a]));
         let mut lanes = [_mm256_setzero_ps(); D];
-        let full = cols.len() / 8 * 8;
-        for e in (0..full).step_by(8) {
-            // SAFETY: e + 8 ≤ cols.len() = vals.len(); every gathered offset is D·j + a < y32.len().
+        debug_assert!(cols.len().is_multiple_of(8), "rows padded to whole lanes");
+        for e in (0..cols.len()).step_by(8) {
+            // SAFETY: e + 8 ≤ cols.len() = vals.len(); every offset read is D·j + a < y32.len().
             let (d, w) = unsafe {
                 let mut ps = _mm256_loadu_ps(vals.as_ptr().add(e));
                 let mut yj = [_mm256_setzero_ps(); D];
@@ -182,7 +209,7 @@ mod avx2 {
                 lanes[a] = _mm256_fmadd_ps(w, d[a], lanes[a]);
             }
         }
-        super::tail::<D>(y32, yi, &cols[full..], &vals[full..], lanes.map(|l| reduce(l)))
+        lanes.map(|l| reduce(l))
     }
 }
 
@@ -227,7 +254,7 @@ mod tests {
                 acc
             })
             .collect();
-        let attraction = Attraction::new(&p);
+        let attraction = Attraction::new(p.clone());
         let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for avx2 in [false, fast()] {
             let mut grad = vec![f64::NAN; D * n];
@@ -258,6 +285,6 @@ mod tests {
             indices: vec![1, 2],
             values: vec![0.5, 0.5],
         };
-        Attraction::new(&p);
+        Attraction::new(p);
     }
 }

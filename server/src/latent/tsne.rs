@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
-use super::affinity::{self, Csr};
+use super::affinity;
 use super::attract::Attraction;
 use super::fft::Repulsion2d;
 use super::ivf;
@@ -94,27 +94,6 @@ pub fn repulsion_exact<const D: usize>(y: &[f64], grad: &mut [f64]) -> f64 {
     z
 }
 
-/// KL(P ‖ Q) of the final embedding, with `z` the normaliser of Q.
-fn kl_divergence<const D: usize>(p: &Csr, y: &[f64], z: f64) -> f64 {
-    (0..p.indptr.len() - 1)
-        .into_par_iter()
-        .map(|i| {
-            (p.indptr[i]..p.indptr[i + 1])
-                .map(|s| {
-                    let (_, d2) = diff::<D, f64>(y, i, p.indices[s] as usize);
-                    let q = 1.0 / (1.0 + d2) / z;
-                    let pv = p.values[s];
-                    if pv > 0.0 {
-                        pv * (pv / q.max(f64::MIN_POSITIVE)).ln()
-                    } else {
-                        0.0
-                    }
-                })
-                .sum::<f64>()
-        })
-        .sum()
-}
-
 /// A finished embedding and its KL divergence.
 pub struct Fitted {
     /// `(n, D)` coordinates.
@@ -165,7 +144,7 @@ pub fn fit<const D: usize>(
 
     assert!(D == 2 || D == 3, "t-SNE here embeds in 2 or 3 dimensions");
     assert_eq!(init.dim(), (n, D), "one initial point of D coordinates per row");
-    let attraction = Attraction::new(&p);
+    let attraction = Attraction::new(p);
     let mut y: Vec<f64> = init.iter().copied().collect();
     let mut y32 = vec![0.0f32; D * n];
     centre::<D>(&mut y, &mut y32, [0.0; D]);
@@ -232,7 +211,7 @@ pub fn fit<const D: usize>(
             return None;
         }
     }
-    let kl = kl_divergence::<D>(&p, &y, z);
+    let kl = attraction.kl_divergence::<D>(&y, z);
     Some(Fitted {
         embedding: Array2::from_shape_vec((n, D), y.into_iter().map(|v| v as f32).collect()).expect("n × D"),
         kl,
