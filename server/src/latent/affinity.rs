@@ -27,6 +27,12 @@ pub fn conditional(knn: &Knn, perplexity: f64) -> Vec<f64> {
 
 /// Turns rows of `k` squared distances into the conditional probabilities `p_{j|i}` (in place:
 /// at 100k points the distances are 72 MB).
+///
+/// Each row's precision β is found as scikit-learn's `_binary_search_perplexity` finds it — from
+/// β = 1, the entropy within 1e-5 of ln(perplexity), the bracket halved or doubled — but each
+/// step tries Newton's step first (`dH/dβ = −β·Var(d)` comes from the same pass) and bisects only
+/// when that leaves the bracket: about 5 passes over a row instead of about 30, each a `k`
+/// exponentials (perf: a sixth of the neighbour stage at 20,000 points).
 fn calibrate(dist2: &mut [f64], k: usize, perplexity: f64) {
     const STEPS: usize = 100;
     const TOL: f64 = 1e-5;
@@ -37,34 +43,42 @@ fn calibrate(dist2: &mut [f64], k: usize, perplexity: f64) {
         let d = &d[..];
         let (mut beta, mut lo, mut hi) = (1.0f64, f64::NEG_INFINITY, f64::INFINITY);
         for _ in 0..STEPS {
-            let mut sum = 0.0;
+            let (mut sum, mut weighted, mut squares) = (0.0, 0.0, 0.0);
             for (pj, dj) in p.iter_mut().zip(d) {
                 *pj = (-dj * beta).exp();
                 sum += *pj;
+                weighted += dj * *pj;
+                squares += dj * dj * *pj;
             }
-            let sum = sum.max(1e-8);
-            let weighted: f64 = p.iter().zip(d).map(|(pj, dj)| dj * pj).sum();
-            let entropy = sum.ln() + beta * weighted / sum;
+            let sum = f64::max(sum, 1e-8);
+            let (mean, mean_square) = (weighted / sum, squares / sum);
+            let entropy = sum.ln() + beta * mean;
             p.iter_mut().for_each(|pj| *pj /= sum);
             let diff = entropy - target;
             if diff.abs() <= TOL {
                 break;
             }
+            // The entropy falls as β grows: too high, β goes up.
             if diff > 0.0 {
                 lo = beta;
-                beta = if hi.is_infinite() {
+            } else {
+                hi = beta;
+            }
+            let slope = -beta * (mean_square - mean * mean);
+            let newton = beta - diff / slope;
+            beta = if newton.is_finite() && newton > lo && newton < hi && newton > 0.0 {
+                newton
+            } else if diff > 0.0 {
+                if hi.is_infinite() {
                     beta * 2.0
                 } else {
                     (beta + hi) / 2.0
-                };
+                }
+            } else if lo.is_infinite() {
+                beta / 2.0
             } else {
-                hi = beta;
-                beta = if lo.is_infinite() {
-                    beta / 2.0
-                } else {
-                    (beta + lo) / 2.0
-                };
-            }
+                (beta + lo) / 2.0
+            };
         }
     });
 }
@@ -195,5 +209,36 @@ mod tests {
         };
         assert_eq!(at(0, 1), at(1, 0));
         assert_eq!(at(2, 0), at(0, 2));
+    }
+
+    #[test]
+    fn rows_at_every_scale_reach_the_perplexity() {
+        // 90 neighbours (perplexity 30) at squared distances from 1e-6 to 1e6 of each other, and
+        // rows of a few distinct distances: Newton's steps leave the bracket there, and the
+        // bisection has to take over.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let k = 90;
+        let mut dist2 = Vec::new();
+        for scale in [1e-6, 1e-3, 1.0, 1e3, 1e6] {
+            for _ in 0..20 {
+                let mut row: Vec<f64> = (0..k).map(|_| scale * rng.random_range(0.5..3.0f64).powi(4)).collect();
+                row.sort_by(f64::total_cmp);
+                dist2.extend(row);
+            }
+            dist2.extend((0..k).map(|j| scale * if j < 20 { 1.0 } else { 9.0 }));
+        }
+        let rows = dist2.len() / k;
+        let knn = Knn {
+            k,
+            indices: vec![0; rows * k],
+            dist2,
+        };
+        let p = conditional(&knn, 30.0);
+        for (r, row) in p.chunks(k).enumerate() {
+            let h = -row.iter().filter(|v| **v > 0.0).map(|v| v * v.ln()).sum::<f64>();
+            assert!((h - 30f64.ln()).abs() < 1e-5, "row {r}: entropy {h}");
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12, "row {r}");
+        }
     }
 }
