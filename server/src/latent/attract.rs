@@ -160,7 +160,8 @@ mod avx2 {
         _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
     }
 
-    /// [`super::row`] with AVX2 gathers and FMA.
+    /// [`super::row`] with AVX2 and FMA: each neighbour's coordinates by one 8-byte load in 2-D,
+    /// by gathers in 3-D.
     ///
     /// # Safety
     /// The processor has AVX2 and FMA; `y32` holds rows of `D` coordinates, `i` and every entry of
