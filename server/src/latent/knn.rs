@@ -273,10 +273,7 @@ pub fn nearest_among(
     let q = x.row(i);
     let mut d: Vec<(f64, usize)> = among
         .filter(|j| *j != i)
-        .map(|j| {
-            let d2: f64 = q.iter().zip(x.row(j)).map(|(a, b)| f64::from(a - b).powi(2)).sum();
-            (d2, j)
-        })
+        .map(|j| (squared_distance(q, x.row(j)), j))
         .collect();
     let k = k.min(d.len());
     if k == 0 {
