@@ -273,6 +273,7 @@ struct Buffers {
 
 impl Buffers {
     fn new(m: usize) -> Self {
+        // At most `m / 2` nodes per dimension ([`transform_size`]).
         let (h, nodes) = (m / 2 + 1, m / 2);
         let spectrum = || vec![Complex::new(0.0, 0.0); h * m];
         Self {
@@ -297,16 +298,17 @@ impl Buffers {
             return;
         }
         k.delta = delta;
-        let (m, h, nodes) = (self.m, plans.h(), self.m / 2);
-        // Offset of index `a` of the circulant: `a` up to `nodes`, then negative.
-        let offset = |a: usize| if a <= nodes { a as f64 } else { a as f64 - m as f64 };
+        let (m, h, half) = (self.m, plans.h(), self.m / 2);
+        // Offset of index `a` of the circulant: `a` up to `half`, then negative (a grid of fewer
+        // than `half` nodes reads only the offsets it has).
+        let offset = |a: usize| if a <= half { a as f64 } else { a as f64 - m as f64 };
         let mut kernel = vec![0.0f32; m * m];
         let mut rows_hat = vec![Complex::new(0.0, 0.0); m * h];
         let mut hat = vec![Complex::new(0.0, 0.0); m * h];
         for force in [false, true] {
             kernel.par_chunks_mut(m).enumerate().for_each(|(a, row)| {
                 for (b, v) in row.iter_mut().enumerate() {
-                    *v = if a == nodes || b == nodes {
+                    *v = if a == half || b == half {
                         0.0
                     } else {
                         let (da, db) = (delta * offset(a), delta * offset(b));
@@ -356,7 +358,8 @@ const WIDTH_STEPS: f64 = 16.0;
 /// `1 / BOXES_PER_UNIT` (openTSNE's width is at most that). The kernels' spectra depend only on
 /// the grid size and node spacing, so they are reused until the embedding grows past a step of the
 /// ladder or the grid has to grow: openTSNE sizes its boxes to the range exactly and recomputes its
-/// kernel every iteration of early exaggeration. Box counts are FFT-friendly (5-smooth).
+/// kernel every iteration of early exaggeration. The transforms' size is chosen apart from the box
+/// count ([`transform_size`]).
 fn grid(range: f64) -> (usize, f64) {
     // Widen slightly so the largest coordinate falls inside the last box.
     let range = range * (1.0 + 1e-9);
@@ -373,21 +376,32 @@ fn grid(range: f64) -> (usize, f64) {
     (box_count(range / width), width)
 }
 
-/// The smallest 5-smooth box count of at least `boxes` and at least `MIN_BOXES`.
+/// The box count for `boxes` boxes' worth of range: at least `MIN_BOXES`.
 fn box_count(boxes: f64) -> usize {
-    let mut n = MIN_BOXES.max(boxes.ceil() as usize);
-    while {
-        let mut r = n;
-        for f in [2, 3, 5] {
-            while r.is_multiple_of(f) {
-                r /= f;
-            }
-        }
-        r != 1
-    } {
-        n += 1;
+    MIN_BOXES.max(boxes.ceil() as usize)
+}
+
+/// Whether rustfft transforms `m` points quickly: `m = 2ᵃ·3ᵇ` or `2ᵃ·5`, a multiple of 4 (so that
+/// the real transform's half, `m / 2`, is even too). Sizes with 5² or 3·5 in them took 1.3 to 2.7
+/// times as long per point as their neighbours here (450, 750 against 486, 768: a scratch
+/// benchmark of a whole iteration's transforms).
+fn fast_size(m: usize) -> bool {
+    let mut r = m;
+    while r.is_multiple_of(2) {
+        r /= 2;
     }
-    n
+    let twos = m / r;
+    while r.is_multiple_of(3) {
+        r /= 3;
+    }
+    twos >= 4 && (r == 1 || (r == 5 && m == 5 * twos))
+}
+
+/// The transform size for `nodes` nodes per dimension: the least fast size ([`fast_size`]) of
+/// at least `2 · nodes`, so that the circular convolution holds every offset between two nodes,
+/// `−(nodes − 1)..nodes`, without wrapping.
+fn transform_size(nodes: usize) -> usize {
+    (2 * nodes..).find(|m| fast_size(*m)).expect("some size is fast")
 }
 
 /// Box-relative positions of the interpolation nodes, `(k + ½) / P`.
@@ -507,7 +521,7 @@ impl Repulsion2d {
         let range = (hi - lo).max(1e-6);
         let (boxes, width) = grid(range);
         let nodes = boxes * P;
-        let m = 2 * nodes;
+        let m = transform_size(nodes);
         let plans = self.plans.entry(m).or_insert_with(|| Arc::new(Plans::new(m))).clone();
         let delta = width / P as f64;
         self.stencils.fill(y, lo, width, boxes);
@@ -606,8 +620,14 @@ mod tests {
             assert!((interp - u * u).abs() < 1e-12);
         }
         assert_eq!(box_count(10.0), 50);
-        assert_eq!(box_count(61.5), 64);
-        assert_eq!(grid(61.5), (64, 1.0));
+        assert_eq!(box_count(61.5), 62);
+        assert_eq!(grid(61.5), (62, 1.0));
+        // 150 nodes (50 boxes) need 300 points: 320 = 2⁶·5; 225 need 450 = 2·3²·5²: 512.
+        assert_eq!(transform_size(150), 320);
+        assert_eq!(transform_size(225), 512);
+        assert_eq!(transform_size(162), 324);
+        assert!([320, 384, 432, 512, 576, 640, 648, 768].iter().all(|m| fast_size(*m)));
+        assert!([300, 360, 450, 480, 600, 720, 750, 486].iter().all(|m| !fast_size(*m)));
         // Small ranges: a width on the ladder, the range covered by 50 to 54 boxes.
         for range in [1e-3, 0.37, 10.0, 49.9] {
             let (boxes, width) = grid(range);
@@ -617,11 +637,15 @@ mod tests {
                 "{range}: width {width} off the ladder"
             );
             assert!(
-                boxes as f64 * width >= range && (50..=54).contains(&boxes),
+                boxes as f64 * width >= range && (50..=53).contains(&boxes),
                 "{range}: {boxes} × {width}"
             );
         }
-        // Nearby ranges share a grid (and so the kernel's spectrum).
-        assert_eq!(grid(10.0), grid(10.05));
+        // Nearby ranges share a node spacing and a transform size, and so the kernels' spectra.
+        let spectra = |range: f64| {
+            let (boxes, width) = grid(range);
+            (width, transform_size(boxes * P))
+        };
+        assert_eq!(spectra(10.0), spectra(10.05));
     }
 }
