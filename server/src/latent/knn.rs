@@ -30,61 +30,6 @@ pub struct Knn {
     pub dist2: Vec<f64>,
 }
 
-impl Knn {
-    /// An order of the rows in which each row's neighbours sit near it: breadth first through
-    /// the graph of neighbours from row 0 (then from the first row not yet reached, for a graph
-    /// in parts). `order[r]` is the row that goes to place `r`.
-    ///
-    /// A layout's passes read, for each row, the coordinates of its neighbours; in the rows' own
-    /// order those are scattered over the whole layout, in this one they are mostly a few
-    /// hundred rows away, in cache (the attraction of a 20k t-SNE: see [`super::tsne`]).
-    pub fn locality_order(&self) -> Vec<u32> {
-        let n = self.indices.len() / self.k.max(1);
-        let mut seen = vec![false; n];
-        let mut order = Vec::with_capacity(n);
-        for start in 0..n {
-            if seen[start] {
-                continue;
-            }
-            seen[start] = true;
-            order.push(start as u32);
-            let mut head = order.len() - 1;
-            while let Some(&u) = order.get(head) {
-                head += 1;
-                let u = u as usize;
-                for &v in &self.indices[u * self.k..(u + 1) * self.k] {
-                    if !std::mem::replace(&mut seen[v as usize], true) {
-                        order.push(v);
-                    }
-                }
-            }
-        }
-        order
-    }
-
-    /// The same neighbours with row `order[r]` as row `r` (and every index renamed so).
-    pub fn relabelled(&self, order: &[u32]) -> Knn {
-        let k = self.k;
-        let mut rank = vec![0u32; order.len()];
-        for (r, &old) in order.iter().enumerate() {
-            rank[old as usize] = r as u32;
-        }
-        let mut out = Knn {
-            k,
-            indices: vec![0; self.indices.len()],
-            dist2: vec![0.0; self.dist2.len()],
-        };
-        for (r, &old) in order.iter().enumerate() {
-            let (src, dst) = (old as usize * k..(old as usize + 1) * k, r * k..(r + 1) * k);
-            for (to, from) in out.indices[dst.clone()].iter_mut().zip(&self.indices[src.clone()]) {
-                *to = rank[*from as usize];
-            }
-            out.dist2[dst].copy_from_slice(&self.dist2[src]);
-        }
-        out
-    }
-}
-
 /// A candidate neighbour ordered by distance (a max-heap keeps the `k` best seen so far).
 #[derive(PartialEq)]
 struct Cand(f32, u32);
@@ -344,39 +289,6 @@ pub fn nearest_among(
 mod tests {
     use super::*;
     use ndarray::array;
-
-    #[test]
-    fn the_locality_order_keeps_neighbours_together() {
-        // Two clusters far apart, their rows interleaved: 0, 2, 4, … at x ≈ 0, the odd ones at
-        // x ≈ 100.
-        let x = Array2::from_shape_fn((40, 2), |(i, a)| {
-            let base = if i % 2 == 0 { 0.0 } else { 100.0 };
-            base + if a == 0 {
-                i as f32 * 0.1
-            } else {
-                (i * 7 % 5) as f32 * 0.1
-            }
-        });
-        let nn = knn(x.view(), 5);
-        let order = nn.locality_order();
-        let mut sorted = order.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (0..40).collect::<Vec<u32>>(), "a permutation");
-        // Breadth first from row 0: its whole cluster, then the other.
-        assert!(order[..20].iter().all(|i| i % 2 == 0), "{order:?}");
-        // Renamed: row r's neighbours are row order[r]'s, renamed, at the same distances.
-        let renamed = nn.relabelled(&order);
-        let mut rank = [0u32; 40];
-        for (r, &i) in order.iter().enumerate() {
-            rank[i as usize] = r as u32;
-        }
-        for (r, &i) in order.iter().enumerate() {
-            let (old, new) = (i as usize * 5..(i as usize + 1) * 5, r * 5..(r + 1) * 5);
-            let expected: Vec<u32> = nn.indices[old.clone()].iter().map(|j| rank[*j as usize]).collect();
-            assert_eq!(renamed.indices[new.clone()], expected[..]);
-            assert_eq!(renamed.dist2[new], nn.dist2[old]);
-        }
-    }
 
     #[test]
     fn neighbours_on_a_line_by_hand() {

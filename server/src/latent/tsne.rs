@@ -147,16 +147,12 @@ pub fn fit<const D: usize>(
     let n = x.nrows();
     let k = ((3.0 * schedule.perplexity) as usize).clamp(1, n - 1);
     let nn = ivf::neighbours(x, k, &|f| progress(Phase::Neighbours, f))?;
-    // The rows renamed so that neighbours sit near each other: the attraction's reads of their
-    // coordinates stay in cache (and the FFT's stencils of one place on the grid come together).
-    let order = nn.locality_order();
-    let p = affinity::joint(nn.relabelled(&order), schedule.perplexity);
+    let p = affinity::joint(nn, schedule.perplexity);
 
     assert!(D == 2 || D == 3, "t-SNE here embeds in 2 or 3 dimensions");
     assert_eq!(init.dim(), (n, D), "one initial point of D coordinates per row");
     let attraction = Attraction::new(p);
-    let start: Vec<f64> = order.iter().flat_map(|&i| init.row(i as usize).to_vec()).collect();
-    let mut y = centred::<D>(&start);
+    let mut y = centred::<D>(&init.iter().copied().collect::<Vec<f64>>());
     let mut y32: Vec<f32> = y.iter().map(|v| *v as f32).collect();
     let mut update = vec![0.0; D * n];
     let mut gains = vec![1.0; D * n];
@@ -209,7 +205,7 @@ pub fn fit<const D: usize>(
                 }
             });
         if live.due() {
-            live.show(in_order::<D>(&centred::<D>(&y), &order), D);
+            live.show(centred::<D>(&y).into_iter().map(|v| v as f32).collect(), D);
         }
         if (iter % 10 == 9 || iter + 1 == total)
             && progress(Phase::Optimise, (iter + 1) as f64 / total as f64).is_break()
@@ -218,21 +214,9 @@ pub fn fit<const D: usize>(
         }
     }
     let kl = attraction.kl_divergence::<D>(&y, z);
-    let y = in_order::<D>(&centred::<D>(&y), &order);
+    let y = centred::<D>(&y);
     Some(Fitted {
-        embedding: Array2::from_shape_vec((n, D), y).expect("n × D"),
+        embedding: Array2::from_shape_vec((n, D), y.into_iter().map(|v| v as f32).collect()).expect("n × D"),
         kl,
     })
-}
-
-/// The layout `y` (rows of `D`, row `r` the point `order[r]`) back in the points' own order, in
-/// single precision.
-fn in_order<const D: usize>(y: &[f64], order: &[u32]) -> Vec<f32> {
-    let mut out = vec![0.0f32; y.len()];
-    for (r, &i) in order.iter().enumerate() {
-        for t in 0..D {
-            out[D * i as usize + t] = y[D * r + t] as f32;
-        }
-    }
-    out
 }
