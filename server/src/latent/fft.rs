@@ -382,9 +382,9 @@ fn box_count(boxes: f64) -> usize {
 }
 
 /// Whether rustfft transforms `m` points quickly: `m = 2ᵃ·3ᵇ` or `2ᵃ·5`, a multiple of 4 (so that
-/// the real transform's half, `m / 2`, is even too). Sizes with 5² or 3·5 in them took 1.3 to 2.7
-/// times as long per point as their neighbours here (450, 750 against 486, 768: a scratch
-/// benchmark of a whole iteration's transforms).
+/// the real transform's half, `m / 2`, is even too). One iteration's transforms at sizes with 5²
+/// or 3·5 in them took up to 2.2 times as long as at the next such size up (450 against 512, 750
+/// against 768; 720 against 768 1.15×: a scratch benchmark on this machine).
 fn fast_size(m: usize) -> bool {
     let mut r = m;
     while r.is_multiple_of(2) {
@@ -628,7 +628,7 @@ mod tests {
         assert_eq!(transform_size(162), 324);
         assert!([320, 384, 432, 512, 576, 640, 648, 768].iter().all(|m| fast_size(*m)));
         assert!([300, 360, 450, 480, 600, 720, 750, 486].iter().all(|m| !fast_size(*m)));
-        // Small ranges: a width on the ladder, the range covered by 50 to 54 boxes.
+        // Small ranges: a width on the ladder, the range covered by 50 to 53 boxes.
         for range in [1e-3, 0.37, 10.0, 49.9] {
             let (boxes, width) = grid(range);
             let steps = width.log2() * WIDTH_STEPS;
