@@ -353,7 +353,7 @@ pub struct Repulsion2d {
 const WIDTH_STEPS: f64 = 16.0;
 
 /// Boxes per dimension and their width for an embedding spanning `range`. Small embeddings get
-/// about `MIN_BOXES` boxes (50 to 54), of the largest width on a geometric ladder (ratio
+/// about `MIN_BOXES` boxes (50 to 53), of the largest width on a geometric ladder (ratio
 /// `2^(1/WIDTH_STEPS)`) that gives `MIN_BOXES`; larger ones boxes of fixed width
 /// `1 / BOXES_PER_UNIT` (openTSNE's width is at most that). The kernels' spectra depend only on
 /// the grid size and node spacing, so they are reused until the embedding grows past a step of the

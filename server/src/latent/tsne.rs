@@ -52,12 +52,8 @@ pub enum Phase {
 
 /// `yᵢ − yⱼ` and its squared length, for rows of `D` coordinates.
 #[inline]
-fn diff<const D: usize, T: Copy + std::ops::Sub<Output = T> + std::ops::Mul<Output = T> + std::ops::Add<Output = T>>(
-    y: &[T],
-    i: usize,
-    j: usize,
-) -> ([T; D], T) {
-    let d: [T; D] = std::array::from_fn(|a| y[D * i + a] - y[D * j + a]);
+fn diff<const D: usize>(y: &[f64], i: usize, j: usize) -> ([f64; D], f64) {
+    let d: [f64; D] = std::array::from_fn(|a| y[D * i + a] - y[D * j + a]);
     // Folded from the first square (a sum from 0.0 costs one more addition per pair).
     (d, d[1..].iter().fold(d[0] * d[0], |s, v| s + *v * *v))
 }
@@ -75,7 +71,7 @@ pub fn repulsion_exact<const D: usize>(y: &[f64], grad: &mut [f64]) -> f64 {
         .map(|i| {
             let (mut z, mut f) = (0.0, [0.0; D]);
             for j in (0..n).filter(|j| *j != i) {
-                let (d, d2) = diff::<D, f64>(y, i, j);
+                let (d, d2) = diff::<D>(y, i, j);
                 let q = 1.0 / (1.0 + d2);
                 z += q;
                 for a in 0..D {
